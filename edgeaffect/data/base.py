@@ -1,0 +1,184 @@
+"""The records every dataset reader yields, and the reader registry.
+
+A reader turns a folder in its published layout into a :class:`DatasetIndex`:
+splits of records plus the list of what was skipped and why.  Records are
+cheap descriptions; pixels are read on demand (``read_image`` / ``read_clip``),
+so the index of 30,000 images builds in a second and a corrupt file is found,
+named and counted when it is read.  Torch-free.
+
+Adding a dataset format = one file that defines ``detect(root) -> bool`` and
+``read(root, **options) -> DatasetIndex`` and registers them with
+:func:`register_reader`, plus one import line in ``edgeaffect/data/__init__.py``.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from edgeaffect.errors import DataError
+
+# FER+ / AffectNet order of the 8 basic expressions used across the project.
+EXPRESSIONS_8 = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A sample (or file) left out, with the reason a user can act on."""
+
+    source: str  # file path, optionally "path:line"
+    reason: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """One labelled image.
+
+    ``label`` indexes ``DatasetIndex.classes`` (None when the format gives only
+    soft targets or only valence/arousal).  ``target`` is a soft label over the
+    classes (FER+ probability / cross-entropy / multi-target modes).
+    ``pixels`` holds the image when the format stores pixels inline (FER2013
+    CSV, synthetic data); otherwise ``path`` is decoded on demand.
+    """
+
+    key: str
+    split: str
+    path: Path | None = None
+    label: int | None = None
+    target: np.ndarray | None = None
+    valence: float | None = None
+    arousal: float | None = None
+    landmarks: np.ndarray | None = None
+    subject: str | None = None
+    box: tuple[int, int, int, int] | None = None  # face box in the image, when the format gives one
+    pixels: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def read_image(self) -> np.ndarray:
+        """uint8 gray (HxW) or BGR (HxWx3); raises DataError naming the file."""
+        if self.pixels is not None:
+            return self.pixels
+        import cv2
+
+        img = cv2.imread(str(self.path), cv2.IMREAD_UNCHANGED) if self.path is not None else None
+        if img is None or img.size == 0:
+            raise DataError(f"cannot decode image {self.path}", "remove or replace the file; it is skipped and counted")
+        if img.ndim == 3 and img.shape[2] == 4:
+            img = img[:, :, :3]
+        if img.dtype != np.uint8:
+            img = cv2.convertScaleAbs(img, alpha=255.0 / max(float(img.max()), 1.0))
+        return img
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """One window of a face video with its physiological targets.
+
+    ``frames`` are indices into the (resampled) frame sequence of ``video``;
+    ``eda`` (and ``bvp`` when present) hold one value per frame of the window,
+    resampled to the clip frame rate ``fps``.  ``read_clip`` returns face crops,
+    computed once per video and cached.
+    """
+
+    key: str
+    split: str
+    video: Path
+    start: int
+    length: int
+    fps: float
+    eda: np.ndarray
+    bvp: np.ndarray | None = None
+    subject: str | None = None
+    task: str | None = None
+    reader: Callable[["ClipRecord"], list[np.ndarray]] | None = field(default=None, repr=False, compare=False)
+
+    def read_clip(self) -> list[np.ndarray]:
+        if self.reader is None:
+            raise DataError(f"clip {self.key} has no frame reader", "open the dataset through edgeaffect.data.open_dataset")
+        return self.reader(self)
+
+
+@dataclass(frozen=True)
+class TabularRecord:
+    """One aligned multimodal window (EEG band powers + facial features) with its trial label."""
+
+    key: str
+    split: str
+    features: np.ndarray  # (steps, n_features), time-ordered
+    label: int
+    subject: str
+    feature_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """A dataset as read: splits of records, class names, and what was skipped."""
+
+    format: str
+    root: Path
+    task: str  # "classification" | "multitask" | "signal" | "tabular"
+    classes: tuple[str, ...]
+    splits: Mapping[str, tuple[Any, ...]]
+    skipped: tuple[Skipped, ...] = ()
+    info: Mapping[str, Any] = field(default_factory=dict)  # format-specific facts (label mode, fps, ...)
+
+    def split(self, name: str) -> tuple[Any, ...]:
+        if name not in self.splits:
+            raise DataError(f"{self.root} has no '{name}' split (it has: {', '.join(self.splits) or 'none'})",
+                            "name an existing split, or run 'edgeaffect data split' to make one")
+        return self.splits[name]
+
+    def subjects(self, split: str | None = None) -> set[str]:
+        names = [split] if split else list(self.splits)
+        return {r.subject for n in names for r in self.splits[n] if getattr(r, "subject", None) is not None}
+
+    def class_counts(self, split: str) -> dict[str, int]:
+        counts = dict.fromkeys(self.classes, 0)
+        for r in self.split(split):
+            label = getattr(r, "label", None)
+            if label is not None:
+                counts[self.classes[label]] += 1
+        return counts
+
+
+@dataclass(frozen=True)
+class Reader:
+    name: str
+    detect: Callable[[Path], bool]
+    read: Callable[..., DatasetIndex]
+    description: str = ""
+
+
+READERS: dict[str, Reader] = {}
+
+
+def register_reader(name: str, *, detect: Callable[[Path], bool], description: str = "") -> Callable:
+    """Decorator for a ``read(root, **options) -> DatasetIndex`` function."""
+
+    def wrap(read: Callable[..., DatasetIndex]) -> Callable[..., DatasetIndex]:
+        READERS[name] = Reader(name, detect, read, description)
+        return read
+
+    return wrap
+
+
+def open_dataset(path: str | Path, *, format: str | None = None, **options: Any) -> DatasetIndex:
+    """Read the dataset at ``path``, detecting its layout unless ``format`` names one."""
+    import edgeaffect.data  # noqa: F401  (registers the built-in readers)
+
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DataError(f"{root} does not exist", "check the path (EDGEAFFECT_DATA points at the data folder)")
+    if format is not None:
+        if format not in READERS:
+            near = difflib.get_close_matches(format, READERS, n=1)
+            hint = f"did you mean '{near[0]}'? " if near else ""
+            raise DataError(f"unknown dataset format '{format}'", f"{hint}choose one of: {', '.join(sorted(READERS))}")
+        return READERS[format].read(root, **options)
+    for reader in READERS.values():
+        if reader.detect(root):
+            return reader.read(root, **options)
+    raise DataError(f"cannot tell which dataset layout {root} is in",
+                    f"pass --format with one of: {', '.join(sorted(READERS))} (see 'edgeaffect data inspect --help')")

@@ -1,0 +1,1 @@
+"""Device profiles (data files under profiles/) and detect_device()."""

@@ -1,0 +1,58 @@
+"""Errors a user can act on.
+
+Every expected failure (bad data, a missing extra, a broken bundle, a failed
+verification) is an :class:`EdgeAffectError` carrying two sentences: what went
+wrong and what to do about it.  The CLI prints both and exits with code 2; no
+traceback is shown for these.
+"""
+from __future__ import annotations
+
+
+class EdgeAffectError(Exception):
+    """Base class: ``what`` went wrong, ``fix`` says what the user can do."""
+
+    exit_code = 2
+
+    def __init__(self, what: str, fix: str = "") -> None:
+        super().__init__(what)
+        self.what = what
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.what}\n  fix: {self.fix}" if self.fix else self.what
+
+
+class DataError(EdgeAffectError):
+    """A dataset, file or label cannot be read or does not fit."""
+
+
+class ConfigError(EdgeAffectError):
+    """A recipe, flag or option value is invalid."""
+
+
+class ModelError(EdgeAffectError):
+    """A model name, checkpoint or head does not fit."""
+
+
+class MissingExtraError(EdgeAffectError):
+    """An optional dependency is not installed."""
+
+
+class ExportError(EdgeAffectError):
+    """An export could not be produced or did not load back."""
+
+
+class VerificationError(ExportError):
+    """An exported model differs from the float model past the threshold."""
+
+
+class BundleError(EdgeAffectError):
+    """A bundle is incomplete, edited or built for other tool versions."""
+
+
+class SourceError(EdgeAffectError):
+    """A camera, stream or video cannot be opened."""
+
+
+class DeviceError(EdgeAffectError):
+    """A device profile is unknown or cannot run what was asked."""

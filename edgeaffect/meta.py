@@ -1,0 +1,197 @@
+"""ModelMeta: the description that travels with every checkpoint, export and bundle.
+
+A model file alone does not say how to feed it.  ModelMeta does: the task, the
+labels, the input size and colour, the normalisation, the temporal window of
+video models and the output heads with their ranges.  It is stored as
+``meta.json`` next to every artifact and as ONNX ``metadata_props`` inside ONNX
+files, so the runtime never guesses preprocessing from a file name or a shape.
+
+Torch-free: the runtime imports this module.
+"""
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from edgeaffect.errors import BundleError
+
+META_VERSION = 1
+ONNX_PROP_KEY = "edgeaffect.meta"
+
+
+class Task(str, enum.Enum):
+    """What the model predicts."""
+
+    CLASSIFICATION = "classification"  # one categorical head (expressions)
+    MULTITASK = "multitask"  # emotion classes + valence + arousal
+    SIGNAL = "signal"  # a per-frame physiological trace (EDA) from video
+    TABULAR = "tabular"  # fused feature windows (EEG + face features)
+
+
+class Color(str, enum.Enum):
+    GRAY = "gray"
+    RGB = "rgb"
+
+
+class HeadKind(str, enum.Enum):
+    LOGITS = "logits"  # unnormalised class scores; softmax gives probabilities
+    REGRESSION = "regression"  # one or more real values in ``value_range``
+    SIGNAL = "signal"  # one value per input frame
+
+
+@dataclass(frozen=True)
+class Head:
+    """One model output, in the order the model returns them."""
+
+    name: str
+    kind: HeadKind
+    size: int = 1
+    value_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", HeadKind(self.kind))
+        if self.value_range is not None:
+            object.__setattr__(self, "value_range", tuple(float(v) for v in self.value_range))
+
+
+@dataclass(frozen=True)
+class Temporal:
+    """The clip a video model consumes: ``frames`` frames sampled at ``fps``."""
+
+    frames: int
+    fps: float
+    stride: int | None = None  # frames between two inferences at run time; None = frames
+
+    @property
+    def step(self) -> int:
+        return self.stride or self.frames
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """Everything needed to feed a model and read its outputs.
+
+    ``input_size`` is (height, width).  Images are fed as NCHW float32 after
+    ``(pixel / 255 - mean) / std`` per channel; clips as NCTHW.  ``heads`` lists
+    the outputs in the order the model (and every export of it) returns them.
+    """
+
+    model: str
+    task: Task
+    input_size: tuple[int, int]
+    color: Color
+    heads: tuple[Head, ...]
+    labels: tuple[str, ...] = ()
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    temporal: Temporal | None = None
+    interpolation: str = "linear"  # cv2 resize method used to reach input_size
+    extra_inputs: tuple[str, ...] = ()  # e.g. ("bvp",) for a model fed a signal too
+    version: int = META_VERSION
+    info: Mapping[str, Any] = field(default_factory=dict)  # free-form provenance
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task", Task(self.task))
+        object.__setattr__(self, "color", Color(self.color))
+        object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
+        object.__setattr__(self, "labels", tuple(self.labels))
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        object.__setattr__(self, "extra_inputs", tuple(self.extra_inputs))
+        heads = tuple(h if isinstance(h, Head) else Head(**h) for h in self.heads)
+        object.__setattr__(self, "heads", heads)
+        if isinstance(self.temporal, Mapping):
+            object.__setattr__(self, "temporal", Temporal(**self.temporal))
+        if len(self.mean) not in (1, self.channels) or len(self.std) not in (1, self.channels):
+            raise ValueError(f"mean/std need 1 or {self.channels} values for {self.color.value} input")
+
+    # -- derived facts -----------------------------------------------------------------
+    @property
+    def channels(self) -> int:
+        return 1 if self.color is Color.GRAY else 3
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def is_temporal(self) -> bool:
+        return self.temporal is not None
+
+    def input_shape(self, batch: int = 1) -> tuple[int, ...]:
+        """The shape of one input tensor: NCHW for images, NCTHW for clips."""
+        h, w = self.input_size
+        if self.temporal is not None:
+            return (batch, self.channels, self.temporal.frames, h, w)
+        return (batch, self.channels, h, w)
+
+    def head(self, name: str) -> Head:
+        for h in self.heads:
+            if h.name == name:
+                return h
+        raise KeyError(f"no head '{name}' in {[h.name for h in self.heads]}")
+
+    def evolve(self, **changes: Any) -> "ModelMeta":
+        return replace(self, **changes)
+
+    # -- serialisation -----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["task"] = self.task.value
+        d["color"] = self.color.value
+        d["heads"] = [{**asdict(h), "kind": h.kind.value} for h in self.heads]
+        d["info"] = dict(self.info)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelMeta":
+        data = dict(data)
+        version = int(data.get("version", META_VERSION))
+        if version > META_VERSION:
+            raise BundleError(
+                f"model metadata version {version} is newer than this edgeaffect understands ({META_VERSION})",
+                "upgrade edgeaffect on this device: pip install -U edgeaffect",
+            )
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise BundleError(f"unknown model metadata fields: {sorted(unknown)}", "re-export the model with this edgeaffect version")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelMeta":
+        try:
+            return cls.from_dict(json.loads(text))
+        except (json.JSONDecodeError, TypeError, ValueError) as exc:
+            raise BundleError(f"model metadata is not valid: {exc}", "re-export the model") from exc
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``meta.json`` atomically (a crash never leaves half a file)."""
+        from edgeaffect.io import atomic_write_text
+
+        return atomic_write_text(Path(path), self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ModelMeta":
+        path = Path(path)
+        if path.is_dir():
+            path = path / "meta.json"
+        if not path.is_file():
+            raise BundleError(f"no model metadata at {path}", "point at a run folder or bundle that holds meta.json")
+        return cls.from_json(path.read_text(encoding="utf-8"))
+
+    def to_onnx_props(self) -> dict[str, str]:
+        """Key/value pairs for ``onnx.ModelProto.metadata_props``."""
+        return {ONNX_PROP_KEY: json.dumps(self.to_dict(), sort_keys=True)}
+
+    @classmethod
+    def from_onnx_props(cls, props: Mapping[str, str]) -> "ModelMeta":
+        if ONNX_PROP_KEY not in props:
+            raise BundleError("the ONNX file carries no edgeaffect metadata", "export it with 'edgeaffect export'")
+        return cls.from_json(props[ONNX_PROP_KEY])

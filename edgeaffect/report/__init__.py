@@ -1,0 +1,1 @@
+"""Bench results -> tables, plots, HTML/Markdown/CSV reports."""

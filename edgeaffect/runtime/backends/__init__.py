@@ -1,0 +1,1 @@
+"""Inference backends behind one small protocol, one file each, registered by name. Torch-free."""

@@ -1,0 +1,1 @@
+"""Training: the model registry, model families (models/), the training engine, recipes, evaluation and Grad-CAM."""
