@@ -5,10 +5,15 @@ inputs (NCHW images or NCTHW clips, as ModelMeta states) to a tuple of numpy
 outputs in the order of ``meta.heads``.  Backends register by name; the export
 format table (``edgeaffect.compress.formats``) names the backend that runs each
 format, and the runtime picks it from the bundle manifest.  Torch-free.
+
+Backend modules are imported only when asked for (``BACKEND_MODULES``), so a
+Raspberry Pi with only LiteRT installed never touches OpenVINO.  Adding a
+backend = one file that registers itself + one line in ``BACKEND_MODULES``.
 """
 from __future__ import annotations
 
 import difflib
+import importlib
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -37,6 +42,14 @@ class Backend(Protocol):
 
 BACKENDS: dict[str, Callable[..., Backend]] = {}
 
+# name -> module that registers it (imported on first use)
+BACKEND_MODULES = {
+    "onnxruntime": "edgeaffect.runtime.backends.onnxruntime",
+    "openvino": "edgeaffect.runtime.backends.openvino",
+    "litert": "edgeaffect.runtime.backends.litert",
+    "tensorrt": "edgeaffect.runtime.backends.tensorrt",
+}
+
 
 def register_backend(name: str) -> Callable[[Callable[..., Backend]], Callable[..., Backend]]:
     def wrap(factory: Callable[..., Backend]) -> Callable[..., Backend]:
@@ -48,10 +61,10 @@ def register_backend(name: str) -> Callable[[Callable[..., Backend]], Callable[.
 
 def create_backend(name: str, model_path: str | Path, meta: ModelMeta, **options) -> Backend:
     """Open ``model_path`` with the backend ``name`` (its heavy library loads here)."""
-    import edgeaffect.runtime.backends  # noqa: F401  (registers the built-in backends)
-
+    if name not in BACKENDS and name in BACKEND_MODULES:
+        importlib.import_module(BACKEND_MODULES[name])
     if name not in BACKENDS:
-        near = difflib.get_close_matches(name, BACKENDS, n=1)
+        near = difflib.get_close_matches(name, BACKEND_MODULES, n=1)
         hint = f"did you mean '{near[0]}'? " if near else ""
-        raise ConfigError(f"unknown backend '{name}'", f"{hint}choose one of: {', '.join(sorted(BACKENDS))}")
+        raise ConfigError(f"unknown backend '{name}'", f"{hint}choose one of: {', '.join(sorted(BACKEND_MODULES))}")
     return BACKENDS[name](Path(model_path), meta, **options)
