@@ -1,1 +1,23 @@
-"""Dataset readers, one file per published format, plus the built-in synthetic data. Torch-free: train, calibration and the on-device benchmark all read data through here."""
+"""Dataset readers, one file per published layout, plus the built-in synthetic data.
+
+Torch-free: training, calibration and the on-device benchmark all read data
+through here (that is why it sits beside, not inside, ``train/``).
+``open_dataset(path)`` detects the layout; readers are tried in the order of
+``READER_MODULES`` (most specific first, generic class folders last).
+"""
+import importlib
+
+from edgeaffect.data.base import (EXPRESSIONS_8, READERS, ClipRecord, DatasetIndex, Record, Skipped, TabularRecord,
+                                  open_dataset, register_reader)
+
+READER_MODULES = ("ferplus", "affectnet", "rafdb", "fer2013csv", "ubfc_phys", "e4", "tabular", "folders")
+
+for _name in READER_MODULES:
+    try:
+        importlib.import_module(f"edgeaffect.data.{_name}")
+    except ModuleNotFoundError as _exc:  # TEMPORARY while readers are written in parallel
+        if _exc.name != f"edgeaffect.data.{_name}":
+            raise
+
+__all__ = ["EXPRESSIONS_8", "READERS", "ClipRecord", "DatasetIndex", "Record", "Skipped", "TabularRecord",
+           "open_dataset", "register_reader"]
