@@ -1,0 +1,35 @@
+"""Shared fixtures: where the real data and test models are (tests needing them skip cleanly)."""
+import os
+from pathlib import Path
+
+import pytest
+
+
+def _env_dir(var: str) -> Path | None:
+    value = os.environ.get(var)
+    return Path(value) if value and Path(value).is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = _env_dir("EDGEAFFECT_DATA")
+    if root is None:
+        pytest.skip("EDGEAFFECT_DATA is not set to the real data folder")
+    return root
+
+
+@pytest.fixture(scope="session")
+def ferplus_root(data_root) -> Path:
+    root = data_root / "ferplus"
+    if not root.is_dir():
+        pytest.skip("no ferplus/ under EDGEAFFECT_DATA")
+    return root
+
+
+@pytest.fixture(scope="session")
+def yunet_model() -> Path:
+    root = _env_dir("EDGEAFFECT_TEST_MODELS")
+    path = root / "face_detection_yunet_2026may.onnx" if root else None
+    if path is None or not path.is_file():
+        pytest.skip("EDGEAFFECT_TEST_MODELS does not hold the YuNet model")
+    return path
