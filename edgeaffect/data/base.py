@@ -21,7 +21,7 @@ import numpy as np
 
 from edgeaffect.errors import DataError
 
-# FER+ / AffectNet order of the 8 basic expressions used across the project.
+# FER+ vote-column order of the 8 basic expressions (AffectNet codes them in another order: see affectnet.py).
 EXPRESSIONS_8 = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 
 
