@@ -1,0 +1,133 @@
+"""Pieces shared by the model families: default labels, ModelMeta builders, local timm weights.
+
+Torch-only by nature (imported only through the model registry).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from edgeaffect.data.base import EXPRESSIONS_8
+from edgeaffect.errors import ModelError
+from edgeaffect.meta import Color, Head, HeadKind, ModelMeta, Task, Temporal
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_FPS = 30.0
+
+
+def default_labels(num_classes: int) -> tuple[str, ...]:
+    if num_classes == len(EXPRESSIONS_8):
+        return EXPRESSIONS_8
+    return tuple(f"class{i}" for i in range(num_classes))
+
+
+def size2(value: int | Sequence[int] | None, default: tuple[int, int]) -> tuple[int, int]:
+    if value is None:
+        return default
+    if isinstance(value, int):
+        return (value, value)
+    h, w = (int(v) for v in value)
+    return (h, w)
+
+
+def color_for(in_chans: int | None, *, allowed: Sequence[int] = (1, 3)) -> tuple[int, Color]:
+    chans = 3 if in_chans is None else int(in_chans)
+    if chans not in allowed:
+        raise ModelError(f"in_chans={chans} is not supported here", f"use one of {tuple(allowed)}")
+    return chans, (Color.GRAY if chans == 1 else Color.RGB)
+
+
+def classifier_meta(
+    *, num_classes: int, chans: int, input_size: tuple[int, int], mean: Sequence[float], std: Sequence[float], **info
+) -> ModelMeta:
+    """Meta of a single-head expression classifier (head 'emotion')."""
+    color = Color.GRAY if chans == 1 else Color.RGB
+    if chans == 1:  # a gray model keeps one channel's statistics
+        mean, std = mean[:1], std[:1]
+    return ModelMeta(
+        model="",
+        task=Task.CLASSIFICATION,
+        input_size=input_size,
+        color=color,
+        heads=(Head("emotion", HeadKind.LOGITS, num_classes),),
+        labels=default_labels(num_classes),
+        mean=tuple(mean),
+        std=tuple(std),
+        info=dict(info),
+    )
+
+
+def signal_meta(*, input_size: tuple[int, int], frames: int, fps: float, extra_inputs=(), **info) -> ModelMeta:
+    """Meta of a video -> per-frame EDA model: raw RGB clips scaled to [0, 1] (mean 0, std 1)."""
+    return ModelMeta(
+        model="",
+        task=Task.SIGNAL,
+        input_size=input_size,
+        color=Color.RGB,
+        heads=(Head("eda", HeadKind.SIGNAL, frames),),
+        mean=(0.0,),
+        std=(1.0,),
+        temporal=Temporal(frames=frames, fps=fps),
+        extra_inputs=tuple(extra_inputs),
+        info=dict(info),
+    )
+
+
+def standardize(x: torch.Tensor, dims: Sequence[int], eps: float = 1e-6) -> torch.Tensor:
+    """Zero-mean unit-variance over ``dims`` per sample, written with export-friendly ops
+    (ReduceMean/Mul/Sqrt) rather than torch.std or ``** 2``, which TFLite cannot lower."""
+    centred = x - x.mean(dim=tuple(dims), keepdim=True)
+    var = (centred * centred).mean(dim=tuple(dims), keepdim=True)  # not ** 2: TFLite rejects Pow
+    return centred / torch.sqrt(var + eps)
+
+
+# -- timm backbones -------------------------------------------------------------------------
+def _cached_weights(model_name: str) -> Path | None:
+    """A weights file for ``model_name`` already on this machine (HF cache or torch hub dir).
+
+    Nothing is downloaded: the project uses the network only in an explicit fetch command.
+    """
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(model_name)
+    if cfg is None:
+        return None
+    cfg = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
+    if cfg.get("hf_hub_id"):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            for fname in ("model.safetensors", "pytorch_model.bin"):
+                hit = try_to_load_from_cache(cfg["hf_hub_id"], fname)
+                if isinstance(hit, str) and os.path.isfile(hit):
+                    return Path(hit)
+        except ImportError:
+            pass
+    if cfg.get("url"):
+        local = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(cfg["url"])
+        if local.is_file():
+            return local
+    return None
+
+
+def timm_backbone(arch: str, *, pretrained: bool, pretrained_file: str | os.PathLike | None, **kwargs):
+    """``timm.create_model(arch, ...)``, with ImageNet weights only from a local file."""
+    import timm
+
+    if not pretrained:
+        return timm.create_model(arch, pretrained=False, **kwargs)
+    path = Path(pretrained_file) if pretrained_file else _cached_weights(arch)
+    if path is None or not path.is_file():
+        raise ModelError(
+            f"no local ImageNet weights for '{arch}'" + (f" at {path}" if path else " in the timm/HF cache"),
+            "pass pretrained_file=<weights .pth/.safetensors> or train from scratch with pretrained=False",
+        )
+    log.info("loading %s weights from %s", arch, path)
+    return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs)
