@@ -1,0 +1,197 @@
+"""edgeaffect's runtime loop vs a plain PyTorch eager loop, side by side on one video.
+
+The baseline is what a research script does: OpenCV capture -> Haar cascade ->
+crop the largest face -> resize/normalise -> ``model(x)`` in torch eager mode,
+every frame.  edgeaffect runs the same DDAMFN weights exported to a bundle
+(OpenVINO when installed, else ONNX Runtime) with YuNet every N frames and the
+tracker in between.  Printed:
+
+1. FPS of each loop and the ratio (target >= 4x);
+2. top-1 agreement with the baseline on frames where both found the face, for
+   an edgeaffect run on the baseline's exact crops (Haar every frame, no margin)
+   and for the fast configuration;
+3. the share of frame time spent outside detection and the backend call;
+4. RSS over a long run (``--minutes``; the real check is ``--minutes 20``):
+   growth after warm-up must stay under 5 %.
+
+Usage:  python benchmarks/bench_runtime.py [--frames 300] [--detect-every 5] [--minutes 0.5]
+DDAMFN is untrained here (speed does not depend on the weights); its classifier
+is scaled so that top-1 is decided by the input rather than by float noise.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from edgeaffect.bundle import Manifest, write_manifest  # noqa: E402
+from edgeaffect.runtime.crop import CropOptions  # noqa: E402
+from edgeaffect.runtime.pipeline import RunConfig, run  # noqa: E402
+from edgeaffect.runtime.sources import SourceOptions  # noqa: E402
+
+
+def make_video(path: Path, frames: int, size=(640, 480)) -> Path:
+    from runtime_support import face_frame, face_image
+
+    face = cv2.resize(face_image(), (160, 160))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, size)
+    for i in range(frames):
+        writer.write(face_frame(i * 3, face, size))
+    writer.release()
+    return path
+
+
+def build_model():
+    import torch
+
+    from edgeaffect.train.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("ddamfn").eval()
+    with torch.no_grad():  # sharpen the untrained classifier: decisive top-1, same speed
+        fc = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        fc.weight.mul_(50.0)
+    return model, model.meta
+
+
+def export(model, meta, out: Path, fmt: str) -> Path:
+    from edgeaffect.compress.formats import ExportOptions, get_format
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = get_format(fmt).load_exporter()(model, meta, out, precision="fp32", calibration=None,
+                                            options=ExportOptions())
+    meta.save(out / "meta.json")
+    import importlib.metadata as md
+
+    dist = {"onnx": "onnxruntime", "openvino": "openvino"}[fmt]
+    write_manifest(out, Manifest(format=fmt, precision="fp32", model_files=tuple(files),
+                                 tools={dist: md.version(dist)}))
+    return out
+
+
+def torch_loop(model, meta, video: Path) -> tuple[float, dict[int, int]]:
+    """The research-script baseline: every frame through Haar and the eager model."""
+    import torch
+
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    mean, std = np.array(meta.mean, np.float32), np.array(meta.std, np.float32)
+    cap = cv2.VideoCapture(str(video))
+    top1, index, t0 = {}, 0, time.perf_counter()
+    with torch.no_grad():
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            boxes = cascade.detectMultiScale(gray, 1.1, 5, minSize=(24, 24))
+            if len(boxes):
+                x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
+                face = cv2.cvtColor(frame[y:y + h, x:x + w], cv2.COLOR_BGR2RGB)
+                face = cv2.resize(face, (112, 112)).astype(np.float32) / 255.0
+                x_in = torch.from_numpy(((face - mean) / std).transpose(2, 0, 1)[None].copy())
+                top1[index] = int(model(x_in)[0].argmax(1))  # heads come as a tuple
+            index += 1
+    return index / (time.perf_counter() - t0), top1
+
+
+def edge_loop(bundle: Path, video: Path, out: Path, **kw) -> tuple[object, dict[int, int]]:
+    summary = run(RunConfig(bundle=bundle, source=str(video), out=out, **kw))
+    names = json.loads((bundle / "meta.json").read_text())["labels"]
+    top1 = {}
+    for line in out.read_text().splitlines():
+        r = json.loads(line)
+        if r["faces"]:
+            top1[r["index"]] = names.index(r["faces"][0]["raw_label"])
+    return summary, top1
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def agreement(a: dict[int, int], b: dict[int, int]) -> str:
+    both = sorted(set(a) & set(b))
+    same = sum(a[i] == b[i] for i in both)
+    return f"{same}/{len(both)} frames ({100.0 * same / max(len(both), 1):.1f} %)"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--detect-every", type=int, default=5)
+    ap.add_argument("--minutes", type=float, default=0.5, help="long-run memory check duration (20 for the real check)")
+    ap.add_argument("--yunet", type=Path, default=None, help="YuNet model (default: $EDGEAFFECT_TEST_MODELS or the cache)")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    yunet = args.yunet
+    if yunet is None and os.environ.get("EDGEAFFECT_TEST_MODELS"):
+        yunet = Path(os.environ["EDGEAFFECT_TEST_MODELS"]) / "face_detection_yunet_2026may.onnx"
+    fast_detector = {"detector": "yunet", "detector_options": {"model": yunet} if yunet else {}}
+    work = Path(tempfile.mkdtemp(prefix="bench-runtime-"))
+    video = make_video(work / "clip.avi", args.frames)
+    model, meta = build_model()
+    from edgeaffect._optional import available
+
+    fmt = "openvino" if available("openvino") else "onnx"
+    bundle = export(model, meta, work / fmt, fmt)
+    onnx_bundle = export(model, meta, work / "onnx", "onnx") if fmt != "onnx" else bundle
+    print(f"video {args.frames} frames 640x480, DDAMFN {sum(p.numel() for p in model.parameters()):,} params, "
+          f"bundle {fmt}; work dir {work}")
+
+    say("torch eager loop ...")
+    torch_fps, torch_top1 = torch_loop(model, meta, video)
+    say(f"  {torch_fps:.1f} FPS; edgeaffect fast configuration ...")
+    fast, fast_top1 = edge_loop(bundle, video, work / "fast.jsonl", threads=args.threads,
+                                detect_every=args.detect_every, **fast_detector)
+    say(f"  {fast.fps:.1f} FPS; torch eager loop again ...")
+    torch_fps2, _ = torch_loop(model, meta, video)  # again, so machine noise shows in both
+    say(f"  {torch_fps2:.1f} FPS; edgeaffect fast configuration again ...")
+    fast2, _ = edge_loop(bundle, video, work / "fast2.jsonl", threads=args.threads, detect_every=args.detect_every,
+                         **fast_detector)
+    fast = max(fast, fast2, key=lambda s: s.fps)
+    say(f"  {fast2.fps:.1f} FPS; edgeaffect on the baseline's crops ...")
+    same_crop = dict(detector="haar", detect_every=1, crop=CropOptions(margin=0.0, square=False), threads=args.threads)
+    ort_same, ort_top1 = edge_loop(onnx_bundle, video, work / "ort.jsonl", **same_crop)
+    ov_same, ov_top1 = edge_loop(bundle, video, work / "same.jsonl", backend_options={"inference_precision": "fp32"}
+                                 if fmt == "openvino" else {}, **same_crop)
+    base = max(torch_fps, torch_fps2)
+    print(f"\nFPS (best of 2, interleaved)  torch eager+Haar: {torch_fps:.1f} / {torch_fps2:.1f}   edgeaffect {fmt} "
+          f"({fast.precision}) YuNet every {args.detect_every}: {fast.fps:.1f}   ratio {fast.fps / base:.2f}x (target >= 4x)")
+    print(f"     edgeaffect Haar every frame: onnxruntime {ort_same.fps:.1f}, {fmt} fp32 {ov_same.fps:.1f}")
+    print(f"top-1 agreement with torch, same crops: onnxruntime {agreement(torch_top1, ort_top1)}, "
+          f"{fmt} fp32 {agreement(torch_top1, ov_top1)}; fast config: {agreement(torch_top1, fast_top1)}")
+    for name, s in (("fast", fast), ("same-crop " + fmt, ov_same)):
+        st = {x.stage: x.mean_ms for x in s.stages}
+        det = sum(x.mean_ms * x.count for x in s.stages if x.stage == "detect") / max(s.frames, 1)
+        rest = st["total"] - det - st["infer"]
+        print(f"{name}: per frame total {st['total']:.2f} ms = detect {det:.2f} + infer {st['infer']:.2f} + rest "
+              f"{rest:.2f} ({100 * rest / st['total']:.1f} %; decode {st['decode']:.2f}, rest without decode "
+              f"{100 * (rest - st['decode']) / st['total']:.1f} %)")
+
+    say(f"long run ({args.minutes} min) ...")
+    long = run(RunConfig(bundle=bundle, source=str(video), out=work / "long.jsonl", threads=args.threads,
+                         detect_every=args.detect_every, max_seconds=args.minutes * 60, rss_interval_s=2.0,
+                         source_options=SourceOptions(loop=True), **fast_detector))
+    samples = long.rss_samples
+    warm = next((r for t, r in samples if t >= max(10.0, 0.2 * args.minutes * 60)), samples[-1][1])
+    growth = 100.0 * (long.rss_mb_end - warm) / warm
+    print(f"long run {long.seconds / 60:.1f} min, {long.frames} frames ({long.frames // args.frames} video loops), "
+          f"RSS start {long.rss_mb_start:.0f} MiB, after warm-up {warm:.0f}, end {long.rss_mb_end:.0f}, "
+          f"peak {long.rss_mb_peak:.0f}: growth {growth:+.2f} % (target < 5 %)")
+
+
+if __name__ == "__main__":
+    main()

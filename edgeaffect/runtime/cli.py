@@ -1,0 +1,92 @@
+"""``edgeaffect run`` (the torch-free loop on a camera, stream, video or folder) and ``edgeaffect models``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from edgeaffect.errors import ConfigError
+
+
+def _smoothing(text: str):
+    from edgeaffect.runtime.smoothing import SmoothingSpec
+
+    return SmoothingSpec.parse(text)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run_cmd(
+        bundle: Path = typer.Argument(..., help="Bundle folder written by 'edgeaffect export'."),
+        source: str = typer.Option(..., "--source", "-s",
+                                   help="Camera index (0), video file, image folder, rtsp:// URL, GStreamer pipeline "
+                                        "or picamera:. Prefix camera:/video:/folder:/stream: to force the kind."),
+        headless: bool = typer.Option(False, "--headless", help="No preview window."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSONL results, one line per processed frame ('-' = stdout)."),
+        csv: Optional[Path] = typer.Option(None, "--csv", help="CSV results, one row per face."),
+        detector: str = typer.Option("yunet", help="Face detector: yunet, haar, dlib or none (whole frame)."),
+        detector_model: Optional[Path] = typer.Option(None, help="YuNet model file (default: the model cache)."),
+        detect_every: int = typer.Option(1, min=1, help="Run the detector every N frames; the tracker fills in."),
+        max_faces: Optional[int] = typer.Option(None, min=1, help="Keep at most N faces per frame (best first)."),
+        smoothing: str = typer.Option("none", help="none | ema:ALPHA | majority:WINDOW | oneeuro[:MIN_CUTOFF,BETA,D_CUTOFF]."),
+        margin: float = typer.Option(0.15, help="Crop margin per side, as a fraction of the face box."),
+        align: bool = typer.Option(False, "--align", help="Align crops on the 5 landmarks (YuNet)."),
+        max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after N processed frames."),
+        max_seconds: Optional[float] = typer.Option(None, min=0.0, help="Stop after this many seconds."),
+        save_crops: Optional[Path] = typer.Option(None, help="Write every face crop here (off by default: privacy)."),
+        save_video: Optional[Path] = typer.Option(None, help="Write the annotated video here (off by default)."),
+        backend: Optional[str] = typer.Option(None, help="Override the bundle's backend (e.g. onnxruntime)."),
+        threads: Optional[int] = typer.Option(None, min=1, help="Inference threads."),
+        max_retries: int = typer.Option(5, min=0, help="Reconnect attempts when a camera or stream is lost."),
+        fps: float = typer.Option(30.0, help="Frame rate assumed for image folders (timestamps)."),
+        loop: bool = typer.Option(False, "--loop", help="Replay a video file from the start when it ends."),
+        width: Optional[int] = typer.Option(None, help="Requested camera width."),
+        height: Optional[int] = typer.Option(None, help="Requested camera height."),
+        summary: Optional[Path] = typer.Option(None, help="Summary JSON (default: <out>.summary.json)."),
+    ) -> None:
+        """Run a bundle on live or recorded video: detect, crop, infer, smooth, write results."""
+        from edgeaffect.runtime.crop import CropOptions
+        from edgeaffect.runtime.pipeline import RunConfig, run
+        from edgeaffect.runtime.sources import SourceOptions
+
+        try:
+            crop = CropOptions(margin=margin, align=align)
+        except ValueError as exc:
+            raise ConfigError(str(exc), "use a --margin between 0 and 2") from None
+        config = RunConfig(
+            bundle=bundle, source=source, out=out, csv=csv, summary=summary, headless=headless, detector=detector,
+            detector_options={"model": detector_model} if detector_model else {}, detect_every=detect_every,
+            max_faces=max_faces, smoothing=_smoothing(smoothing), crop=crop, max_frames=max_frames, max_seconds=max_seconds,
+            save_crops=save_crops, save_video=save_video, backend=backend, threads=threads,
+            source_options=SourceOptions(max_retries=max_retries, folder_fps=fps, loop=loop, width=width, height=height))
+        result = run(config)
+        typer.echo(f"{result.frames} frames ({result.bad_frames} bad, {result.dropped_frames} dropped), "
+                   f"{result.faces} faces in {result.tracks} tracks, {result.fps:.1f} FPS, stopped: {result.stop_reason}"
+                   + (f"; results in {out}" if out else ""), err=True)  # stdout may carry the JSONL (--out -)
+
+    models = typer.Typer(help="Auxiliary models (face detector) in the local model cache.", no_args_is_help=True)
+    app.add_typer(models, name="models")
+
+    @models.command("fetch")
+    def fetch_cmd(
+        name: str = typer.Argument(..., help="Model to download (see 'edgeaffect models list')."),
+        url: Optional[str] = typer.Option(None, help="Download from this mirror instead of the upstream address."),
+        sha256: Optional[str] = typer.Option(None, help="Expected sha256 (default: the pinned upstream hash)."),
+        dest: Optional[Path] = typer.Option(None, help="Cache folder (default: $XDG_CACHE_HOME/edgeaffect/models)."),
+    ) -> None:
+        """Download a model once into the cache, checking its sha256 (the only command that uses the network)."""
+        from edgeaffect.runtime.modelcache import fetch
+
+        typer.echo(f"saved {fetch(name, url=url, sha256=sha256, dest=dest)}")
+
+    @models.command("list")
+    def list_cmd(dest: Optional[Path] = typer.Option(None, help="Cache folder to look in.")) -> None:
+        """Known models and whether they are in the cache."""
+        from edgeaffect.runtime.modelcache import MODELS, cache_dir, cached_path
+
+        typer.echo(f"cache: {cache_dir(dest)}")
+        for m in MODELS.values():
+            path = cached_path(m.name, dest)
+            state = f"cached at {path}" if path else "not fetched"
+            typer.echo(f"{m.name:<8} {m.filename} ({m.size // 1024} kB, {m.licence}) - {state}\n         {m.description}")

@@ -1,0 +1,128 @@
+"""Open a bundle for running: checksums, tool-version check, backend choice.
+
+``open_model(bundle_dir)`` reads the bundle through :func:`edgeaffect.bundle.load_bundle`
+(sha256 of every file), checks that the runtime library installed here can run
+what the exporter built (a TensorRT engine only runs under the TensorRT that
+built it; an OpenVINO IR from a newer OpenVINO may use operations the installed
+runtime lacks) and opens the backend that runs the bundle's format.
+
+Which backend runs a format comes from the export-format table
+(:data:`edgeaffect.compress.formats.FORMATS`, a torch-free data table).  Torch-free.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from edgeaffect.bundle import Bundle, load_bundle
+from edgeaffect.errors import BundleError
+from edgeaffect.runtime.backends.base import Backend, create_backend
+
+log = logging.getLogger(__name__)
+
+# backend -> the distribution whose installed version decides what it can load
+BACKEND_DISTRIBUTIONS = {
+    "onnxruntime": "onnxruntime",
+    "openvino": "openvino",
+    "litert": "ai-edge-litert",
+    "tensorrt": "tensorrt",
+}
+
+
+def _release(version: str, parts: int) -> tuple[int, ...]:
+    nums: list[int] = []
+    for piece in version.split(".")[:parts]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        nums.append(int(digits) if digits else 0)
+    return tuple(nums)
+
+
+def _same_minor(built: str, installed: str) -> bool:
+    """TensorRT engines are tied to the exact TensorRT major.minor that serialised them."""
+    return _release(built, 2) == _release(installed, 2)
+
+
+def _not_newer(built: str, installed: str) -> bool:
+    """An IR/model from a newer major.minor may use operations an older runtime lacks."""
+    return _release(built, 2) <= _release(installed, 2)
+
+
+@dataclass(frozen=True)
+class VersionRule:
+    """When a bundle built with one library version runs under another, and what to do if not."""
+
+    compatible: Callable[[str, str], bool]  # (built, installed) -> ok
+    fatal: bool
+    fix: str  # {dist}, {built}, {fmt} are filled in
+
+
+VERSION_RULES: dict[str, VersionRule] = {
+    "tensorrt": VersionRule(_same_minor, True, "re-export for this device's TensorRT ('edgeaffect export --format {fmt} "
+                            "--target <this device>') and run ./build_engine.sh in the bundle here"),
+    "openvino": VersionRule(_not_newer, True, "re-export with this device's OpenVINO ('edgeaffect export --format {fmt}') "
+                            "or install {dist}>={built}"),
+    "onnxruntime": VersionRule(_not_newer, False, "upgrade: pip install '{dist}>={built}'"),
+    "litert": VersionRule(_not_newer, False, "upgrade: pip install '{dist}>={built}'"),
+}
+
+
+def installed_version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def check_tool_versions(bundle: Bundle, backend: str, *, installed: str | None = None) -> None:
+    """Raise :class:`BundleError` when this device cannot run what the bundle's tools built.
+
+    ``installed`` is the backend library's version here (default: read from the installed package).
+    """
+    dist = BACKEND_DISTRIBUTIONS.get(backend, backend)
+    built = bundle.manifest.tools.get(dist) or bundle.manifest.tools.get(backend)
+    installed = installed or installed_version(dist)
+    if not built or not installed or backend not in VERSION_RULES:
+        return
+    rule = VERSION_RULES[backend]
+    if rule.compatible(built, installed):
+        return
+    what = f"bundle {bundle.root} was built with {dist} {built} but this device has {dist} {installed}"
+    fix = rule.fix.format(dist=dist, built=built, fmt=bundle.manifest.format)
+    if rule.fatal:
+        raise BundleError(what, fix)
+    log.warning("%s; if it fails to load: %s", what, fix)
+
+
+def backend_for(bundle: Bundle) -> str:
+    from edgeaffect.compress.formats import FORMATS
+
+    fmt = bundle.manifest.format
+    if fmt not in FORMATS:
+        raise BundleError(f"bundle {bundle.root} has format '{fmt}' that no runtime backend runs",
+                          f"export to one of: {', '.join(sorted(FORMATS))}")
+    return FORMATS[fmt].backend
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A checked bundle and the backend running it."""
+
+    bundle: Bundle
+    backend: Backend
+    backend_name: str
+
+
+def open_model(folder: str | Path, *, backend: str | None = None, check: bool = True,
+               **backend_options: object) -> LoadedModel:
+    """Load and check a bundle, then open its backend (``backend`` overrides the format's default)."""
+    bundle = load_bundle(folder, check=check)
+    name = backend or backend_for(bundle)
+    check_tool_versions(bundle, name)
+    options = {k: v for k, v in backend_options.items() if v is not None}
+    opened = create_backend(name, bundle.model_path, bundle.meta, **options)
+    log.info("loaded %s (%s, %s) with %s [%s]", bundle.root, bundle.manifest.format,
+             bundle.manifest.precision, name, getattr(opened, "precision", "?"))
+    return LoadedModel(bundle=bundle, backend=opened, backend_name=name)

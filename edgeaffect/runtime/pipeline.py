@@ -1,0 +1,251 @@
+"""The runtime loop: source -> detect -> crop -> backend -> smooth -> sink.
+
+``run(RunConfig(...)) -> RunSummary`` is the whole of ``edgeaffect run``.  The
+face detector runs every ``detect_every`` frames and the IoU tracker carries
+the boxes (and stable ids) in between; all faces of a frame go to the backend
+in one batch; each track has its own smoother; each processed frame becomes
+one :class:`FrameResult` written to the sinks at once.  SIGINT/SIGTERM finish
+the current frame, flush and close the sinks and save the summary.  Every
+stage is timed (see ``stats.py``).  Torch-free.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from edgeaffect.errors import SourceError
+from edgeaffect.io import atomic_write_json
+from edgeaffect.runtime.crop import CropOptions, crop_face
+from edgeaffect.runtime.detectors import create_detector
+from edgeaffect.runtime.inference import Predictor, TrackPrediction
+from edgeaffect.runtime.loader import open_model
+from edgeaffect.runtime.results import FaceResult, FrameResult, RunSummary
+from edgeaffect.runtime.signals import stop_on_signals
+from edgeaffect.runtime.sinks import CropSaver, CsvSink, JsonlSink, Sink, VideoSink, WindowSink
+from edgeaffect.runtime.smoothing import Smoothed, Smoother, SmoothingSpec
+from edgeaffect.runtime.sources import Frame, SourceOptions, open_source
+from edgeaffect.runtime.stats import RunStats
+from edgeaffect.runtime.tracker import IouTracker, Track
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True)
+class RunConfig:
+    """Everything ``edgeaffect run`` needs; saved with the summary next to the results."""
+
+    bundle: Path
+    source: str
+    out: Path | None = None  # JSONL, one line per processed frame
+    csv: Path | None = None
+    summary: Path | None = None  # default: <out stem>.summary.json next to ``out``
+    headless: bool = True
+    detector: str = "yunet"
+    detector_options: Mapping[str, Any] = field(default_factory=dict)
+    detect_every: int = 1
+    max_faces: int | None = None
+    smoothing: SmoothingSpec = field(default_factory=SmoothingSpec)
+    crop: CropOptions = field(default_factory=CropOptions)
+    tracker_iou: float = 0.3
+    max_missed: int = 5  # detection rounds a track may miss before it expires
+    max_frames: int | None = None
+    max_seconds: float | None = None  # stop after this much wall time (long-run checks, timed captures)
+    save_crops: Path | None = None
+    save_video: Path | None = None
+    backend: str | None = None  # default: the one the bundle's format names
+    threads: int | None = None
+    backend_options: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"inference_precision": "fp32"}
+    source_options: SourceOptions = field(default_factory=SourceOptions)
+    rss_interval_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        self.bundle = Path(self.bundle)
+        if self.detect_every < 1:
+            raise ValueError("detect_every must be >= 1")
+
+    def summary_path(self) -> Path | None:
+        if self.summary is not None:
+            return Path(self.summary)
+        if self.out is None or str(self.out) == "-":
+            return None
+        return Path(self.out).with_name(Path(self.out).stem + ".summary.json")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["smoothing"] = str(self.smoothing)
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+class _Loop:
+    """The per-frame work and its state; ``run`` drives it."""
+
+    def __init__(self, config: RunConfig, predictor: Predictor, stats: RunStats) -> None:
+        self.config, self.predictor, self.stats = config, predictor, stats
+        self.meta = predictor.meta
+        self.detector = create_detector(config.detector, **dict(config.detector_options))
+        self.tracker = IouTracker(iou_threshold=config.tracker_iou, max_missed=config.max_missed)
+        self.smoothers: dict[int, Smoother] = {}
+        self.held: dict[int, Smoothed] = {}  # last smoothed output per track (clip models between runs)
+        self.crops = CropSaver(config.save_crops) if config.save_crops else None
+        self.processed = self.faces = self.skipped_crops = 0
+        self.last_index = -1
+
+    def _timed(self, stage: str, t0: float) -> float:
+        now = time.perf_counter()
+        self.stats.record(stage, (now - t0) * 1e3)
+        return now
+
+    def _label(self, index: int | None) -> str | None:
+        if index is None:
+            return None
+        return self.meta.labels[index] if index < len(self.meta.labels) else str(index)
+
+    def process(self, frame: Frame) -> FrameResult:
+        cfg, stats = self.config, self.stats
+        stats.begin_frame()
+        stats.record("decode", frame.decode_ms)
+        t = time.perf_counter()
+        if self.processed % cfg.detect_every == 0:
+            faces = self.detector.detect(frame.image)[: cfg.max_faces]
+            t = self._timed("detect", t)
+            tracks = self.tracker.update(faces, frame.index)
+            for tid in self.tracker.expired:
+                self.smoothers.pop(tid, None)
+                self.held.pop(tid, None)
+            self.predictor.forget(self.tracker.expired)
+        else:
+            tracks = self.tracker.predict(frame.index)
+        kept, crops = [], []
+        for track in tracks:
+            crop = crop_face(frame.image, track.face, cfg.crop)
+            if crop is None or crop.size == 0:
+                self.skipped_crops += 1
+                continue
+            kept.append(track)
+            crops.append(crop)
+        t = self._timed("crop", t)
+        if self.crops is not None:
+            self.crops.save(frame.index, [k.id for k in kept], crops)
+        preds = self.predictor.predict([k.id for k in kept], crops, frame.timestamp)
+        t = time.perf_counter()
+        results = [self._face(track, tp, frame.timestamp) for track, tp in zip(kept, preds)]
+        self._timed("smooth", t)
+        self.processed += 1
+        self.faces += len(results)
+        self.last_index = frame.index
+        return FrameResult(frame.index, frame.timestamp, tuple(results), dict(stats.current))
+
+    def _face(self, track: Track, tp: TrackPrediction, timestamp: float) -> FaceResult:
+        face = track.face
+        base = dict(track_id=track.id, box=tuple(float(v) for v in face.box), detected=track.detected,
+                    detector_score=float(face.score), inferred=tp.inferred, eda=tp.signal)
+        pred = tp.prediction
+        if pred is None:
+            return FaceResult(**base)
+        smoother = self.smoothers.get(track.id) or self.smoothers.setdefault(track.id, self.config.smoothing.build())
+        held = self.held.get(track.id)
+        if tp.inferred or held is None:
+            s = self.held[track.id] = smoother.update(timestamp, pred.probs, pred.va)
+        else:  # a clip model between two runs: hold the last smoothed output
+            s = held
+        va = s.va
+        return FaceResult(
+            **base,
+            label=self._label(s.label),
+            scores=() if s.probs is None else tuple(float(p) for p in s.probs),
+            raw_label=self._label(None if pred.probs is None else int(np.argmax(pred.probs))),
+            valence=None if va is None or np.isnan(va[0]) else float(va[0]),
+            arousal=None if va is None or np.isnan(va[1]) else float(va[1]),
+        )
+
+
+def _open_sinks(config: RunConfig) -> list[Sink]:
+    sinks: list[Sink] = [] if config.headless else [WindowSink()]  # first: it is the one that can fail
+    if config.out is not None:
+        sinks.append(JsonlSink(config.out))
+    if config.csv is not None:
+        sinks.append(CsvSink(config.csv))
+    if config.save_video is not None:
+        sinks.append(VideoSink(config.save_video, fps=config.source_options.folder_fps))
+    return sinks
+
+
+def run(config: RunConfig) -> RunSummary:
+    """Run the loop until the source ends, ``max_frames``, a signal or a lost source."""
+    if config.threads:
+        import cv2
+
+        cv2.setNumThreads(config.threads)  # OpenCV's detectors share the cores with the backend
+    loaded = open_model(config.bundle, backend=config.backend, threads=config.threads, **dict(config.backend_options))
+    stats = RunStats(rss_interval_s=config.rss_interval_s)
+    loop = _Loop(config, Predictor(loaded.backend, loaded.bundle.meta, stats), stats)
+    source = open_source(config.source, config.source_options)
+    sinks = _open_sinks(config)
+    stop_reason, error = "end", None
+    report = lambda: print(stats.report(), file=sys.stderr, flush=True)  # noqa: E731
+    frames = source.frames()
+    try:
+        with stop_on_signals(report, getattr(source, "interrupt", None)) as stop:
+            try:
+                for frame in frames:
+                    t_frame = time.perf_counter()
+                    result = loop.process(frame)
+                    t = time.perf_counter()
+                    for sink in sinks:
+                        sink.write(frame, result)
+                    stats.record("sink", (time.perf_counter() - t) * 1e3)
+                    stats.frame_done(frame.decode_ms + (time.perf_counter() - t_frame) * 1e3)
+                    if stop:
+                        stop_reason = stop.reason or "signal"
+                        break
+                    if config.max_frames is not None and loop.processed >= config.max_frames:
+                        stop_reason = "max_frames"
+                        break
+                    if config.max_seconds is not None and stats.seconds >= config.max_seconds:
+                        stop_reason = "max_seconds"
+                        break
+                    if any(getattr(s, "quit", False) for s in sinks):
+                        stop_reason = "window closed"
+                        break
+                else:
+                    if stop:
+                        stop_reason = stop.reason or "signal"
+            except SourceError as exc:
+                stop_reason, error = f"source lost: {exc.what}", exc
+    finally:
+        frames.close()
+        source.close()
+        for sink in sinks:
+            sink.close()
+    stats.sample_rss(force=True)
+    summary = _summarise(config, loaded, loop, source, stats, stop_reason)
+    path = config.summary_path()
+    if path is not None:
+        atomic_write_json(path, summary.to_dict())
+    print(stats.report(), file=sys.stderr, flush=True)
+    log.info("%d frames, %d faces, stopped: %s", summary.frames, summary.faces, stop_reason)
+    if error is not None:
+        raise error
+    return summary
+
+
+def _summarise(config: RunConfig, loaded, loop: _Loop, source, stats: RunStats, stop_reason: str) -> RunSummary:
+    rss = [r for _, r in stats.rss_samples]
+    c = source.counters
+    return RunSummary(
+        bundle=str(config.bundle), backend=loaded.backend_name, precision=str(getattr(loaded.backend, "precision", "")),
+        source=str(config.source), detector=config.detector, detect_every=config.detect_every,
+        smoothing=config.smoothing.name, smoothing_params=dict(config.smoothing.params),
+        frames=loop.processed, last_index=loop.last_index, faces=loop.faces,
+        tracks=loop.tracker.next_id - 1, bad_frames=c.bad, dropped_frames=c.dropped,
+        skipped_crops=loop.skipped_crops, reconnects=c.reconnects, seconds=stats.seconds, fps=stats.fps,
+        stages=stats.stage_stats(), rss_mb_start=rss[0], rss_mb_peak=max(rss), rss_mb_end=rss[-1],
+        rss_samples=tuple(stats.rss_samples),
+        stop_reason=stop_reason, config=config.to_dict(),
+    )

@@ -1,0 +1,107 @@
+"""What the runtime loop produces: frozen results, one per face and per frame.
+
+Sinks serialise these (JSONL, CSV); nothing downstream builds ad-hoc dicts, so
+a field renamed here is renamed everywhere.  ``label``/``scores``/``valence``/
+``arousal`` are after smoothing; ``raw_label`` is the unsmoothed top-1 so a
+report can compare smoothers from one run.  Torch-free.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+
+def _round(value: Any, digits: int = 5) -> Any:
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, (list, tuple)):
+        return [_round(v, digits) for v in value]
+    if isinstance(value, dict):
+        return {k: _round(v, digits) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One tracked face in one frame."""
+
+    track_id: int
+    box: tuple[float, float, float, float]  # x, y, w, h in frame pixels
+    detected: bool  # False: box extrapolated by the tracker between detections
+    detector_score: float
+    label: str | None = None
+    scores: tuple[float, ...] = ()  # class probabilities, in the model's label order
+    raw_label: str | None = None
+    valence: float | None = None
+    arousal: float | None = None
+    eda: float | None = None  # newest value of the track's EDA trace (signal models)
+    inferred: bool = True  # False: a temporal model is still filling its window
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One processed frame: what was found and how long each stage took."""
+
+    index: int
+    timestamp: float
+    faces: tuple[FaceResult, ...]
+    stage_ms: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _round(asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class StageStats:
+    """Latency of one stage over the run, in milliseconds."""
+
+    stage: str
+    count: int
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The end-of-run record, printed and saved next to the results."""
+
+    bundle: str
+    backend: str
+    precision: str
+    source: str
+    detector: str
+    detect_every: int
+    smoothing: str
+    smoothing_params: Mapping[str, float]
+    frames: int  # frames processed (= JSONL lines)
+    last_index: int  # index of the last processed frame (-1: none)
+    faces: int  # face results written
+    tracks: int  # distinct track ids
+    bad_frames: int  # undecodable frames skipped
+    dropped_frames: int  # stale live frames replaced by newer ones
+    skipped_crops: int  # faces whose crop was empty (outside the frame)
+    reconnects: int
+    seconds: float
+    fps: float
+    stages: tuple[StageStats, ...]
+    rss_mb_start: float
+    rss_mb_peak: float
+    rss_mb_end: float
+    rss_samples: tuple[tuple[float, float], ...]  # (seconds since start, MiB), every rss_interval_s
+    stop_reason: str  # "end", "max_frames", "max_seconds", "signal SIGTERM", "source lost: ..."
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _round(asdict(self), 4)
+
+    def stage(self, name: str) -> StageStats:
+        for s in self.stages:
+            if s.stage == name:
+                return s
+        raise KeyError(name)

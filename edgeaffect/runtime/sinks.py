@@ -1,0 +1,159 @@
+"""Where results go: JSONL, CSV, an annotated video file or window, saved crops.
+
+Every sink takes ``write(frame, result)`` per processed frame and ``close()``.
+The JSONL sink writes one line per frame and flushes it at once, so a run that
+is stopped or killed leaves a file whose every line parses.  Frames and crops
+are written only by the sinks the user asked for (``--save-video``,
+``--save-crops``, a window without ``--headless``).  Torch-free.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import sys
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import cv2
+import numpy as np
+
+from edgeaffect.errors import ConfigError
+from edgeaffect.runtime.results import FrameResult
+from edgeaffect.runtime.sources import Frame
+
+log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    def write(self, frame: Frame, result: FrameResult) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlSink:
+    """One JSON object per processed frame, flushed per line; path ``-`` = standard output (for pipes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._stdout = str(path) == "-"
+        if self._stdout:
+            self._fh = sys.stdout
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "w", encoding="utf-8")
+
+    def write(self, frame: Frame, result: FrameResult) -> None:
+        self._fh.write(result.to_json() + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if not self._stdout and not self._fh.closed:
+            self._fh.close()
+
+
+class CsvSink:
+    """One row per face (frames without a face give one row with an empty track)."""
+
+    COLUMNS = ("index", "timestamp", "track_id", "x", "y", "w", "h", "detected", "label", "raw_label",
+               "top_score", "valence", "arousal", "eda")
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "w", encoding="utf-8", newline="")
+        self._csv = csv.writer(self._fh)
+        self._csv.writerow(self.COLUMNS)
+
+    def write(self, frame: Frame, result: FrameResult) -> None:
+        if not result.faces:
+            self._csv.writerow([result.index, f"{result.timestamp:.4f}"] + [""] * (len(self.COLUMNS) - 2))
+        for f in result.faces:
+            top = max(f.scores) if f.scores else ""
+            self._csv.writerow([result.index, f"{result.timestamp:.4f}", f.track_id, *(round(v, 1) for v in f.box),
+                                int(f.detected), f.label or "", f.raw_label or "", top,
+                                "" if f.valence is None else f.valence, "" if f.arousal is None else f.arousal,
+                                "" if f.eda is None else f.eda])
+        self._fh.flush()
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+
+def annotate(image: np.ndarray, result: FrameResult) -> np.ndarray:
+    """A copy of ``image`` with each face's box, track id and label drawn on it."""
+    out = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    for f in result.faces:
+        x, y, w, h = (int(round(v)) for v in f.box)
+        colour = (0, 200, 0) if f.detected else (0, 200, 200)
+        cv2.rectangle(out, (x, y), (x + w, y + h), colour, 2)
+        text = f"#{f.track_id} {f.label or ''}"
+        if f.valence is not None and f.arousal is not None:
+            text += f" v{f.valence:+.2f} a{f.arousal:+.2f}"
+        if f.eda is not None:
+            text += f" eda {f.eda:.2f}"
+        cv2.putText(out, text, (x, max(y - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+    return out
+
+
+class VideoSink:
+    """Annotated frames to a video file (MJPG in .avi, mp4v otherwise)."""
+
+    def __init__(self, path: Path, fps: float = 30.0) -> None:
+        self.path, self.fps = Path(path), fps
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer: cv2.VideoWriter | None = None
+
+    def write(self, frame: Frame, result: FrameResult) -> None:
+        image = annotate(frame.image, result)
+        if self._writer is None:
+            fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
+            h, w = image.shape[:2]
+            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
+            if not self._writer.isOpened():
+                raise ConfigError(f"cannot write video {self.path}", "use a .avi or .mp4 file name in a writable folder")
+        self._writer.write(image)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+
+
+class WindowSink:
+    """An on-screen preview (needs an OpenCV build with GUI support; 'q' stops the run)."""
+
+    def __init__(self, title: str = "edgeaffect") -> None:
+        self.title = title
+        self.quit = False
+        try:  # fail before the run starts, not at its first frame
+            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+        except cv2.error as exc:
+            raise ConfigError(f"cannot open a window: {exc.msg.strip()}",
+                              "run with --headless (opencv-python-headless has no GUI), or install opencv-python") from exc
+
+    def write(self, frame: Frame, result: FrameResult) -> None:
+        cv2.imshow(self.title, annotate(frame.image, result))
+        self.quit = (cv2.waitKey(1) & 0xFF) == ord("q")
+
+    def close(self) -> None:
+        try:
+            cv2.destroyWindow(self.title)
+        except cv2.error:
+            pass
+
+
+class CropSaver:
+    """Writes each face crop as ``DIR/track_<id>/<frame index>.png`` (only with --save-crops)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.count = 0
+
+    def save(self, frame_index: int, track_ids: Sequence[int], crops: Sequence[np.ndarray]) -> None:
+        for tid, crop in zip(track_ids, crops):
+            path = self.folder / f"track_{tid:04d}" / f"{frame_index:08d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if cv2.imwrite(str(path), crop):
+                self.count += 1
+            else:
+                log.warning("could not write crop %s", path)

@@ -1,0 +1,231 @@
+"""Frame sources: where the runtime's frames come from, registered by kind.
+
+Every source yields :class:`Frame` (index, timestamp in seconds, BGR image,
+decode time).  Files and image folders are read in order, every frame; live
+sources (camera, RTSP/GStreamer stream, Pi camera — see ``live.py``) keep only
+the newest frame so a slow model never works on stale video.
+
+``open_source(spec, options)`` picks the kind: an explicit ``kind:rest`` prefix
+(``camera:0``, ``video:clip.avi``, ``folder:imgs/``, ``stream:rtsp://...``,
+``picamera:``) or, without one, the first kind whose ``matches`` accepts the
+spec (digits = camera, ``://`` or a GStreamer ``!`` pipeline = stream, a
+folder, a file).  Adding a kind = one class with ``register_source``.
+
+An undecodable frame is skipped and counted; a folder that disappears is
+waited for with backoff (bounded retries) before the run stops.  A video file
+can be replayed in a loop (``SourceOptions.loop``) with indices and timestamps
+running on across the seams.  Torch-free.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+import cv2
+import numpy as np
+
+from edgeaffect.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame; ``index`` counts frames of the source (gaps = skipped or dropped frames)."""
+
+    index: int
+    timestamp: float
+    image: np.ndarray
+    decode_ms: float = 0.0
+
+
+@dataclass(kw_only=True)
+class SourceOptions:
+    """How to read a source.  ``max_retries`` bounds reconnects after a loss; the wait doubles from ``backoff_s``."""
+
+    folder_fps: float = 30.0  # timestamps of image folders
+    max_retries: int = 5
+    backoff_s: float = 0.5
+    backoff_max_s: float = 8.0
+    loop: bool = False  # replay a video file from the start at its end (kiosks, soak tests)
+    width: int | None = None  # requested capture size (cameras)
+    height: int | None = None
+
+
+@dataclass
+class SourceCounters:
+    """Running counts a source keeps; the pipeline copies them into the run summary."""
+
+    frames: int = 0  # frames delivered
+    bad: int = 0  # undecodable frames skipped
+    dropped: int = 0  # stale live frames replaced by a newer one before being processed
+    reconnects: int = 0  # successful reconnects after a loss
+    retries: int = 0  # failed open attempts
+
+
+class FrameSource(Protocol):
+    kind: str
+    spec: str
+    realtime: bool
+    counters: SourceCounters
+
+    def frames(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+SOURCES: dict[str, type] = {}
+
+
+def register_source(kind: str) -> Callable[[type], type]:
+    def wrap(cls: type) -> type:
+        cls.kind = kind
+        SOURCES[kind] = cls
+        return cls
+
+    return wrap
+
+
+def backoff_wait(attempt: int, options: SourceOptions, what: str,
+                 sleep: Callable[[float], object] = time.sleep) -> None:
+    """Sleep before retry ``attempt`` (1-based) or raise once the retries are used up."""
+    if attempt > options.max_retries:
+        raise SourceError(f"{what}: gave up after {options.max_retries} retries",
+                          "check the cable/URL/path, or raise --max-retries")
+    delay = min(options.backoff_s * 2 ** (attempt - 1), options.backoff_max_s)
+    log.warning("%s; retry %d/%d in %.2fs", what, attempt, options.max_retries, delay)
+    sleep(delay)
+
+
+def open_source(spec: str | int | Path, options: SourceOptions | None = None) -> FrameSource:
+    """Build the source ``spec`` names (see the module docstring for the rules)."""
+    from edgeaffect.runtime import live  # noqa: F401  (registers camera, stream, picamera)
+
+    options = options or SourceOptions()
+    text = str(spec)
+    kind, sep, rest = text.partition(":")
+    if sep and kind in SOURCES:  # URL schemes (rtsp:, http:) are not kinds, so they fall through
+        return SOURCES[kind](rest, options)
+    for cls in SOURCES.values():
+        if cls.matches(text):
+            return cls(text, options)
+    raise SourceError(f"cannot open source '{text}': not a camera index, stream URL, folder or file",
+                      f"pass a camera index (0), a video file, an image folder, an rtsp:// URL or a GStreamer pipeline; "
+                      f"or prefix the kind: {', '.join(k + ':' for k in SOURCES)}")
+
+
+@register_source("folder")
+class ImageFolderSource:
+    """Every image of a folder in name order; timestamps at ``folder_fps``."""
+
+    realtime = False
+
+    def __init__(self, spec: str, options: SourceOptions) -> None:
+        self.spec, self.options, self.root = spec, options, Path(spec)
+        self.counters = SourceCounters()
+        if not self.root.is_dir():
+            raise SourceError(f"image folder {self.root} does not exist", "pass an existing folder")
+        self.files = sorted(p for p in self.root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise SourceError(f"image folder {self.root} holds no images ({', '.join(IMAGE_SUFFIXES)})",
+                              "point --source at a folder of frames")
+
+    @staticmethod
+    def matches(spec: str) -> bool:
+        return Path(spec).is_dir()
+
+    def _wait_for_folder(self) -> None:
+        attempt = 0
+        while not self.root.is_dir():
+            attempt += 1
+            self.counters.retries += 1
+            backoff_wait(attempt, self.options, f"image folder {self.root} disappeared")
+        if attempt:
+            self.counters.reconnects += 1
+            log.info("image folder %s is back", self.root)
+
+    def frames(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.files):
+            t0 = time.perf_counter()
+            if not path.exists():
+                self._wait_for_folder()
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.exists() else None
+            if image is None or image.size == 0:
+                self.counters.bad += 1
+                log.warning("skipping undecodable image %s", path)
+                continue
+            self.counters.frames += 1
+            yield Frame(index, index / self.options.folder_fps, image, (time.perf_counter() - t0) * 1e3)
+
+    def close(self) -> None:
+        pass
+
+
+@register_source("video")
+class VideoFileSource:
+    """A video file read in order, every frame; timestamps from the container."""
+
+    realtime = False
+
+    def __init__(self, spec: str, options: SourceOptions) -> None:
+        self.spec, self.options, self.path = spec, options, Path(spec)
+        self.counters = SourceCounters()
+        if not self.path.is_file():
+            raise SourceError(f"video file {self.path} does not exist", "pass an existing video file")
+        self._cap: cv2.VideoCapture | None = None
+
+    @staticmethod
+    def matches(spec: str) -> bool:
+        return Path(spec).is_file()
+
+    def frames(self) -> Iterator[Frame]:
+        index, offset = 0, 0.0
+        while True:
+            last = yield from self._play(index, offset)
+            if not self.options.loop or last is None:
+                return
+            index, offset = last[0] + 1, last[1]
+            log.debug("%s: replaying from the start", self.path)
+
+    def _play(self, first: int, offset: float) -> Iterator[Frame]:
+        """One pass over the file; returns (index, timestamp) of its last frame (None when empty)."""
+        if self._cap is not None:
+            self._cap.release()
+        cap = self._cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            raise SourceError(f"OpenCV cannot open video {self.path}", "check the file plays, or convert it to MJPG/H.264")
+        fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+        expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        n, shape, last = 0, None, None
+        while True:
+            t0 = time.perf_counter()
+            if not cap.grab():
+                break
+            ok, image = cap.retrieve()
+            if not ok or image is None or (shape is not None and image.shape != shape):
+                self.counters.bad += 1
+                n += 1
+                continue
+            shape = image.shape
+            pos_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+            stamp = offset + (pos_ms / 1e3 if pos_ms > 0 or n == 0 else n / fps) + (1.0 / fps if first else 0.0)
+            self.counters.frames += 1
+            last = (first + n, stamp)
+            yield Frame(first + n, stamp, image, (time.perf_counter() - t0) * 1e3)
+            n += 1
+        # FFmpeg drops packets it cannot decode without an error, so frames the
+        # container announced but never delivered are the undecodable ones.
+        lost = expected - n
+        if lost > 0:
+            self.counters.bad += lost
+            log.warning("%s: %d of %d frames could not be decoded and were skipped", self.path, lost, expected)
+        return last
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()

@@ -1,0 +1,92 @@
+"""Face detectors on generated frames with a face pasted in, and the pinned model download."""
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+
+import numpy as np
+import pytest
+
+from edgeaffect._optional import available
+from edgeaffect.cli import main
+from edgeaffect.errors import ConfigError
+from edgeaffect.io import sha256_file
+from edgeaffect.runtime import modelcache
+from edgeaffect.runtime.detectors import create_detector
+from runtime_support import face_frame, face_image
+
+
+@pytest.fixture(scope="module")
+def frame() -> np.ndarray:
+    return face_frame(0, face_image())
+
+
+def _inside(face, x0: float, x1: float, y0: float, y1: float) -> bool:
+    cx, cy = face.x + face.w / 2, face.y + face.h / 2
+    return x0 < cx < x1 and y0 < cy < y1
+
+
+def test_yunet_finds_the_face_with_landmarks(yunet_model, frame):
+    det = create_detector("yunet", model=yunet_model)
+    faces = det.detect(frame)
+    assert len(faces) == 1
+    f = faces[0]
+    assert _inside(f, 60, 188, 56, 184) and 60 < f.w < 180 and f.score > 0.6
+    assert f.landmarks[0][0] < f.landmarks[1][0]  # subject's right eye is on the image left
+    assert det.detect(np.full((240, 320, 3), 100, np.uint8)) == ()
+    small = create_detector("yunet", model=yunet_model, max_side=160).detect(frame)
+    assert small and abs(small[0].x - f.x) < 12  # boxes scaled back to the full frame
+
+
+def test_haar_finds_the_face(frame):
+    faces = create_detector("haar").detect(frame)
+    assert faces and _inside(faces[0], 60, 188, 56, 184)
+
+
+@pytest.mark.skipif(not available("dlib"), reason="dlib (face extra) not installed")
+def test_dlib_hog_finds_the_face(frame):
+    import cv2
+
+    faces = create_detector("dlib", upsample=1).detect(cv2.resize(frame, (640, 480)))
+    assert faces and _inside(faces[0], 120, 376, 112, 368)
+
+
+def test_yunet_without_a_model_says_how_to_get_it(tmp_path):
+    with pytest.raises(ConfigError, match="models fetch yunet"):
+        create_detector("yunet", cache_dir=tmp_path)
+
+
+@pytest.fixture
+def model_server(yunet_model):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(yunet_model.parent))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{yunet_model.name}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_models_fetch_checks_the_hash(model_server, yunet_model, tmp_path, frame):
+    digest = sha256_file(yunet_model)
+    assert main(["models", "fetch", "yunet", "--url", model_server, "--sha256", digest, "--dest", str(tmp_path)]) == 0
+    cached = modelcache.cached_path("yunet", tmp_path)
+    assert cached is not None and sha256_file(cached) == digest
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+    assert create_detector("yunet", cache_dir=tmp_path).detect(frame)  # the cache feeds the detector
+
+
+def test_models_fetch_refuses_a_wrong_hash(model_server, tmp_path, capsys):
+    # without --sha256 the pinned upstream hash applies, which the local test copy does not have
+    assert main(["models", "fetch", "yunet", "--url", model_server, "--dest", str(tmp_path)]) == 2
+    assert "sha256" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing kept, not even the partial download
+
+
+def test_models_list_shows_the_cache(tmp_path, capsys):
+    assert main(["models", "list", "--dest", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "yunet" in out and "not fetched" in out and str(tmp_path) in out
+    assert modelcache.MODELS["yunet"].sha256 == "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"

@@ -1,0 +1,176 @@
+"""Runtime building blocks on synthetic inputs: smoothing, tracker, crop, stats, clip buffers, heads, torch-free import."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgeaffect.errors import ConfigError
+from edgeaffect.meta import Head, ModelMeta, Temporal
+from edgeaffect.runtime.crop import CropOptions, crop_box, crop_face
+from edgeaffect.runtime.detectors import Face
+from edgeaffect.runtime.postprocess import decode
+from edgeaffect.runtime.smoothing import SmoothingSpec
+from edgeaffect.runtime.stats import LatencyHistogram
+from edgeaffect.runtime.temporal import ClipBuffer
+from edgeaffect.runtime.tracker import IouTracker
+
+
+def test_runtime_imports_without_torch():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import edgeaffect.runtime, edgeaffect.runtime.pipeline, edgeaffect.runtime.cli, edgeaffect.runtime.live\n"
+            "import edgeaffect.runtime.loader, edgeaffect.runtime.modelcache, edgeaffect.runtime.detectors\n"
+            "import edgeaffect.runtime.backends.onnxruntime\n"
+            "from edgeaffect.cli import build_app; build_app()\n"
+            "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+# -- smoothing ----------------------------------------------------------------------------
+def _onehot(i: int, n: int = 3) -> np.ndarray:
+    p = np.full(n, 0.05)
+    p[i] = 0.9
+    return p / p.sum()
+
+
+def test_smoothing_spec_parses_and_rejects():
+    assert SmoothingSpec.parse("ema:0.6").params == {"alpha": 0.6}
+    assert str(SmoothingSpec.parse("majority:5")) == "majority:5"
+    assert SmoothingSpec.parse("oneeuro").params == {}
+    for bad in ("kalman", "ema:x", "majority:1,2", "ema:1.5"):
+        with pytest.raises(ConfigError):
+            SmoothingSpec.parse(bad).build()
+
+
+def test_ema_follows_the_formula():
+    ema = SmoothingSpec.parse("ema:0.25").build()
+    out = [ema.update(i / 30, None, np.array([v, -v])).va[0] for i, v in enumerate([1.0, 0.0, 0.0])]
+    assert out == pytest.approx([1.0, 0.75, 0.5625])
+
+
+def test_none_passes_through_and_ema_delays_a_label_flip():
+    raw = SmoothingSpec.parse("none").build()
+    ema = SmoothingSpec.parse("ema:0.3").build()
+    seq = [0] * 5 + [1] * 5
+    raw_labels = [raw.update(i / 30, _onehot(k), None).label for i, k in enumerate(seq)]
+    ema_labels = [ema.update(i / 30, _onehot(k), None).label for i, k in enumerate(seq)]
+    assert raw_labels == seq
+    assert ema_labels[5] == 0 and ema_labels[-1] == 1  # one frame of the new class is not enough
+
+
+def test_majority_ignores_a_single_outlier():
+    maj = SmoothingSpec.parse("majority:5").build()
+    seq = [0, 0, 2, 0, 0, 1, 1, 1, 1]
+    labels = [maj.update(i / 30, _onehot(k), np.array([k, 0.0])).label for i, k in enumerate(seq)]
+    assert labels[2] == 0  # the lone 2 is voted down
+    assert labels[5] == 0  # one vote for the new class is not enough
+    assert labels[6] == 1  # a 2-2 tie goes to the most recent
+    out = maj.update(1.0, _onehot(1), np.array([1.0, 0.0]))
+    assert out.va[0] == pytest.approx(1.0)  # median of the window
+
+
+def test_one_euro_steadies_noise_but_follows_a_step():
+    rng = np.random.default_rng(0)
+    f = SmoothingSpec.parse("oneeuro:1.0,0.5").build()
+    t = np.arange(300) / 30.0
+    noisy = 0.3 + rng.normal(0, 0.1, 150)
+    out = np.array([f.update(ti, None, np.array([v, v])).va[0] for ti, v in zip(t[:150], noisy)])
+    assert out[30:].std() < 0.5 * noisy[30:].std()
+    stepped = [f.update(ti, None, np.array([0.9, 0.9])).va[0] for ti in t[150:]]
+    assert stepped[-1] == pytest.approx(0.9, abs=0.02)
+
+
+# -- tracker ------------------------------------------------------------------------------
+def test_tracker_keeps_ids_and_expires_tracks():
+    tr = IouTracker(iou_threshold=0.3, max_missed=2)
+    a, b = Face(10, 10, 50, 50), Face(200, 10, 50, 50)
+    first = tr.update((a, b), 0)
+    ids = {t.face.x: t.id for t in first}
+    moved = tr.update((Face(214, 12, 50, 50), Face(18, 11, 50, 50)), 2)  # order swapped, both moved
+    assert {t.id for t in moved} == set(ids.values())
+    assert next(t.id for t in moved if t.face.x == 18) == ids[10]
+    predicted = tr.predict(3)  # between detections the boxes keep moving with their velocity
+    assert next(t.face.x for t in predicted if t.id == ids[10]) > 18
+    for k in range(3):
+        tr.update((Face(214, 12, 50, 50),), 4 + k)
+    assert ids[10] not in tr.live_ids and ids[10] in tr.expired + [ids[10]]
+    new = tr.update((Face(18, 11, 50, 50),), 10)
+    assert new[0].id not in ids.values()  # an expired track does not come back under its old id
+
+
+# -- crop ---------------------------------------------------------------------------------
+def test_crop_margin_square_clip_and_empty():
+    frame = np.zeros((100, 200, 3), np.uint8)
+    opts = CropOptions(margin=0.25, square=True)
+    assert crop_box(Face(50, 20, 40, 20), frame.shape, opts) == (40, 0, 100, 60)  # square 60, clipped at the top
+    assert crop_face(frame, Face(400, 400, 30, 30), opts) is None
+    assert crop_face(frame, Face(150, 50, 100, 100), opts).shape[:2] == (75, 75)  # 150 square cut by two edges
+
+
+def test_aligned_crop_uses_the_landmarks():
+    frame = np.zeros((200, 200, 3), np.uint8)
+    frame[70:80, 60:70] = 255  # a bright "right eye"
+    marks = ((65, 75), (115, 75), (90, 100), (70, 125), (110, 125))
+    face = Face(50, 50, 80, 100, 1.0, marks)
+    crop = crop_face(frame, face, CropOptions(margin=0.0, align=True, align_size=112))
+    assert crop.shape == (112, 112, 3)
+    ys, xs = np.nonzero(crop[:, :, 0] > 128)
+    assert abs(xs.mean() - 38.3) < 6 and abs(ys.mean() - 51.7) < 6  # lands on the template's eye
+
+
+# -- stats, clips, heads -------------------------------------------------------------------
+def test_latency_histogram_percentiles():
+    h = LatencyHistogram()
+    for v in np.linspace(1.0, 100.0, 1000):
+        h.add(float(v))
+    s = h.summary("x")
+    assert s.count == 1000 and s.mean_ms == pytest.approx(50.5, rel=1e-3)
+    assert s.p50_ms == pytest.approx(50.5, rel=0.01) and s.p99_ms == pytest.approx(99.0, rel=0.01)
+
+
+def test_clip_buffer_resamples_camera_rate_to_model_rate():
+    meta = ModelMeta(model="m", task="signal", input_size=(4, 4), color="rgb", heads=(Head("eda", "signal", 4),),
+                     temporal=Temporal(frames=4, fps=10.0, stride=2))
+    buf = ClipBuffer(meta)
+    taken, runs = 0, 0
+    for i in range(60):  # 2 s of a 30 fps camera -> 20 samples at 10 fps
+        t = i / 30.0
+        if buf.wants(t):
+            buf.push(t, np.zeros((3, 4, 4), np.float32))
+            taken += 1
+            if buf.ready():
+                assert buf.take().shape == (3, 4, 4, 4)
+                runs += 1
+    assert taken == 20
+    assert runs == 1 + (20 - 4) // 2  # first full window, then every stride samples
+
+
+def test_decode_reads_heads_by_meta():
+    meta = ModelMeta(model="m", task="multitask", input_size=(8, 8), color="gray", labels=("a", "b"),
+                     heads=(Head("logits", "logits", 2), Head("arousal", "regression", 1)))
+    preds = decode(meta, (np.array([[0.0, 2.0], [3.0, 0.0]]), np.array([[0.4], [-0.2]])), 2)
+    assert np.argmax(preds[0].probs) == 1 and preds[0].probs.sum() == pytest.approx(1.0)
+    assert np.isnan(preds[1].va[0]) and preds[1].va[1] == pytest.approx(-0.2)
+
+
+def test_open_source_picks_the_kind(tmp_path):
+    from edgeaffect._optional import available
+    from edgeaffect.errors import MissingExtraError, SourceError
+    from edgeaffect.runtime.sources import open_source
+
+    (tmp_path / "a.png").write_bytes(b"")
+    (tmp_path / "v.avi").write_bytes(b"")
+    assert open_source("0").kind == "camera"
+    assert open_source("rtsp://127.0.0.1:8554/cam").kind == "stream"
+    assert open_source("videotestsrc ! videoconvert ! appsink").kind == "stream"
+    assert open_source(str(tmp_path)).kind == "folder"
+    assert open_source(str(tmp_path / "v.avi")).kind == "video"
+    assert open_source(f"stream:{tmp_path / 'v.avi'}").kind == "stream"
+    with pytest.raises(SourceError, match="cannot open source"):
+        open_source(str(tmp_path / "missing.mp4"))
+    if not available("picamera2"):
+        with pytest.raises(MissingExtraError, match="edgeaffect\\[picamera\\]"):
+            open_source("picamera:")
