@@ -24,11 +24,20 @@ def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = Tru
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp creates 0600 files; give outputs the permissions a plain open() would (umask applied),
+        # so reports and bundles can be served or copied by other users
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: Path, text: str) -> Path:

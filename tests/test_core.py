@@ -115,3 +115,16 @@ def test_light_modules_import_without_torch():
             "assert 'torch' not in [k for k, v in sys.modules.items() if v is not None]\nprint('ok')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from edgeaffect.io import atomic_write_text
+
+    path = atomic_write_text(tmp_path / "out" / "report.md", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+    assert path.read_text() == "x" and not list(path.parent.glob(".*tmp"))

@@ -63,3 +63,19 @@ def test_devices_cli_marks_this_machine(tmp_path, capsys):
     assert main(["devices", "--root", str(root)]) == 0
     out = capsys.readouterr().out
     assert "* rpi4" in out and "Raspberry Pi 4 Model B" in out
+
+
+def test_profile_backend_options_are_accepted_by_the_backends():
+    """A profile option a backend does not take would only fail on the device; catch it here."""
+    import importlib
+    import inspect
+
+    from edgeaffect.runtime.backends.base import BACKEND_MODULES, BACKENDS
+
+    for p in list_profiles():
+        for backend, options in p.backend_options.items():
+            assert backend in BACKEND_MODULES, (p.name, backend)
+            importlib.import_module(BACKEND_MODULES[backend])
+            params = inspect.signature(BACKENDS[backend]).parameters
+            unknown = set(options) - set(params)
+            assert not unknown, f"{p.name}: {backend} does not take {unknown}"
