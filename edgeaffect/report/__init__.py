@@ -1,1 +1,4 @@
-"""Bench results -> tables, plots, HTML/Markdown/CSV reports."""
+"""Bench results -> tables, plots, HTML/Markdown/CSV reports: ``build_report(load_results(paths), out)``."""
+from edgeaffect.report.build import ReportFiles, build_report, load_results
+
+__all__ = ["ReportFiles", "build_report", "load_results"]

@@ -1,0 +1,76 @@
+"""``edgeaffect bench``: accuracy x resolution x interpolation and latency of bundles, on this device."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from edgeaffect.errors import ConfigError
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def _ints(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in _csv(text))
+    except ValueError:
+        raise ConfigError(f"{flag} '{text}' is not a comma-separated list of integers",
+                          f"write e.g. {flag} 112,64,32,16") from None
+
+
+def _options(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--data-option '{item}' is not KEY=VALUE", "write e.g. --data-option mode=majority")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("bench")
+    def bench(
+        bundles: List[Path] = typer.Argument(..., help="Bundle folders written by 'edgeaffect export'."),
+        data: Optional[Path] = typer.Option(None, help="Labelled dataset (any layout 'edgeaffect data inspect' reads)."),
+        split: str = typer.Option("test", help="Dataset split to score."),
+        data_format: Optional[str] = typer.Option(None, "--format", help="Dataset layout; default: detected."),
+        data_option: List[str] = typer.Option([], "--data-option", help="Reader option KEY=VALUE (e.g. mode=majority)."),
+        limit: Optional[int] = typer.Option(None, help="Score at most N samples, spread over the split."),
+        resolutions: str = typer.Option("112,96,84,64,56,48,32,28,16,14", help="Face sides to degrade to."),
+        interp: str = typer.Option("cubic,linear,lanczos4,area",
+                                   help="Interpolations: names (every down/up pair) or DOWN:UP pairs."),
+        group_by: Optional[str] = typer.Option(None, "--group-by", help="Record attribute naming subgroups (e.g. subject)."),
+        batch: int = typer.Option(32, help="Batch for the accuracy passes (static-batch models use theirs)."),
+        latency_runs: int = typer.Option(50, help="Timed single-face runs per bundle."),
+        video: Optional[Path] = typer.Option(None, help="Video for the full-pipeline capture-resolution sweep."),
+        capture: str = typer.Option("640x480,1280x720", help="Capture resolutions WxH for the sweep."),
+        detector: str = typer.Option("haar", help="Face detector for the capture sweep."),
+        smoothing: Optional[str] = typer.Option(None, help="Runtime smoothing for the capture sweep."),
+        capture_frames: Optional[int] = typer.Option(None, help="Frames per capture run (default: whole video)."),
+        profile: Optional[str] = typer.Option(None, help="Device profile name to record (default: detected)."),
+        out: Path = typer.Option(Path("results.json"), "--out", "-o", help="Where to write the result JSON."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
+    ) -> None:
+        """Benchmark bundles: task metrics per resolution x interpolation, per-stage latency, FPS, memory."""
+        from edgeaffect.bench.run import BenchConfig, run_bench
+
+        config = BenchConfig(
+            bundles=tuple(bundles), data=data, split=split, data_format=data_format, data_options=_options(data_option),
+            limit=limit, resolutions=_ints(resolutions, "--resolutions"), interpolations=_csv(interp),
+            group_by=group_by, batch=batch, latency_runs=latency_runs, video=video, captures=_csv(capture),
+            detector=detector, smoothing=smoothing, capture_frames=capture_frames, profile=profile, out=out,
+            progress=not no_progress)
+        result = run_bench(config)
+        for row in result.latency:
+            acc = next((a for a in result.accuracy if a.bundle == row.bundle and a.resolution is None), None)
+            score = f"{acc.headline:.4f}" if acc is not None and acc.headline is not None else "-"
+            typer.echo(f"{row.bundle}: native score {score}, end-to-end p50 {row.end_to_end.p50_ms:.2f} ms "
+                       f"p95 {row.end_to_end.p95_ms:.2f} ms, {row.fps:.1f} FPS, peak RSS {row.peak_rss_mb:.0f} MiB")
+        for row in result.capture:
+            typer.echo(f"{row.bundle} @ {row.capture}: {row.faces_found}/{row.frames} faces, "
+                       f"detect p50 {row.detect_p50_ms:.2f} ms, {row.fps:.1f} FPS end to end")
+        typer.echo(f"wrote {out}")

@@ -1,0 +1,252 @@
+"""The versioned bench result document: frozen dataclasses <-> JSON.
+
+One ``BenchResult`` is what ``edgeaffect bench`` writes on one device.  It says
+where the numbers came from (device profile, detected hardware, tool versions,
+the bundles by content digest, a timestamp) so results from a Jetson, a Pi and
+a laptop can be merged into one report.  Torch-free.
+
+``SCHEMA_VERSION`` rises whenever a field changes meaning; readers refuse
+documents newer than they understand and fill defaults for older ones.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence, TypeVar, get_args, get_origin, get_type_hints
+
+from edgeaffect.errors import DataError
+
+SCHEMA = "edgeaffect.bench"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """The machine the bench ran on."""
+
+    profile: str  # device profile name ("laptop-x86", "rpi4", ...) or "unknown"
+    cpu_model: str = ""
+    cores: int = 0
+    ram_mb: int = 0
+    machine: str = ""  # platform.machine(): x86_64, aarch64
+    system: str = ""  # OS and kernel
+    accelerators: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """One benchmarked bundle, identified by the digest of its manifest's file list."""
+
+    name: str  # folder name, for humans
+    sha256: str  # digest over the manifest's per-file sha256s: same bundle, same id on every device
+    model_sha256: str
+    format: str
+    precision: str
+    target: str
+    model: str
+    task: str
+    input_size: tuple[int, int]
+    labels: tuple[str, ...]
+    size_bytes: int
+    backend: str  # backend that ran it
+    ran_precision: str  # what the backend reports it ran
+
+    @property
+    def key(self) -> str:
+        """Short id used to join accuracy and latency rows."""
+        return f"{self.name}@{self.sha256[:8]}"
+
+
+@dataclass(frozen=True)
+class AccuracyRow:
+    """Task metrics of one bundle at one face resolution with one (down, up) interpolation pair.
+
+    ``resolution`` None is the native input (no degradation).  Metrics a task
+    does not have stay None.
+    """
+
+    bundle: str  # BundleInfo.key
+    resolution: int | None
+    down: str
+    up: str
+    n: int
+    accuracy: float | None = None
+    uar: float | None = None
+    macro_f1: float | None = None
+    per_class_f1: Mapping[str, float] = field(default_factory=dict)
+    confusion: tuple[tuple[int, ...], ...] = ()
+    ccc_valence: float | None = None
+    ccc_arousal: float | None = None
+    pearson: float | None = None
+    mse: float | None = None
+    subgroups: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # group -> {"n", "accuracy", ...}
+
+    @property
+    def pair(self) -> str:
+        return f"{self.down}/{self.up}"
+
+    @property
+    def headline(self) -> float | None:
+        """The one number the Pareto front and the resize table use."""
+        for value in (self.accuracy, self.pearson, self.ccc_valence):
+            if value is not None:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class StageLatency:
+    """Percentiles of one stage over the timed runs, in milliseconds."""
+
+    stage: str
+    n: int
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+
+
+@dataclass(frozen=True)
+class LatencyRow:
+    """Per-stage and end-to-end latency of one bundle at batch 1, plus size and memory."""
+
+    bundle: str
+    stages: tuple[StageLatency, ...]
+    end_to_end: StageLatency
+    fps: float
+    model_size_bytes: int
+    rss_mb: float  # resident memory after the timed runs
+    peak_rss_mb: float  # process high-water mark (includes everything benched before)
+
+
+@dataclass(frozen=True)
+class CaptureRow:
+    """The full pipeline on a video at one capture resolution."""
+
+    bundle: str
+    capture: str  # "640x480"
+    frames: int
+    faces_found: int
+    detect_p50_ms: float
+    detect_p95_ms: float
+    end_to_end_p50_ms: float
+    end_to_end_p95_ms: float
+    fps: float
+    stages: tuple[StageLatency, ...] = ()
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """Everything one ``edgeaffect bench`` run measured on one device."""
+
+    created: str
+    device: DeviceInfo
+    tools: Mapping[str, str]
+    data: str  # dataset path/format/split as run
+    bundles: tuple[BundleInfo, ...]
+    accuracy: tuple[AccuracyRow, ...] = ()
+    latency: tuple[LatencyRow, ...] = ()
+    capture: tuple[CaptureRow, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)  # the resolved bench config
+    schema: str = SCHEMA
+    version: int = SCHEMA_VERSION
+
+    def bundle(self, key: str) -> BundleInfo:
+        for b in self.bundles:
+            if b.key == key:
+                return b
+        raise KeyError(key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "BenchResult":
+        if data.get("schema") != SCHEMA:
+            raise DataError(f"not an edgeaffect bench result (schema {data.get('schema')!r})",
+                            "pass a results.json written by 'edgeaffect bench'")
+        if int(data.get("version", 0)) > SCHEMA_VERSION:
+            raise DataError(f"bench result version {data['version']} is newer than this edgeaffect reads ({SCHEMA_VERSION})",
+                            "upgrade edgeaffect: pip install -U edgeaffect")
+        return _build(cls, data)
+
+    def save(self, path: str | Path) -> Path:
+        from edgeaffect.io import atomic_write_json
+
+        return atomic_write_json(Path(path), self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "BenchResult":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataError(f"bench result {path} does not exist", "run 'edgeaffect bench ... --out FILE' first") from None
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path} is not valid JSON (line {exc.lineno}): {exc.msg}",
+                            "re-run 'edgeaffect bench' to write it again") from exc
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise DataError(f"{path} does not fit the bench result schema: {exc}",
+                            "re-run 'edgeaffect bench' with this edgeaffect version") from exc
+
+
+def _plain(obj: Any) -> Any:
+    """Dataclasses/tuples/mappings -> JSON-ready values (NaN becomes None: JSON has no NaN)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if hasattr(obj, "item"):  # numpy scalars
+        return _plain(obj.item())
+    return obj
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], data: Mapping[str, Any]) -> T:
+    """Rebuild a frozen dataclass (recursively) from ``_plain`` output; unknown keys are ignored."""
+    hints = get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _coerce(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is None and dataclasses.is_dataclass(tp):
+        return _build(tp, value)
+    if origin in (tuple, abc.Sequence):
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v) for v in value)
+        return tuple(_coerce(a, v) for a, v in zip(args, value)) if args else tuple(value)
+    if origin in (abc.Mapping, dict):
+        return {k: _coerce(args[1], v) if args else v for k, v in value.items()}
+    if args and type(None) in args:  # Optional[X] / X | None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value) if len(inner) == 1 else value
+    return value
+
+
+def merge(results: Sequence[BenchResult]) -> tuple[BenchResult, ...]:
+    """Results from several devices/runs, in a stable order (device, then time).
+
+    Each result keeps its own device; the report joins rows on bundle key and
+    device profile, so the same bundle benched on a Pi and a laptop shows as
+    two points of the Pareto front.
+    """
+    if not results:
+        raise DataError("no bench results to merge", "pass one or more results.json files")
+    return tuple(sorted(results, key=lambda r: (r.device.profile, r.created)))

@@ -1,0 +1,56 @@
+"""edgeaffect demo: the whole job end to end (slow), and its refusal to stand in for a missing step."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from edgeaffect.errors import EdgeAffectError
+
+
+def test_missing_part_stops_the_demo_naming_the_step():
+    from edgeaffect.demo_steps import need
+
+    with pytest.raises(EdgeAffectError, match="demo step 'export' cannot run: edgeaffect.compress.not_there"):
+        need("export", "edgeaffect.compress.not_there")
+    assert need("report", "edgeaffect.report.build").build_report
+
+
+def test_demo_steps_cover_the_main_job():
+    from edgeaffect.demo_steps import EXPORTS, STEPS
+
+    assert [name for name, _ in STEPS] == ["data", "train", "export", "run", "bench", "report"]
+    assert {(t, f) for t, f, _ in EXPORTS} == {("laptop-x86", "openvino"), ("laptop-x86", "onnx"), ("rpi4", "tflite")}
+    assert ("rpi4", "tflite", "int8") in EXPORTS
+
+
+def test_bad_data_env_is_refused(monkeypatch, tmp_path):
+    from edgeaffect.demo_steps import check_source
+
+    monkeypatch.setenv("EDGEAFFECT_DATA", str(tmp_path))  # no ferplus/ inside
+    with pytest.raises(EdgeAffectError, match="ferplus"):
+        check_source(False)
+    assert check_source(True) is True
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_demo_quick_end_to_end(tmp_path, capsys):
+    from edgeaffect.cli import main
+
+    t0 = time.perf_counter()
+    code = main(["demo", "--quick", "--synthetic", "--out", str(tmp_path / "demo")])
+    took = time.perf_counter() - t0
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "demo finished in" in out and "report.html" in out
+    doc = json.loads((tmp_path / "demo" / "results.json").read_text())
+    formats = sorted((b["target"], b["format"], b["precision"]) for b in doc["bundles"])
+    assert formats == [("laptop-x86", "onnx", "fp32"), ("laptop-x86", "openvino", "fp32"), ("rpi4", "tflite", "int8")]
+    assert {r["resolution"] for r in doc["accuracy"]} == {None, 112, 64, 32, 16}
+    assert len(doc["capture"]) == 3 * 3 and all(r["frames"] > 0 for r in doc["capture"])
+    html = (tmp_path / "demo" / "report" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 4
+    assert (tmp_path / "demo" / "run.jsonl").stat().st_size > 0
+    print(f"demo --quick took {took:.0f} s")
