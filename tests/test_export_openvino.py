@@ -1,0 +1,149 @@
+"""OpenVINO IR export round trips with the real OpenVINO runtime: FP32 / FP16 / NNCF INT8 against torch."""
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+ov = pytest.importorskip("openvino")
+pytest.importorskip("nncf")
+
+from edgeaffect.compress.formats import ExportOptions  # noqa: E402
+from edgeaffect.compress.openvino_export import RT_INFO_KEY, export  # noqa: E402
+from edgeaffect.errors import ConfigError, ExportError  # noqa: E402
+from edgeaffect.meta import ModelMeta  # noqa: E402
+from edgeaffect.preprocess import prepare_batch  # noqa: E402
+from edgeaffect.runtime.backends import create_backend  # noqa: E402
+
+META = ModelMeta(model="tiny_mtl", task="multitask", input_size=(48, 48), color="gray", mean=(0.5,), std=(0.25,),
+                 labels=tuple("ABCDEFG"),
+                 heads=({"name": "expression", "kind": "logits", "size": 7},
+                        {"name": "va", "kind": "regression", "size": 2, "value_range": (-1, 1)}))
+
+
+class TinyMTL(torch.nn.Module):
+    """Residual CNN with an attention product and two heads (logits, tanh regression)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.PReLU(16))
+        self.body = nn.Sequential(nn.Conv2d(16, 16, 3, 1, 1, groups=16), nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 16, 1))
+        self.att = nn.Conv2d(16, 16, 1)
+        self.down = nn.Conv2d(16, 32, 3, 2, 1)
+        self.fc = nn.Linear(32, 7)
+        self.va = nn.Linear(32, 2)
+
+    def forward(self, x):
+        y = self.stem(x)
+        y = y + self.body(y)
+        y = y * torch.sigmoid(self.att(y))
+        y = torch.relu(self.down(y)).mean((2, 3))
+        return self.fc(y), torch.tanh(self.va(y))
+
+
+def realish_images(n: int, seed: int = 0) -> list[np.ndarray]:
+    """Real FER+ faces when EDGEAFFECT_DATA holds them, else smooth synthetic gray images."""
+    root = os.environ.get("EDGEAFFECT_DATA")
+    folder = os.path.join(root, "ferplus", "FER2013Valid") if root else ""
+    if folder and os.path.isdir(folder):
+        files = sorted(f for f in os.listdir(folder) if f.endswith(".png"))
+        picks = np.random.default_rng(seed).choice(len(files), size=n, replace=False)
+        return [cv2.imread(os.path.join(folder, files[i]), cv2.IMREAD_GRAYSCALE) for i in picks]
+    rng = np.random.default_rng(seed)
+    return [cv2.GaussianBlur(rng.integers(0, 255, (48, 48), dtype=np.uint8), (9, 9), 3) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = TinyMTL().eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, as after training
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.2, 0.2)
+                mod.running_var.uniform_(0.5, 2.0)
+    return m
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return prepare_batch(realish_images(24, seed=1), META)
+
+
+@pytest.fixture(scope="module")
+def calibration():
+    return list(prepare_batch(realish_images(32, seed=2), META))  # per-sample CHW arrays, like CalibrationSource
+
+
+def torch_out(model, x):
+    with torch.no_grad():
+        return [t.numpy() for t in model(torch.from_numpy(x))]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, model, calibration):
+    root = tmp_path_factory.mktemp("ov")
+    out = {}
+    for precision in ("fp32", "fp16", "int8"):
+        files = export(model, META, root / precision, precision=precision, calibration=calibration,
+                       options=ExportOptions())
+        assert files == ["model.xml", "model.bin"]
+        assert all((root / precision / f).is_file() for f in files)
+        out[precision] = root / precision / files[0]
+    return out
+
+
+def test_fp32_matches_torch_tightly_when_forced_to_f32(exported, model, samples):
+    backend = create_backend("openvino", exported["fp32"], META, inference_precision="fp32", threads=1)
+    assert backend.precision == "fp32"
+    assert backend.batch_size is None  # dynamic batch: the verifier feeds 24 at once
+    got, ref = backend.infer(samples), torch_out(model, samples)
+    assert [g.shape for g in got] == [(24, 7), (24, 2)]
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g, r, atol=1e-4, rtol=1e-4)
+
+
+def test_default_precision_is_what_the_plugin_runs(exported):
+    backend = create_backend("openvino", exported["fp32"], META)
+    hint = str(ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")).lower()
+    expected = {"f32": "fp32", "float32": "fp32", "bf16": "bf16", "bfloat16": "bf16", "f16": "fp16"}[
+        hint.split("'")[1] if "'" in hint else hint]
+    assert backend.precision == expected  # bf16 on CPUs with AMX/AVX512-BF16, fp32 elsewhere
+
+
+def test_fp16_ir_is_smaller_and_close(exported, model, samples):
+    assert exported["fp16"].with_suffix(".bin").stat().st_size < 0.6 * exported["fp32"].with_suffix(".bin").stat().st_size
+    backend = create_backend("openvino", exported["fp16"], META, inference_precision="fp32")
+    for g, r in zip(backend.infer(samples), torch_out(model, samples)):
+        np.testing.assert_allclose(g, r, atol=2e-2, rtol=2e-2)
+
+
+def test_int8_agrees_on_top1_and_reports_int8(exported, model, samples):
+    backend = create_backend("openvino", exported["int8"], META, inference_precision="fp32")
+    assert backend.precision == "int8" and backend.float_precision == "fp32"
+    got, ref = backend.infer(samples), torch_out(model, samples)
+    agreement = float(np.mean(got[0].argmax(1) == ref[0].argmax(1)))
+    assert agreement >= 0.75, agreement
+    assert np.abs(got[1] - ref[1]).max() < 0.1
+    ops = {op.get_type_name() for op in ov.Core().read_model(str(exported["int8"])).get_ops()}
+    assert "FakeQuantize" in ops
+
+
+def test_outputs_named_after_heads_and_meta_in_rt_info(exported):
+    ir = ov.Core().read_model(str(exported["fp32"]))
+    assert [o.get_any_name() for o in ir.outputs] == ["expression", "va"]
+    assert ModelMeta.from_json(ir.get_rt_info(list(RT_INFO_KEY)).astype(str)) == META
+
+
+def test_int8_without_calibration_is_refused(model, tmp_path):
+    with pytest.raises(ExportError, match="calibration"):
+        export(model, META, tmp_path, precision="int8", calibration=None, options=ExportOptions())
+
+
+def test_unknown_inference_precision_is_a_config_error(exported):
+    with pytest.raises(ConfigError, match="inference precision"):
+        create_backend("openvino", exported["fp32"], META, inference_precision="int4")

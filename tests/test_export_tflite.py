@@ -1,0 +1,176 @@
+"""TFLite export round trips with the real LiteRT interpreter: FP32 / FP16 weights / PT2E INT8 against torch,
+output mapping to heads, quantized IO, and refusal of ops the LiteRT runtime cannot run."""
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("litert_torch")
+pytest.importorskip("ai_edge_litert")
+
+from edgeaffect.compress.formats import ExportOptions  # noqa: E402
+from edgeaffect.compress.tflite_export import export  # noqa: E402
+from edgeaffect.errors import ExportError  # noqa: E402
+from edgeaffect.meta import ModelMeta  # noqa: E402
+from edgeaffect.preprocess import prepare_batch  # noqa: E402
+from edgeaffect.runtime.backends import create_backend  # noqa: E402
+
+META = ModelMeta(model="tiny_mtl", task="multitask", input_size=(48, 48), color="gray", mean=(0.5,), std=(0.25,),
+                 labels=tuple("ABCDEFG"),
+                 heads=({"name": "expression", "kind": "logits", "size": 7},
+                        {"name": "va", "kind": "regression", "size": 2, "value_range": (-1, 1)}))
+
+
+class TinyMTL(torch.nn.Module):
+    """Residual CNN with an attention product and two heads (logits, tanh regression)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.PReLU(16))
+        self.body = nn.Sequential(nn.Conv2d(16, 16, 3, 1, 1, groups=16), nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 16, 1))
+        self.att = nn.Conv2d(16, 16, 1)
+        self.down = nn.Conv2d(16, 32, 3, 2, 1)
+        self.fc = nn.Linear(32, 7)
+        self.va = nn.Linear(32, 2)
+
+    def forward(self, x):
+        y = self.stem(x)
+        y = y + self.body(y)
+        y = y * torch.sigmoid(self.att(y))
+        y = torch.relu(self.down(y)).mean((2, 3))
+        return self.fc(y), torch.tanh(self.va(y))
+
+
+def realish_images(n: int, seed: int = 0) -> list[np.ndarray]:
+    """Real FER+ faces when EDGEAFFECT_DATA holds them, else smooth synthetic gray images."""
+    root = os.environ.get("EDGEAFFECT_DATA")
+    folder = os.path.join(root, "ferplus", "FER2013Valid") if root else ""
+    if folder and os.path.isdir(folder):
+        files = sorted(f for f in os.listdir(folder) if f.endswith(".png"))
+        picks = np.random.default_rng(seed).choice(len(files), size=n, replace=False)
+        return [cv2.imread(os.path.join(folder, files[i]), cv2.IMREAD_GRAYSCALE) for i in picks]
+    rng = np.random.default_rng(seed)
+    return [cv2.GaussianBlur(rng.integers(0, 255, (48, 48), dtype=np.uint8), (9, 9), 3) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = TinyMTL().eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, as after training
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.2, 0.2)
+                mod.running_var.uniform_(0.5, 2.0)
+    return m
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return prepare_batch(realish_images(24, seed=1), META)
+
+
+@pytest.fixture(scope="module")
+def calibration():
+    return list(prepare_batch(realish_images(32, seed=2), META))  # per-sample CHW arrays, like CalibrationSource
+
+
+def torch_out(model, x):
+    with torch.no_grad():
+        return [t.numpy() for t in model(torch.from_numpy(x))]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, model, calibration):
+    root = tmp_path_factory.mktemp("tfl")
+    out = {}
+    for precision in ("fp32", "fp16", "int8"):
+        files = export(model, META, root / precision, precision=precision, calibration=calibration,
+                       options=ExportOptions())
+        assert files == ["model.tflite"]
+        out[precision] = root / precision / files[0]
+    return out
+
+
+def test_fp32_matches_torch_tightly(exported, model, samples):
+    backend = create_backend("litert", exported["fp32"], META, threads=1)
+    assert backend.precision == "fp32" and not backend.quantized_io
+    assert backend.output_mapping == {"expression": "output_0", "va": "output_1"}
+    got, ref = backend.infer(samples), torch_out(model, samples)  # batch 24 through a batch-1 file
+    assert [g.shape for g in got] == [(24, 7), (24, 2)]
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g, r, atol=1e-4, rtol=1e-4)
+
+
+def test_fp16_weights_are_smaller_and_close(exported, model, samples):
+    assert exported["fp16"].stat().st_size < 0.8 * exported["fp32"].stat().st_size
+    backend = create_backend("litert", exported["fp16"], META)
+    for g, r in zip(backend.infer(samples), torch_out(model, samples)):
+        np.testing.assert_allclose(g, r, atol=2e-2, rtol=2e-2)
+
+
+def test_int8_is_full_integer_with_quantized_io_and_agrees_on_top1(exported, model, samples):
+    backend = create_backend("litert", exported["int8"], META)
+    assert backend.precision == "int8"
+    assert backend.quantized_io  # the backend applies scale/zero-point itself
+    got, ref = backend.infer(samples), torch_out(model, samples)
+    assert got[0].dtype == np.float32 and got[0].shape == (24, 7)
+    agreement = float(np.mean(got[0].argmax(1) == ref[0].argmax(1)))
+    assert agreement >= 0.75, agreement
+    assert np.abs(got[1] - ref[1]).max() < 0.1
+
+
+class ThreeHeads(torch.nn.Module):
+    """Heads of different sizes, so a wrong output mapping shows as a wrong shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 8, 3, 2, 1)
+        self.a, self.b, self.c = torch.nn.Linear(8, 5), torch.nn.Linear(8, 1), torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x)).mean((2, 3))
+        return self.a(y), torch.tanh(self.b(y)), self.c(y)
+
+
+def test_outputs_are_returned_in_heads_order(tmp_path):
+    meta = META.evolve(heads=({"name": "z5", "kind": "logits", "size": 5}, {"name": "a1", "kind": "regression"},
+                              {"name": "m3", "kind": "regression", "size": 3}), labels=tuple("abcde"))
+    torch.manual_seed(0)
+    model = ThreeHeads().eval()
+    export(model, meta, tmp_path, precision="fp32", calibration=None, options=ExportOptions())
+    x = prepare_batch(realish_images(2, seed=3), meta)
+    got = create_backend("litert", tmp_path / "model.tflite", meta).infer(x)
+    assert [g.shape for g in got] == [(2, 5), (2, 1), (2, 3)]
+    for g, r in zip(got, torch_out(model, x)):
+        np.testing.assert_allclose(g, r, atol=1e-4)
+
+
+class Upsample3D(torch.nn.Module):
+    """A 3D transposed convolution (as in temporal decoders): LiteRT has no kernel for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = torch.nn.ConvTranspose3d(1, 2, (4, 1, 1), stride=(2, 1, 1), padding=(1, 0, 0))
+
+    def forward(self, x):
+        return (self.up(x).mean((1, 3, 4)),)
+
+
+def test_op_the_runtime_cannot_run_is_refused_by_name(tmp_path):
+    meta = ModelMeta(model="up3d", task="signal", input_size=(8, 8), color="gray", temporal={"frames": 4, "fps": 30},
+                     heads=({"name": "eda", "kind": "signal", "size": 8},))
+    with pytest.raises(ExportError, match="STABLEHLO_CONVOLUTION") as err:
+        export(Upsample3D().eval(), meta, tmp_path, precision="fp32", calibration=None, options=ExportOptions())
+    assert "onnx" in err.value.fix.lower()
+    assert not (tmp_path / "model.tflite").exists()
+
+
+def test_int8_without_calibration_is_refused(model, tmp_path):
+    with pytest.raises(ExportError, match="calibration"):
+        export(model, META, tmp_path, precision="int8", calibration=None, options=ExportOptions())
