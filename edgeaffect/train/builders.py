@@ -1,0 +1,209 @@
+"""What ``fit`` builds from a TrainConfig: data, model, loaders, optimiser, scheduler.
+
+Each builder is one small function, so the loop reads top to bottom and each
+piece is testable alone.  The data kind a model eats (images, clips, tabular
+windows) follows from its task — one table — and a dataset of another kind,
+or with classes that do not fit the model's head, fails here, before any
+training step.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from edgeaffect.data.base import DatasetIndex
+from edgeaffect.errors import ConfigError, ModelError
+from edgeaffect.meta import HeadKind, ModelMeta, Task
+from edgeaffect.train import torch_data as td
+from edgeaffect.train.config import Balance, Optimizer, Schedule, TrainConfig
+from edgeaffect.train.distributed import Env
+
+log = logging.getLogger(__name__)
+
+# model task -> (dataset class, dataset tasks it can train on)
+DATA_KIND = {
+    Task.CLASSIFICATION: (td.ImageDataset, ("classification", "multitask")),
+    Task.MULTITASK: (td.ImageDataset, ("classification", "multitask")),
+    Task.SIGNAL: (td.ClipDataset, ("signal",)),
+    Task.TABULAR: (td.TabularDataset, ("tabular",)),
+}
+
+
+def open_data(config: TrainConfig) -> DatasetIndex:
+    from edgeaffect.data import open_dataset
+    from edgeaffect.train.recipes import data_path
+
+    return open_dataset(data_path(config), format=config.data.format, **config.data.options)
+
+
+def limited(records: Sequence[Any], limit: int, seed: int) -> list[Any]:
+    """The first ``limit`` records after a seeded shuffle (all of them, in order, when limit is 0)."""
+    if not limit or limit >= len(records):
+        return list(records)
+    order = np.random.default_rng(seed).permutation(len(records))[:limit]
+    return [records[i] for i in sorted(order)]
+
+
+def logits_size(meta: ModelMeta) -> int | None:
+    return next((h.size for h in meta.heads if h.kind is HeadKind.LOGITS), None)
+
+
+def check_fit(meta: ModelMeta, index: DatasetIndex, *, source: str) -> None:
+    """Raise ModelError when the data's kind or classes do not match the model."""
+    _, accepts = DATA_KIND[meta.task]
+    if index.task not in accepts:
+        raise ModelError(f"model '{meta.model}' ({meta.task.value}) cannot train on {index.root}, a {index.task} dataset",
+                         f"use a {' or '.join(accepts)} dataset, or a model made for {index.task} data")
+    n = logits_size(meta)
+    if n is None or not index.classes:
+        return
+    if n != len(index.classes) or (meta.labels and tuple(meta.labels) != tuple(index.classes)):
+        raise ModelError(f"the classes of {index.root} do not match the head of {source}: "
+                         f"data {list(index.classes)} vs model {list(meta.labels) or n}",
+                         "train on data with the model's classes, or start a new head (drop model.init)")
+
+
+def build_model(config: TrainConfig, index: DatasetIndex) -> torch.nn.Module:
+    """A new model for the data's classes, or the ``model.init`` checkpoint's model."""
+    from edgeaffect.train.registry import create_model
+
+    if config.model.init:
+        from edgeaffect.train.checkpoint import load_checkpoint, model_from_checkpoint
+
+        model = model_from_checkpoint(load_checkpoint(config.model.init))
+        check_fit(model.meta, index, source=f"checkpoint {config.model.init}")
+        return model
+    kwargs: dict[str, Any] = dict(config.model.options)
+    for key in ("input_size", "frames"):
+        if getattr(config.model, key) is not None:
+            kwargs[key] = getattr(config.model, key)
+    if index.task == "tabular" and "input_size" not in kwargs:
+        first = next((r for split in index.splits.values() for r in split), None)
+        if first is not None:  # (steps, features) is a property of the data, not a recipe choice
+            kwargs["input_size"] = tuple(int(v) for v in np.asarray(first.features).shape)
+    if config.model.pretrained:
+        kwargs["pretrained"] = True
+    if index.classes:
+        kwargs["labels"] = list(index.classes)
+    model = create_model(config.model.name, **kwargs)
+    check_fit(model.meta, index, source=f"model '{config.model.name}'")
+    return model
+
+
+@dataclass
+class Loaders:
+    train: torch.utils.data.DataLoader
+    valid: torch.utils.data.DataLoader
+    class_weight: torch.Tensor | None
+
+
+def make_dataset(records: Sequence[Any], meta: ModelMeta, config: TrainConfig, *, train: bool) -> torch.utils.data.Dataset:
+    cls, _ = DATA_KIND[meta.task]
+    if cls is td.ImageDataset:
+        augment = None
+        if train and config.data.augment:
+            from edgeaffect.data.augment import AugmentConfig, build_augment
+
+            augment = build_augment(AugmentConfig(**config.data.augment_options))
+        return td.ImageDataset(records, meta, num_classes=logits_size(meta) or 0, augment=augment)
+    if cls is td.ClipDataset:
+        _check_clip_length(records, meta)
+        return td.ClipDataset(records, meta, norm=config.data.signal_norm.value)
+    return cls(records, meta)
+
+
+def _check_clip_length(records: Sequence[Any], meta: ModelMeta) -> None:
+    if records and meta.temporal is not None and records[0].length != meta.temporal.frames:
+        raise ConfigError(f"the data gives {records[0].length}-frame windows but model '{meta.model}' takes "
+                          f"{meta.temporal.frames} frames", f"set model.frames={records[0].length} or data.options.window")
+
+
+def loader(dataset: torch.utils.data.Dataset, *, batch: int, sampler: td.EpochSampler, workers: int) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers,
+                                       collate_fn=td.collate, drop_last=False, persistent_workers=False)
+
+
+def build_loaders(config: TrainConfig, index: DatasetIndex, meta: ModelMeta, env: Env) -> Loaders:
+    d, seed = config.data, config.runtime.seed
+    train_records = limited(index.split(d.train_split), d.limit_train, seed)
+    valid_records = limited(index.split(d.valid_split), d.limit_valid, seed)
+    if not train_records or not valid_records:
+        raise ConfigError(f"{index.root}: the '{d.train_split}' or '{d.valid_split}' split is empty",
+                          "check the data path, the split names and the limits")
+    n_classes = logits_size(meta) or 0
+    weights = td.balanced_sample_weights(train_records, n_classes) if d.balance is Balance.SAMPLER else None
+    class_weight = (torch.from_numpy(td.class_weights(train_records, n_classes))
+                    if d.balance is Balance.WEIGHTS and n_classes else None)
+    train_sampler = td.EpochSampler(len(train_records), seed=seed, weights=weights, rank=env.rank, world=env.world)
+    valid_sampler = td.EpochSampler(len(valid_records), seed=seed, shuffle=False, rank=env.rank, world=env.world, pad=False)
+    batch = config.optim.batch
+    return Loaders(
+        train=loader(make_dataset(train_records, meta, config, train=True), batch=batch, sampler=train_sampler, workers=d.workers),
+        valid=loader(make_dataset(valid_records, meta, config, train=False), batch=batch, sampler=valid_sampler, workers=d.workers),
+        class_weight=class_weight,
+    )
+
+
+def eval_loader(records: Sequence[Any], meta: ModelMeta, config: TrainConfig, env: Env) -> torch.utils.data.DataLoader:
+    sampler = td.EpochSampler(len(records), seed=0, shuffle=False, rank=env.rank, world=env.world, pad=False)
+    return loader(make_dataset(records, meta, config, train=False), batch=config.optim.batch, sampler=sampler,
+                  workers=config.data.workers)
+
+
+OPTIMIZERS = {
+    Optimizer.SGD: lambda p, o: torch.optim.SGD(p, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay),
+    Optimizer.ADAM: lambda p, o: torch.optim.Adam(p, lr=o.lr, weight_decay=o.weight_decay),
+    Optimizer.ADAMW: lambda p, o: torch.optim.AdamW(p, lr=o.lr, weight_decay=o.weight_decay),
+}
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    return OPTIMIZERS[config.optim.name](params, config.optim)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, *, maximize: bool) -> Any:
+    s = config.schedule
+    table = {
+        Schedule.NONE: lambda: None,
+        Schedule.STEP: lambda: torch.optim.lr_scheduler.StepLR(optimizer, step_size=s.step_size, gamma=s.gamma),
+        Schedule.PLATEAU: lambda: torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max" if maximize else "min", factor=s.factor, patience=s.patience),
+        Schedule.COSINE: lambda: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(s.epochs, 1)),
+    }
+    return table[s.name]()
+
+
+def complexity(model: torch.nn.Module, meta: ModelMeta) -> dict[str, Any]:
+    """Parameters and MACs of one forward pass (batch 1)."""
+    params = sum(p.numel() for p in model.parameters())
+    try:
+        from edgeaffect.train.complexity import count  # the models side's counter, when present
+    except ImportError:
+        count = None
+    if count is not None:
+        try:
+            return {"parameters": params, **dict(count(model, meta))}
+        except Exception as exc:  # the card is informative; never fail a finished run over it
+            log.warning("complexity count failed: %s", exc)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    inputs = [torch.zeros(meta.input_shape(1))]
+    frames = meta.temporal.frames if meta.temporal else 1
+    inputs += [torch.zeros(1, frames) for _ in meta.extra_inputs]
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(*inputs)
+        macs = counter.get_total_flops() // 2  # the counter reports FLOPs = 2 x multiply-accumulates
+    except Exception as exc:
+        log.warning("MAC count failed: %s", exc)
+        macs = None
+    finally:
+        model.train(was_training)
+    return {"parameters": params, "macs": macs}

@@ -1,0 +1,142 @@
+"""Checkpoints: atomic saves of everything a run needs to continue or be exported.
+
+A checkpoint holds the model weights, optimiser and scheduler state, the RNG
+states (python, numpy, torch, cuda), the epoch, the best metric, the model
+name + build kwargs, the ModelMeta dict and the resolved config — only tensors
+and plain values, so ``torch.load(path, weights_only=True)`` reads it (no
+pickled objects, nothing executes on load).
+
+Public for the export side: :func:`load_checkpoint` and :func:`load_model`.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgeaffect.errors import ModelError
+from edgeaffect.io import atomic_write
+from edgeaffect.meta import ModelMeta
+
+log = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+CHECKPOINT_NAMES = {"best": "best.pt", "last": "last.pt"}
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The bare model under a DDP / compile wrapper."""
+    while hasattr(model, "module") or hasattr(model, "_orig_mod"):
+        model = getattr(model, "module", None) or model._orig_mod
+    return model
+
+
+def rng_state() -> dict[str, Any]:
+    version, state, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    out = {
+        "python": {"version": version, "state": list(state), "gauss": gauss},
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: Any = None, scheduler: Any = None,
+                    epoch: int, best: float | None, config: dict[str, Any], state: dict[str, Any] | None = None) -> Path:
+    """Write ``path`` atomically: a kill mid-save leaves the previous file intact."""
+    bare = unwrap(model)
+    payload = {
+        "format": FORMAT_VERSION,
+        "model_name": bare.model_name,
+        "build_kwargs": dict(bare.build_kwargs),
+        "meta": bare.meta.to_dict(),
+        "model": bare.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": rng_state(),
+        "epoch": int(epoch),
+        "best": None if best is None else float(best),
+        "state": {**({"pruned": bare.pruned_info} if getattr(bare, "pruned_info", None) else {}),
+                  **(state or {})},  # loop state: early-stopping counter, best epoch; pruning provenance
+        "config": config,
+        "torch_version": str(torch.__version__),
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return atomic_write(Path(path), lambda fh: fh.write(buf.getbuffer()))
+
+
+def checkpoint_file(path: str | Path, which: str = "best") -> Path:
+    """A run folder (-> its best.pt / last.pt) or a checkpoint file."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        if which not in CHECKPOINT_NAMES:
+            raise ModelError(f"unknown checkpoint '{which}'", f"choose one of {sorted(CHECKPOINT_NAMES)}")
+        candidate = path / CHECKPOINT_NAMES[which]
+        if not candidate.is_file() and which == "best" and (path / "last.pt").is_file():
+            candidate = path / "last.pt"  # a run stopped before any validation improvement
+        path = candidate
+    if not path.is_file():
+        raise ModelError(f"no checkpoint at {path}", "point at a run folder (runs/<recipe>-<time>) or a .pt file")
+    return path
+
+
+def load_checkpoint(path: str | Path, *, which: str = "best") -> dict[str, Any]:
+    """The checkpoint dict (tensors and plain values only; loaded with ``weights_only=True``)."""
+    file = checkpoint_file(path, which)
+    try:
+        ckpt = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, not a checkpoint, or pickled objects
+        raise ModelError(f"cannot read checkpoint {file}: {exc}", "use a checkpoint written by 'edgeaffect train'") from exc
+    if not isinstance(ckpt, dict) or "model_name" not in ckpt:
+        raise ModelError(f"{file} is not an edgeaffect checkpoint", "use a checkpoint written by 'edgeaffect train'")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
+    """Rebuild the module a checkpoint describes and load its weights."""
+    from edgeaffect.train.registry import create_model
+
+    model = create_model(ckpt["model_name"], **ckpt["build_kwargs"])
+    if (ckpt.get("state") or {}).get("pruned"):
+        # A structurally pruned model has thinner layers than its build kwargs say; the
+        # compress side knows how to resize them to the stored weights.
+        from edgeaffect.compress.prune_run import fit_to_state_dict
+
+        fit_to_state_dict(model, ckpt["model"])
+        model.pruned_info = ckpt["state"]["pruned"]  # carried into the checkpoints of a fine-tuning run
+    try:
+        missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise ModelError(f"checkpoint weights do not fit model '{ckpt['model_name']}': {str(exc)[:300]}",
+                         "rebuild with the edgeaffect version that wrote the checkpoint") from exc
+    if missing or unexpected:
+        raise ModelError(f"checkpoint weights do not fit model '{ckpt['model_name']}' "
+                         f"(missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]})",
+                         "rebuild with the edgeaffect version that wrote the checkpoint")
+    model.meta = ModelMeta.from_dict(ckpt["meta"])
+    return model
+
+
+def load_model(path: str | Path, *, which: str = "best") -> tuple[torch.nn.Module, ModelMeta]:
+    """(model in eval mode on CPU, its ModelMeta) from a run folder or a checkpoint file."""
+    model = model_from_checkpoint(load_checkpoint(path, which=which))
+    return model.eval(), model.meta

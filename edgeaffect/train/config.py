@@ -1,0 +1,296 @@
+"""TrainConfig: every training option, typed, with one precedence rule.
+
+defaults < YAML recipe < command-line ``key=value`` overrides.  Keys are dotted
+(``optim.lr=0.001``), a unique leaf name (``momentum=0.8``) or a short alias
+(``data=PATH epochs=1 batch=32``).  An unknown key raises :class:`ConfigError`
+naming the nearest known key.  The resolved config is written to every run
+folder as ``config.yaml`` and stored in every checkpoint (as plain values).
+"""
+from __future__ import annotations
+
+import difflib
+import enum
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Mapping
+
+from edgeaffect.errors import ConfigError
+
+
+class Optimizer(str, enum.Enum):
+    SGD = "sgd"
+    ADAM = "adam"
+    ADAMW = "adamw"
+
+
+class Schedule(str, enum.Enum):
+    NONE = "none"
+    STEP = "step"  # StepLR: lr *= gamma every step_size epochs
+    PLATEAU = "plateau"  # ReduceLROnPlateau on the monitored metric
+    COSINE = "cosine"
+
+
+class Balance(str, enum.Enum):
+    NONE = "none"
+    SAMPLER = "sampler"  # class-balanced weighted sampling
+    WEIGHTS = "weights"  # class-weighted cross-entropy
+
+
+class Precision(str, enum.Enum):
+    AUTO = "auto"  # fp16 AMP on CUDA, fp32 on CPU
+    FP32 = "fp32"
+    BF16 = "bf16"  # autocast to bfloat16 (CPU or CUDA)
+    FP16 = "fp16"  # CUDA AMP with a grad scaler
+
+
+class SignalNorm(str, enum.Enum):
+    ZSCORE = "zscore"  # standardise each target window (the trace's shape is what is learnt)
+    SUBJECT = "subject"  # standardise with each subject's statistics (levels across tasks are learnt too)
+    NONE = "none"
+
+
+@dataclass(kw_only=True)
+class DataConfig:
+    path: str = ""  # dataset folder; empty = the built-in synthetic data named by ``synthetic``
+    format: str | None = None
+    options: dict = field(default_factory=dict)  # reader options, e.g. {mode: majority} or {fps: 4, window: 32}
+    synthetic: str = ""  # built-in data kind (faces | videos | tabular), generated into ``cache`` when absent
+    synthetic_options: dict = field(default_factory=dict)
+    cache: str = ""  # where synthetic data is generated; empty = ~/.cache/edgeaffect
+    train_split: str = "train"
+    valid_split: str = "valid"
+    test_split: str = "test"
+    limit_train: int = 0  # 0 = all; else the first N records after a seeded shuffle
+    limit_valid: int = 0
+    limit_test: int = 0
+    balance: Balance = Balance.NONE
+    augment: bool = False
+    augment_options: dict = field(default_factory=dict)  # AugmentConfig fields
+    signal_norm: SignalNorm = SignalNorm.ZSCORE
+    workers: int = 0
+
+
+@dataclass(kw_only=True)
+class ModelConfig:
+    name: str = "ddamfn"
+    pretrained: bool = False
+    input_size: int | None = None  # square side; None = the family's default
+    frames: int | None = None  # clip length of video models
+    init: str = ""  # run folder or checkpoint whose weights start the training (fine-tuning)
+    options: dict = field(default_factory=dict)  # family build kwargs, e.g. {num_head: 2}
+
+
+@dataclass(kw_only=True)
+class OptimConfig:
+    name: Optimizer = Optimizer.SGD
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    batch: int = 32
+    grad_clip: float = 0.0  # max gradient norm; 0 = off
+
+
+@dataclass(kw_only=True)
+class ScheduleConfig:
+    name: Schedule = Schedule.NONE
+    epochs: int = 10
+    step_size: int = 10
+    gamma: float = 0.1
+    factor: float = 0.5  # ReduceLROnPlateau
+    patience: int = 4  # ReduceLROnPlateau
+    early_stop: int = 0  # epochs without improvement before stopping; 0 = off
+    monitor: str = "loss"  # validation metric that picks best.pt (loss, accuracy, macro_f1, eda_pearson, ...)
+
+
+@dataclass(kw_only=True)
+class LossConfig:
+    soft_targets: bool = False  # cross-entropy against the soft label (FER+ probability mode)
+    label_smoothing: float = 0.0
+    mse: float = 1.0  # signal heads: weight of the MSE term
+    pearson: float = 0.0  # signal heads: weight of the negative-Pearson term
+    task_weights: dict = field(default_factory=dict)  # head name -> weight (default 1.0)
+    aux_weight: float = 0.0  # weight of a model's auxiliary loss (DDAMFN attention loss)
+
+
+@dataclass(kw_only=True)
+class RuntimeConfig:
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: Precision = Precision.AUTO
+    channels_last: bool = True
+    threads: int = 0  # torch CPU threads; 0 = all cores (or cores / processes under DDP)
+    seed: int = 0
+    deterministic: bool = True
+    out: str = ""  # run folder; empty = <runs_dir>/<recipe>-<timestamp>
+    runs_dir: str = "runs"
+    resume: bool = False
+    stop_after_epoch: int = 0  # end the run after this epoch's checkpoint (as a kill would); 0 = off
+    progress: bool = True
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    recipe: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        return _build(cls, data, "")
+
+
+# Short names accepted on the command line.
+ALIASES = {
+    "data": "data.path", "epochs": "schedule.epochs", "batch": "optim.batch", "lr": "optim.lr",
+    "model": "model.name", "out": "runtime.out", "seed": "runtime.seed", "device": "runtime.device",
+    "resume": "runtime.resume", "precision": "runtime.precision", "size": "model.input_size",
+    "workers": "data.workers", "monitor": "schedule.monitor", "schedule": "schedule.name", "optimizer": "optim.name",
+}
+
+
+def _to_plain(obj: Any) -> Any:
+    if is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, Mapping):
+        return {str(k): _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        tp = next(a for a in args if a is not type(None))
+        return _coerce(tp, value, where)
+    try:
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            return tp(value.lower() if isinstance(value, str) else value)
+        if tp is bool:
+            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+                return value.lower() in ("true", "yes", "1")
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if tp in (dict,) or origin is dict:
+            if not isinstance(value, Mapping):
+                raise TypeError
+            return dict(value)
+        if tp is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise TypeError
+            return int(value)
+        if tp is float:
+            return float(value)
+        if tp is str:
+            return "" if value is None else str(value)
+    except (TypeError, ValueError):
+        pass
+    else:
+        return value
+    choices = f"one of {[e.value for e in tp]}" if isinstance(tp, type) and issubclass(tp, enum.Enum) else getattr(tp, "__name__", str(tp))
+    raise ConfigError(f"config key '{where}' got {value!r}, which is not {choices}", f"set {where} to {choices}")
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config section '{prefix or 'root'}' must be a mapping, got {data!r}", "fix the recipe YAML")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{prefix}{key}"
+        if key not in names:
+            raise _unknown(where)
+        tp = hints[key]
+        kwargs[key] = _build(tp, value, where + ".") if is_dataclass(tp) else _coerce(tp, value, where)
+    return cls(**kwargs)
+
+
+def all_keys() -> list[str]:
+    """Every dotted key a config accepts."""
+    out: list[str] = []
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            (walk(hints[f.name], f"{prefix}{f.name}.") if is_dataclass(hints[f.name]) else out.append(prefix + f.name))
+
+    walk(TrainConfig, "")
+    return out
+
+
+def _unknown(key: str) -> ConfigError:
+    near = difflib.get_close_matches(key, all_keys() + list(ALIASES), n=1, cutoff=0.5)
+    hint = f"did you mean '{near[0]}'? " if near else ""
+    section = key.split(".", 1)[0] + "." if "." in key else ""
+    known = [k for k in all_keys() if section and k.startswith(section)] or sorted(ALIASES)
+    return ConfigError(f"unknown config key '{key}'", f"{hint}known keys{' in ' + section[:-1] if section else ''}: "
+                       + ", ".join(known))
+
+
+def resolve_key(key: str) -> str:
+    """A command-line key -> its dotted path (aliases and unique leaf names allowed)."""
+    keys = all_keys()
+    if key in ALIASES:
+        return ALIASES[key]
+    if key in keys:
+        return key
+    # ``options`` dicts take free sub-keys: model.options.num_head=2
+    for k in keys:
+        if key.startswith(k + ".") and k.endswith("options"):
+            return key
+    leaf = [k for k in keys if k.rsplit(".", 1)[-1] == key]
+    if len(leaf) == 1:
+        return leaf[0]
+    if len(leaf) > 1:
+        raise ConfigError(f"config key '{key}' is ambiguous ({', '.join(leaf)})", "use the dotted name")
+    raise _unknown(key)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["optim.lr=0.001", "epochs=1"]`` -> a nested dict; values parsed as YAML scalars."""
+    import yaml
+
+    nested: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"'{item}' is not key=value", "write overrides as key=value, e.g. epochs=1")
+        key, raw = item.split("=", 1)
+        path = resolve_key(key.strip()).split(".")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        if path[-1] in ("path", "out", "init", "cache", "name", "recipe") and value is not None:
+            value = raw  # paths and names stay strings ("001" must not become 1)
+        node = nested
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return nested
+
+
+def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``top`` over ``base`` (new dict); an empty mapping in ``top`` clears the base's."""
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = merge(out[k], v) if isinstance(v, Mapping) and v and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def config_to_yaml(config: TrainConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

@@ -1,0 +1,123 @@
+"""Training losses, one per head kind, combined as a weighted multi-task sum.
+
+Logits heads take cross-entropy (class-weighted, label-smoothed, or against
+FER+ soft targets); regression heads MSE on the samples that carry a value
+(valence/arousal may be missing: NaN targets are masked out); signal heads a
+mix of MSE and negative Pearson, each with its own weight.  Which loss a head
+gets follows from its ``HeadKind`` in ModelMeta — a table, not a branch chain.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+
+from edgeaffect.meta import Head, HeadKind, ModelMeta
+from edgeaffect.train.config import LossConfig
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, *, weight: torch.Tensor | None = None,
+                  smoothing: float = 0.0) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), labels, weight=weight, label_smoothing=smoothing, ignore_index=-100)
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy against a probability target (FER+ probability / cross-entropy modes)."""
+    target = target / target.sum(dim=1, keepdim=True).clamp_min(1e-8)
+    logp = F.log_softmax(logits.float(), dim=1)
+    if weight is not None:
+        logp = logp * weight
+    return -(target * logp).sum(dim=1).mean()
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MSE over finite targets only; zero (with a gradient path) when none are present."""
+    pred = pred.float().reshape(target.shape)
+    mask = torch.isfinite(target)
+    if not mask.any():
+        return pred.sum() * 0.0
+    return F.mse_loss(pred[mask], target[mask])
+
+
+def neg_pearson(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """1 - Pearson r per sequence (N, T), averaged: 0 for a perfect shape match, 2 for inverted."""
+    p = pred.float().reshape(target.shape)
+    p = p - p.mean(dim=-1, keepdim=True)
+    t = target - target.mean(dim=-1, keepdim=True)
+    r = (p * t).sum(-1) / (p.norm(dim=-1) * t.norm(dim=-1) + eps)
+    return (1.0 - r).mean()
+
+
+def signal_loss(pred: torch.Tensor, target: torch.Tensor, *, mse: float = 1.0, pearson: float = 0.0) -> torch.Tensor:
+    loss = pred.sum() * 0.0
+    if mse:
+        loss = loss + mse * F.mse_loss(pred.float().reshape(target.shape), target)
+    if pearson:
+        loss = loss + pearson * neg_pearson(pred, target)
+    return loss
+
+
+def regression_target(head: Head, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The batch values a regression head is trained on: by head name, or (valence, arousal) for a 2-value head."""
+    if head.name in batch:
+        return batch[head.name]
+    if head.size == 2 and "valence" in batch and "arousal" in batch:
+        return torch.stack([batch["valence"], batch["arousal"]], dim=1)
+    raise KeyError(f"the data gives no target for regression head '{head.name}'")
+
+
+@dataclass
+class HeadLoss:
+    """The loss of one head on one batch."""
+
+    config: LossConfig
+    class_weight: torch.Tensor | None = None
+
+    def logits(self, head: Head, out: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        if self.config.soft_targets:
+            return soft_cross_entropy(out, batch["target"], weight=self.class_weight)
+        return cross_entropy(out, batch["label"], weight=self.class_weight, smoothing=self.config.label_smoothing)
+
+    def regression(self, head: Head, out: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return masked_mse(out, regression_target(head, batch))
+
+    def signal(self, head: Head, out: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return signal_loss(out, batch["signal"], mse=self.config.mse, pearson=self.config.pearson)
+
+    def table(self) -> dict[HeadKind, Callable]:
+        return {HeadKind.LOGITS: self.logits, HeadKind.REGRESSION: self.regression, HeadKind.SIGNAL: self.signal}
+
+
+class MultiTaskLoss:
+    """sum_h weight_h * loss_h over the model's heads, plus ``aux_weight`` * the model's auxiliary loss."""
+
+    def __init__(self, meta: ModelMeta, config: LossConfig, class_weight: torch.Tensor | None = None) -> None:
+        self.meta, self.config = meta, config
+        self.per_kind = HeadLoss(config, class_weight).table()
+        unknown = set(config.task_weights) - {h.name for h in meta.heads}
+        if unknown:
+            from edgeaffect.errors import ConfigError
+
+            raise ConfigError(f"loss.task_weights names heads {sorted(unknown)} that model '{meta.model}' lacks",
+                              f"use head names from {[h.name for h in meta.heads]}")
+
+    def to(self, device: torch.device) -> "MultiTaskLoss":
+        cw = self.per_kind[HeadKind.LOGITS].__self__.class_weight
+        if cw is not None:
+            self.per_kind = HeadLoss(self.config, cw.to(device)).table()
+        return self
+
+    def __call__(self, outputs: tuple[torch.Tensor, ...], batch: Mapping[str, torch.Tensor],
+                 aux: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        total = outputs[0].sum() * 0.0
+        parts: dict[str, float] = {}
+        for head, out in zip(self.meta.heads, outputs):
+            part = self.per_kind[head.kind](head, out, batch)
+            parts[head.name] = float(part.detach())
+            total = total + float(self.config.task_weights.get(head.name, 1.0)) * part
+        if aux is not None and self.config.aux_weight:
+            parts["aux"] = float(aux.detach())
+            total = total + self.config.aux_weight * aux.float()
+        return total, parts

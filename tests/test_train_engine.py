@@ -1,0 +1,235 @@
+"""The training engine end to end on a tiny CNN: run folder, checkpoints, resume, divergence, DDP, CLI.
+
+A tiny model registered here (through the real registry) keeps these tests to seconds; the
+learning tests with the shipped models are in test_train_learning.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from edgeaffect.errors import ConfigError, ModelError
+from edgeaffect.meta import Head, HeadKind, ModelMeta, Task
+from edgeaffect.train.registry import register_model
+
+TINY = "tiny_test_cnn"
+
+
+class TinyCNN(nn.Module):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
+        self.drop = nn.Dropout(0.2)  # randomness that resume must reproduce
+        self.fc = nn.Linear(16, n)
+
+    def features(self, x):
+        return self.body(x).mean(dim=(2, 3))
+
+    def forward(self, x):
+        return (self.fc(self.drop(self.features(x))),)
+
+    def forward_with_aux(self, x):
+        f = self.features(x)
+        return (self.fc(self.drop(f)),), f.pow(2).mean()
+
+
+@register_model(TINY, family="test", description="tiny test CNN", task=Task.CLASSIFICATION, default_input=(3, 32, 32))
+def _build(*, num_classes=None, in_chans=None, input_size=None, frames=None, pretrained=False):
+    n = num_classes or 8
+    model = TinyCNN(n)
+    model.meta = ModelMeta(model="", task=Task.CLASSIFICATION, input_size=(32, 32), color="rgb",
+                           heads=(Head("emotion", HeadKind.LOGITS, n),), labels=tuple(f"c{i}" for i in range(n)),
+                           mean=(0.5,), std=(0.25,))
+    return model
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def config(cache: Path, out: Path, *extra: str):
+    from edgeaffect.train.recipes import resolve_config
+
+    return resolve_config("ddamfn-synthetic", [
+        f"model={TINY}", "model.options={}", f"data.cache={cache}", "data.synthetic_options={per_class: 5, size: 48, seed: 1}",
+        "batch=8", "epochs=3", "optim.lr=0.05", f"out={out}", "progress=false", "threads=1", "augment=true",
+        "loss.aux_weight=0.1", *extra])
+
+
+def _test_size(cache: Path) -> int:
+    from edgeaffect.data import open_dataset
+    from edgeaffect.train.recipes import data_path
+
+    return len(open_dataset(data_path(config(cache, cache / "unused"))).split("test"))
+
+
+def test_fit_writes_a_complete_run_folder_and_loadable_checkpoints(cache, tmp_path):
+    from edgeaffect.train.checkpoint import load_model
+    from edgeaffect.train.engine import fit
+
+    result = fit(config(cache, tmp_path / "run"))
+    run = result.run_dir
+    for name in ("config.yaml", "meta.json", "metrics.csv", "metrics.json", "best.pt", "last.pt",
+                 "learning_curve.png", "confusion.png", "model_card.md"):
+        assert (run / name).is_file(), name
+    doc = json.loads((run / "metrics.json").read_text())
+    assert [r["epoch"] for r in doc["epochs"]] == [1, 2, 3]
+    assert {"train_loss", "valid_loss", "valid_accuracy", "valid_macro_f1", "valid_uar"} <= set(doc["epochs"][0])
+    assert doc["test"]["samples"] == _test_size(cache) and 0.0 <= doc["test"]["accuracy"] <= 1.0
+    assert set(doc["reports"]["emotion"]["per_class"]) == set(ModelMeta.load(run).labels)
+    ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=True)  # no pickled objects
+    assert ckpt["epoch"] == 3 and ckpt["model_name"] == TINY and "rng" in ckpt and ckpt["optimizer"]["state"]
+    model, meta = load_model(run)
+    assert not model.training and meta.labels[1] == "happiness"
+    assert model(torch.zeros(meta.input_shape(2)))[0].shape == (2, 8)
+    card = (run / "model_card.md").read_text()
+    assert "parameters" in card and "macs" in card.lower() and "accuracy" in card
+
+
+def test_resume_after_a_stop_equals_the_uninterrupted_run(cache, tmp_path):
+    from edgeaffect.train.engine import fit
+    from edgeaffect.train.recipes import resume_config
+
+    full = fit(config(cache, tmp_path / "full"))
+    first = fit(config(cache, tmp_path / "split", "runtime.stop_after_epoch=1"))
+    assert first.interrupted and first.epochs_run == 1 and not (tmp_path / "split" / "model_card.md").exists()
+    second = fit(resume_config(tmp_path / "split"))
+    assert second.epochs_run == 3 and second.weights_digest == full.weights_digest
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    rows = lambda p: [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads((p / "metrics.json").read_text())["epochs"]]  # noqa: E731
+    assert rows(tmp_path / "full") == rows(tmp_path / "split")
+    assert second.test == full.test
+
+
+def test_a_diverging_loss_stops_with_the_batch_saved(cache, tmp_path):
+    from edgeaffect.train.engine import fit
+    from edgeaffect.train.loop import DivergedError
+
+    with pytest.raises(DivergedError, match="bad_batch.pt"):
+        fit(config(cache, tmp_path / "nan", "optim.lr=1e30", "momentum=0", "weight_decay=0", "epochs=1"))
+    saved = torch.load(tmp_path / "nan" / "bad_batch.pt", weights_only=True)
+    assert saved["batch"]["x"].shape[1:] == (3, 32, 32) and not np.isfinite(saved["loss"])
+
+
+def test_classes_that_do_not_fit_the_head_fail_before_training(cache, tmp_path):
+    import cv2
+
+    from edgeaffect.train.engine import fit
+
+    fit(config(cache, tmp_path / "base", "epochs=1"))
+    for split in ("train", "valid", "test"):  # a class-folder dataset with other classes
+        for cls in ("happy", "sad"):
+            (tmp_path / "folders" / split / cls).mkdir(parents=True)
+            for i in range(2):
+                cv2.imwrite(str(tmp_path / "folders" / split / cls / f"{i}.png"), np.full((40, 40, 3), 60 * i, np.uint8))
+    with pytest.raises(ModelError) as err:
+        fit(config(cache, tmp_path / "ft", f"data={tmp_path / 'folders'}", f"model.init={tmp_path / 'base'}"))
+    assert "['happiness', 'sadness']" in str(err.value) and "contempt" in str(err.value)
+    assert not (tmp_path / "ft" / "last.pt").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, cache: str, out: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    from edgeaffect.train.engine import fit
+
+    result = fit(config(Path(cache), Path(out) / "run", "epochs=2", "device=cpu"))
+    (Path(out) / f"rank{rank}.json").write_text(json.dumps({"digest": result.weights_digest, "test": result.test}))
+
+
+def test_two_process_gloo_ddp_ranks_agree(cache, tmp_path):
+    import torch.multiprocessing as mp
+
+    from edgeaffect.train.recipes import data_path
+
+    data_path(config(cache, tmp_path / "x"))  # generate the data before the ranks start
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(cache), str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["digest"] == r1["digest"] and r0["test"] == r1["test"]
+    assert (tmp_path / "run" / "best.pt").is_file() and not list(tmp_path.glob("run/bad_batch*"))
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["samples"] == _test_size(cache)
+
+
+def test_config_errors_name_the_key_and_the_nearest_one(cache, tmp_path):
+    with pytest.raises(ConfigError, match="did you mean 'optim.lr'"):
+        config(cache, tmp_path, "optim.lrr=0.1")
+    with pytest.raises(ConfigError, match="schedule.name"):
+        config(cache, tmp_path, "schedule=sometimes")
+    with pytest.raises(ModelError, match="did you mean 'ddamfn'"):
+        from edgeaffect.train.engine import fit
+
+        fit(config(cache, tmp_path / "m", "model=ddamfm", "model.options={}"))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(cache, tmp_path_factory) -> Path:
+    from edgeaffect.train.engine import fit
+
+    return fit(config(cache, tmp_path_factory.mktemp("tiny") / "run", "epochs=1")).run_dir
+
+
+def test_cli_lists_models_and_recipes_and_rejects_unknown_names(capsys):
+    from edgeaffect.cli import main
+
+    assert main(["train", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ddamfn", "physnet", "seqcnn_bvp", "bilstm_attention", "ddamfn-ferplus", "physnet-synthetic"):
+        assert name in out
+    assert main(["train", "ddamfn-synthetik"]) == 2
+    assert "did you mean 'ddamfn-synthetic'" in capsys.readouterr().err
+    assert main(["train", "ddamfn-synthetic", "epochz=1"]) == 2
+    assert "did you mean 'epochs'" in capsys.readouterr().err
+
+
+def test_cli_eval_scores_a_run_and_runs_the_resize_study(tiny_run, tmp_path, capsys):
+    from edgeaffect.cli import main
+
+    assert main(["eval", str(tiny_run), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["samples"] == _test_size_from_run(tiny_run) and {"accuracy", "macro_f1", "uar"} <= set(report["metrics"])
+    assert main(["eval", str(tiny_run), "--resize", "32,8", "--interp", "cubic,nearest", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "cubic->nearest" in out and "nearest->cubic" in out
+    rows = json.loads((tmp_path / "resize_study.json").read_text())
+    assert len(rows) == 8 and {r["resolution"] for r in rows} == {32, 8}
+    assert (tmp_path / "resize_study.csv").read_text().startswith("resolution,down,up,samples,")
+    assert main(["eval", str(tiny_run), "--resize", "32", "--interp", "bicubic"]) == 2
+    assert "unknown interpolation" in capsys.readouterr().err
+
+
+def _test_size_from_run(run: Path) -> int:
+    from edgeaffect.data import open_dataset
+    from edgeaffect.train.checkpoint import load_checkpoint
+    from edgeaffect.train.config import TrainConfig
+    from edgeaffect.train.recipes import data_path
+
+    cfg = TrainConfig.from_dict(load_checkpoint(run)["config"])
+    return len(open_dataset(data_path(cfg)).split("test"))
+
+
+def test_cli_explain_writes_gradcam_overlays(tiny_run, tmp_path):
+    import cv2
+
+    from edgeaffect.cli import main
+
+    assert main(["explain", str(tiny_run), "--n", "3", "--out", str(tmp_path)]) == 0
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert len(pngs) == 3 and all("-pred-" in p.name and "-true-" in p.name for p in pngs)
+    assert cv2.imread(str(pngs[0])).shape == (32, 32, 3)
