@@ -1,0 +1,127 @@
+"""One adapter per quantization toolkit over a :class:`CalibrationSource`.
+
+Each toolkit wants calibration data in its own shape (an ORT data reader, an
+``nncf.Dataset``, a LiteRT/PT2E representative-dataset generator, a TensorRT
+calibrator object); the data and its preprocessing stay in the source.  Adding
+a toolkit = one function here.  Toolkit libraries load inside the functions.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from edgeaffect._optional import require
+from edgeaffect.calibration.sources import CalibrationSource
+
+log = logging.getLogger(__name__)
+
+
+def _batched(source: CalibrationSource, input_names: Sequence[str], batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+    for arrays, _ in source.batches(batch_size):
+        yield dict(zip(input_names, arrays))
+
+
+def ort_reader(source: CalibrationSource, input_names: Sequence[str] = ("input",), *, batch_size: int = 1) -> Any:
+    """An ``onnxruntime.quantization.CalibrationDataReader`` yielding ``{name: NCHW}`` feeds."""
+    quant = require("onnxruntime.quantization", "onnx", purpose="INT8 calibration")
+
+    class _Reader(quant.CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it: Iterator[dict[str, np.ndarray]] | None = None
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            if self._it is None:
+                self._it = _batched(source, input_names, batch_size)
+            return next(self._it, None)
+
+        def rewind(self) -> None:
+            self._it = None
+
+        def __len__(self) -> int:
+            return -(-len(source) // batch_size)
+
+    return _Reader()
+
+
+def nncf_dataset(source: CalibrationSource) -> Any:
+    """``nncf.Dataset(source, transform)``: NNCF iterates the source and adds the batch axis."""
+    nncf = require("nncf", "openvino", purpose="INT8 calibration with NNCF")
+    items = _ItemsView(source)
+    if source.meta is not None and source.meta.extra_inputs:
+        return nncf.Dataset(items, lambda item: tuple(a[None] for a in item))
+    return nncf.Dataset(items, lambda item: item[0][None])
+
+
+class _ItemsView:
+    """Re-iterable over the (input, *extras) tuples of a source (NNCF iterates more than once)."""
+
+    def __init__(self, source: CalibrationSource) -> None:
+        self.source = source
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, ...]]:
+        return (item for item, _ in self.source.items())
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+
+def representative_dataset(source: CalibrationSource, *,
+                           layout: str = "nchw") -> Callable[[], Iterator[list[np.ndarray]]]:
+    """A LiteRT/TFLite ``representative_dataset`` (and PT2E calibration loop) generator factory.
+
+    ``layout="nhwc"`` transposes channels last for converters that feed NHWC tensors.
+    """
+
+    def gen() -> Iterator[list[np.ndarray]]:
+        for item, _ in source.items():
+            arrays = [a[None] for a in item]
+            if layout == "nhwc" and arrays[0].ndim == 4:
+                arrays[0] = np.ascontiguousarray(arrays[0].transpose(0, 2, 3, 1))
+            yield arrays
+
+    return gen
+
+
+def tensorrt_calibrator(source: CalibrationSource, cache_path: str | Path, *, batch_size: int = 8) -> Any:
+    """A TensorRT ``IInt8EntropyCalibrator2`` for implicit INT8 builds (TensorRT 8.x; deprecated in 10).
+
+    NOT RUN HERE: written against the documented TensorRT Python API + cuda-python;
+    the bundles edgeaffect ships use explicit QDQ quantization instead, which needs no calibrator.
+    """
+    trt = require("tensorrt", "tensorrt", purpose="TensorRT INT8 calibration")
+    from edgeaffect.runtime.backends.tensorrt import cudart_module
+
+    cudart = cudart_module()
+    cache = Path(cache_path)
+
+    class _Calibrator(trt.IInt8EntropyCalibrator2):
+        def __init__(self) -> None:
+            super().__init__()
+            self._batches = source.batches(batch_size)
+            self._device = None
+            self._nbytes = 0
+
+        def get_batch_size(self) -> int:
+            return batch_size
+
+        def get_batch(self, names: list[str]) -> list[int] | None:
+            nxt = next(self._batches, None)
+            if nxt is None:
+                return None
+            host = np.ascontiguousarray(nxt[0][0])
+            if self._device is None or host.nbytes > self._nbytes:
+                _, self._device = cudart.cudaMalloc(host.nbytes)
+                self._nbytes = host.nbytes
+            cudart.cudaMemcpy(self._device, host.ctypes.data, host.nbytes, cudart.cudaMemcpyKind.cudaMemcpyHostToDevice)
+            return [int(self._device)]
+
+        def read_calibration_cache(self) -> bytes | None:
+            return cache.read_bytes() if cache.is_file() else None
+
+        def write_calibration_cache(self, data: bytes) -> None:
+            cache.write_bytes(bytes(data))
+
+    return _Calibrator()

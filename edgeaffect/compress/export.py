@@ -1,0 +1,216 @@
+"""``export_bundle``: a trained run -> a verified, checksummed bundle for one device profile.
+
+Order of work (nothing is written to ``out`` until everything passed):
+resolve format + precision from the device profile (and refuse formats the
+profile or the model cannot run) -> build calibration/verification sources ->
+export each candidate precision into a staging folder -> run it with its own
+backend against the float model -> write meta.json, labels.txt,
+calibration.json, verification.json, README.md and the manifest (sha256 +
+tool versions) -> rename the folder into place.  ``precision="auto"`` exports
+every precision the profile and format share, measures them here and keeps the
+fastest that passes (INT8 is not always faster).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from edgeaffect.bundle import Manifest, write_manifest
+from edgeaffect.calibration.sources import CalibrationSource, open_source
+from edgeaffect.compress.formats import ExportFormat, ExportOptions, get_format
+from edgeaffect.compress.verify import Thresholds, VerificationReport, verify_export
+from edgeaffect.errors import ConfigError, ExportError
+from edgeaffect.io import atomic_write_json, atomic_write_text
+from edgeaffect.meta import ModelMeta
+
+log = logging.getLogger(__name__)
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    precision: str
+    folder: Path
+    files: tuple[str, ...]
+    report: VerificationReport
+
+
+def model_kind(model: Any) -> str:
+    return "torch" if hasattr(model, "state_dict") and hasattr(model, "forward") else "sklearn"
+
+
+def check_model(fmt: ExportFormat, model: Any, meta: ModelMeta) -> None:
+    """Refuse, before writing anything, a model the format cannot run (naming the reason)."""
+    kind = model_kind(model)
+    if kind not in fmt.model_kinds:
+        raise ExportError(f"the {fmt.name} format cannot hold a {kind} model ('{meta.model}')",
+                          "export it with --format onnx")
+    if meta.is_temporal and not fmt.temporal_ok:
+        raise ExportError(f"the {fmt.name} format cannot run the video model '{meta.model}'", "choose another --format")
+    if kind == "torch" and fmt.refuses:
+        found = sorted({type(m).__name__ for m in model.modules() if type(m).__name__ in fmt.refuses})
+        if found:
+            raise ExportError(f"the {fmt.name} runtime cannot run {', '.join(found)} (in '{meta.model}')",
+                              "choose another --format for this model, e.g. onnx")
+
+
+def resolve(profile: Any, fmt_name: str | None, precision: str | None) -> tuple[ExportFormat, list[str]]:
+    """The format and the candidate precisions (one, or several for ``auto``), checked against the profile."""
+    fmt = get_format(fmt_name or profile.default_format)
+    if fmt.name not in profile.formats:
+        profile.check(fmt.name, fmt.precisions[0])  # raises DeviceError naming the formats it runs
+    shared = [p for p in profile.precisions if p in fmt.precisions]
+    if not shared:
+        raise ConfigError(f"device '{profile.name}' runs {list(profile.precisions)}, format '{fmt.name}' only "
+                          f"{list(fmt.precisions)}", "choose another --format")
+    if precision == AUTO:
+        return fmt, shared
+    precision = precision or shared[0]
+    fmt.check_precision(precision)
+    profile.check(fmt.name, precision)
+    return fmt, [precision]
+
+
+def _source(data: CalibrationSource | str | Path | None, meta: ModelMeta, *, purpose: str, n: int,
+            split: str | None) -> CalibrationSource | None:
+    if data is None:
+        return None
+    if isinstance(data, CalibrationSource):
+        return data.with_meta(meta)
+    return open_source(Path(data), meta, purpose=purpose, split=split, n=n)
+
+
+def tool_versions(fmt: ExportFormat, profile: Any) -> dict[str, str]:
+    tools = {}
+    for dist in ("torch", *fmt.tools):
+        try:
+            tools[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    tools.update({k: str(v) for k, v in dict(profile.tools).items()})  # device-side versions (TensorRT, JetPack)
+    return tools
+
+
+def _choose(cands: list[Candidate], auto: bool, accept_drop: bool) -> Candidate:
+    passing = [c for c in cands if c.report.passed] or (cands if accept_drop else [])
+    if not passing:
+        cands[0].report.raise_if_failed()
+    if auto:
+        chosen = min(passing, key=lambda c: c.report.latency_ms or float("inf"))
+        log.info("precision auto: %s", ", ".join(f"{c.precision} {c.report.latency_ms:.2f} ms "
+                                                 f"{'ok' if c.report.passed else 'FAILED'}" for c in cands))
+        return chosen
+    return passing[0]
+
+
+def _readme(meta: ModelMeta, fmt: ExportFormat, chosen: Candidate, profile: Any, folder_name: str) -> str:
+    lines = [f"# {meta.model} for {profile.name}", "", profile.description, "",
+             f"- format: {fmt.name} ({chosen.precision}), model files: {', '.join(chosen.files)}",
+             f"- task: {meta.task.value}; input {meta.input_size[0]}x{meta.input_size[1]} {meta.color.value}"
+             + (f", clip of {meta.temporal.frames} frames at {meta.temporal.fps:g} fps" if meta.temporal else ""),
+             f"- heads: {', '.join(h.name for h in meta.heads)}" + (f"; labels: {', '.join(meta.labels)}" if meta.labels else ""),
+             "", "## Install on the device", "", "```sh", f"pip install 'edgeaffect[{fmt.extra}]'", "```", ""]
+    if fmt.name == "tensorrt":
+        lines += ["## Build the engine (once, on the device)", "", "```sh", f"cd {folder_name} && ./build_engine.sh", "```",
+                  "", "Engines only run under the TensorRT version and GPU that built them: rebuild after a JetPack upgrade.", ""]
+    lines += ["## Run", "", "```sh", f"edgeaffect run {folder_name} --source 0", "```", "",
+              "## Verification (against the float model)", ""]
+    r = chosen.report
+    lines += [f"{r.samples} samples, run by {r.backend}{' (proxy)' if r.proxy else ''}: "
+              + ("passed" if r.passed else "FAILED (accepted with --accept-drop): " + "; ".join(r.failures)), ""]
+    for key, value in r.summary().items():
+        if "." in key:
+            lines.append(f"- {key}: {value}")
+    for head in r.heads:
+        for name, m in head.metrics.items():
+            lines.append(f"- {head.head}.{name}: float {m['float']:.4f}, export {m['export']:.4f} ({m['delta']:+.4f})")
+    if profile.notes:
+        lines += ["", "## Device notes", "", profile.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _place(staged: Path, out: Path) -> Path:
+    """Rename the finished bundle into ``out``; an older bundle there is replaced, anything else refused."""
+    if out.exists():
+        if not (out / "manifest.json").is_file() and any(out.iterdir()):
+            raise ConfigError(f"{out} exists and is not an edgeaffect bundle", "choose another --out folder")
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(staged, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staged, out)
+    return out
+
+
+def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, format: str | None = None,
+                 precision: str | None = None, calibration: CalibrationSource | str | Path | None = None,
+                 verify_data: CalibrationSource | str | Path | None = None, n_calib: int = 300, n_verify: int = 500,
+                 verify_split: str | None = None, accept_drop: bool = False, options: ExportOptions | None = None,
+                 thresholds: Thresholds | None = None, source_run: str = "") -> Path:
+    """Export an in-memory model (torch module or fitted scikit-learn estimator) as a bundle at ``out``."""
+    from edgeaffect.devices import get_profile
+
+    profile = get_profile(target)
+    fmt, precisions = resolve(profile, format, precision)
+    check_model(fmt, model, meta)
+    calib = _source(calibration, meta, purpose="calibration", n=n_calib, split=None) if "int8" in precisions else None
+    if verify_data is None and isinstance(calibration, (str, Path)):
+        verify_data = calibration  # the same dataset, but its held-out split (calibration never reads test)
+    verify = _source(verify_data, meta, purpose="verification", n=n_verify, split=verify_split)
+    if verify is None:
+        raise ConfigError("every export is verified on real samples, and none were given",
+                          "pass --verify-data PATH (a dataset with a valid/test split, or an image folder)")
+    options = options or ExportOptions()
+    options = replace(options, target=profile.name, tools=dict(profile.tools) | dict(options.tools),
+                      backend_options=dict(profile.backend_options) | dict(options.backend_options))
+    exporter = fmt.load_exporter()
+    out = Path(out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        cands, reference = [], {}
+        for p in precisions:
+            folder = staging / p
+            folder.mkdir()
+            log.info("exporting %s as %s/%s for %s", meta.model, fmt.name, p, profile.name)
+            files = tuple(exporter(model, meta, folder, precision=p, calibration=calib, options=options))
+            report = verify_export(model, meta, folder / files[0], fmt=fmt, precision=p, data=verify,
+                                   thresholds=thresholds, accept_drop=True, backend_options=options.backend_options,
+                                   latency=len(precisions) > 1, reference_cache=reference)
+            cands.append(Candidate(p, folder, files, report))
+        chosen = _choose(cands, precision == AUTO, accept_drop)
+        bundle = chosen.folder
+        meta.evolve(info={**dict(meta.info), "exported_from": source_run}).save(bundle / "meta.json")
+        atomic_write_text(bundle / "labels.txt", "".join(f"{lb}\n" for lb in meta.labels))
+        atomic_write_json(bundle / "calibration.json", calib.summary() if calib is not None and chosen.precision == "int8"
+                          else {"count": 0, "note": f"{chosen.precision}: no calibration needed"})
+        atomic_write_json(bundle / "verification.json", {"chosen": chosen.precision,
+                                                         "candidates": [c.report.to_dict() for c in cands]})
+        atomic_write_text(bundle / "README.md", _readme(meta, fmt, chosen, profile, out.name))
+        write_manifest(bundle, Manifest(format=fmt.name, precision=chosen.precision, model_files=chosen.files,
+                                        tools=tool_versions(fmt, profile), target=profile.name,
+                                        verification=chosen.report.summary()))
+        return _place(bundle, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def export_bundle(run: str | Path, *, target: str, out: str | Path | None = None, format: str | None = None,
+                  precision: str | None = None, calibration: CalibrationSource | str | Path | None = None,
+                  verify_data: CalibrationSource | str | Path | None = None, n_verify: int = 500,
+                  accept_drop: bool = False, which: str = "best", **kwargs: Any) -> Path:
+    """Load the run's checkpoint (``edgeaffect.train.checkpoint.load_model``) and export it as a bundle."""
+    from edgeaffect.train.checkpoint import load_model
+
+    model, meta = load_model(run, which=which)
+    out = out or Path("bundles") / f"{meta.model}-{target}"
+    return export_model(model, meta, target=target, out=out, format=format, precision=precision,
+                        calibration=calibration, verify_data=verify_data, n_verify=n_verify,
+                        accept_drop=accept_drop, source_run=str(run), **kwargs)

@@ -1,0 +1,83 @@
+"""INT8 ONNX models through ONNX Runtime quantization.
+
+Static QDQ quantization (``quantize_static`` with ``QuantFormat.QDQ``) after
+``quant_pre_process``, calibrated by a :class:`CalibrationSource` through the
+ORT data-reader adapter; MinMax / Entropy / Percentile range estimation and
+per-channel weights are options.  QDQ is also the explicit-quantization input
+TensorRT builds INT8 engines from (symmetric activations then).  Recurrent
+models (LSTM/GRU) get dynamic quantization instead: their activations vary
+per step, and ORT's dynamic LSTM kernel quantizes weights only.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from edgeaffect._optional import require
+from edgeaffect.calibration.adapters import ort_reader
+from edgeaffect.calibration.sources import CalibrationSource
+from edgeaffect.compress.formats import CalibrationMethod, ExportOptions
+from edgeaffect.errors import ConfigError, ExportError
+from edgeaffect.meta import ModelMeta
+
+log = logging.getLogger(__name__)
+RECURRENT_OPS = ("LSTM", "GRU", "RNN")
+
+
+def recurrent_ops(path: Path) -> list[str]:
+    onnx = require("onnx", "onnx")
+    return sorted({n.op_type for n in onnx.load(str(path)).graph.node if n.op_type in RECURRENT_OPS})
+
+
+def _pre_process(src: Path, dst: Path) -> Path:
+    """ORT's recommended shape inference + optimisation before quantization; skipped (logged) if it fails."""
+    shape_inference = require("onnxruntime.quantization.shape_inference", "onnx")
+    try:
+        shape_inference.quant_pre_process(str(src), str(dst))
+        return dst
+    except Exception as exc:  # symbolic shape inference rejects some graphs; quantization still works without it
+        log.warning("quant_pre_process failed (%s); quantizing the exported graph as is", exc)
+        return src
+
+
+def _methods(quant) -> dict[CalibrationMethod, object]:
+    return {CalibrationMethod.MINMAX: quant.CalibrationMethod.MinMax,
+            CalibrationMethod.ENTROPY: quant.CalibrationMethod.Entropy,
+            CalibrationMethod.PERCENTILE: quant.CalibrationMethod.Percentile}
+
+
+def quantize(fp32_path: Path, dst: Path, meta: ModelMeta, *, calibration: CalibrationSource | None,
+             options: ExportOptions) -> Path:
+    """Write an INT8 model at ``dst`` from the float model at ``fp32_path``."""
+    quant = require("onnxruntime.quantization", "onnx", purpose="INT8 quantization")
+    onnx = require("onnx", "onnx")
+    from edgeaffect.compress.onnx_export import input_names, save_checked
+
+    with tempfile.TemporaryDirectory(prefix="edgeaffect-quant-") as tmp:
+        pre = _pre_process(Path(fp32_path), Path(tmp) / "pre.onnx")
+        raw = Path(tmp) / "int8.onnx"
+        recurrent = recurrent_ops(pre)
+        if recurrent:
+            log.info("model has %s: dynamic INT8 quantization (weights), no calibration", "/".join(recurrent))
+            quant.quantize_dynamic(str(pre), str(raw), weight_type=quant.QuantType.QInt8,
+                                   per_channel=options.per_channel)
+        else:
+            if calibration is None or len(calibration) == 0:
+                raise ConfigError("INT8 export needs calibration data",
+                                  "pass --calib-data PATH (a dataset or image folder)")
+            reader = ort_reader(calibration.with_meta(meta) if calibration.meta is None else calibration,
+                                input_names(meta), batch_size=8 if options.dynamic_batch else options.batch_size)
+            symmetric = options.symmetric_activations
+            try:
+                quant.quantize_static(
+                    str(pre), str(raw), reader, quant_format=quant.QuantFormat.QDQ,
+                    per_channel=options.per_channel, calibrate_method=_methods(quant)[options.calibration_method],
+                    # TensorRT reads only symmetric signed INT8; ORT CPU is fastest with unsigned activations
+                    activation_type=quant.QuantType.QInt8 if symmetric else quant.QuantType.QUInt8,
+                    weight_type=quant.QuantType.QInt8,
+                    extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
+            except Exception as exc:
+                raise ExportError(f"ONNX Runtime static quantization failed: {exc}",
+                                  "try --precision fp16, or another calibration method") from exc
+        return save_checked(onnx.load(str(raw)), Path(dst), meta, "int8")

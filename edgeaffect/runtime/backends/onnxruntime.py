@@ -1,0 +1,92 @@
+"""ONNX Runtime backend: runs ``.onnx`` files (fp32, fp16 with fp32 IO, QDQ int8) on CPU, CUDA or TensorRT EPs.
+
+Execution providers are asked for in preference order and the ones this
+onnxruntime build lacks are dropped (logged), so one device profile works with
+``onnxruntime`` and ``onnxruntime-gpu``.  ``precision`` comes from the file's
+own ``edgeaffect.precision`` metadata (written at export).  Torch-free.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edgeaffect._optional import require
+from edgeaffect.errors import BundleError, ConfigError
+from edgeaffect.meta import ModelMeta
+from edgeaffect.runtime.backends.base import register_backend
+
+log = logging.getLogger(__name__)
+PRECISION_PROP = "edgeaffect.precision"  # same key as edgeaffect.compress.onnx_export (no import: torch-free)
+# Short names accepted in device profiles and on the command line.
+PROVIDER_ALIASES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
+                    "tensorrt": "TensorrtExecutionProvider", "openvino": "OpenVINOExecutionProvider",
+                    "coreml": "CoreMLExecutionProvider", "xnnpack": "XnnpackExecutionProvider"}
+
+
+@register_backend("onnxruntime")
+class OnnxRuntimeBackend:
+    """``onnxruntime.InferenceSession`` behind the Backend protocol.
+
+    ``providers``: execution providers in preference order (names or aliases);
+    ``threads``: intra-op threads (0/None = ONNX Runtime's default, all cores).
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, model_path: Path, meta: ModelMeta, *, providers: Sequence[str] = ("CPUExecutionProvider",),
+                 threads: int | None = None, precision: str | None = None) -> None:
+        ort = require("onnxruntime", "onnx", purpose="the ONNX Runtime backend")
+        model_path = Path(model_path)
+        if not model_path.is_file():
+            raise BundleError(f"ONNX model {model_path} does not exist", "point at the model.onnx of an ONNX bundle")
+        self.meta = meta
+        self.providers = self._usable(ort, providers)
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        opts.log_severity_level = 3  # ORT warns about every unused initializer; errors still raise
+        try:
+            self._session = ort.InferenceSession(str(model_path), sess_options=opts, providers=self.providers)
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
+            raise BundleError(f"ONNX Runtime cannot load {model_path}: {exc}",
+                              "the file is damaged or needs a newer onnxruntime; re-export or upgrade") from exc
+        self._inputs = [i.name for i in self._session.get_inputs()]
+        expected = ["input", *meta.extra_inputs]
+        if len(self._inputs) != len(expected):
+            raise BundleError(f"{model_path.name} takes inputs {self._inputs}, ModelMeta expects {expected}",
+                              "re-export the model: its file and meta.json do not belong together")
+        self._outputs = self._map_outputs([o.name for o in self._session.get_outputs()], model_path)
+        dim0 = self._session.get_inputs()[0].shape[0]
+        self.batch_size = dim0 if isinstance(dim0, int) and dim0 > 0 else None
+        props = self._session.get_modelmeta().custom_metadata_map
+        self.precision = precision or props.get(PRECISION_PROP, "fp32")
+        log.info("ONNX Runtime %s (%s) on %s", model_path.name, self.precision, ", ".join(self.providers))
+
+    @staticmethod
+    def _usable(ort, wanted: Sequence[str]) -> list[str]:
+        have = set(ort.get_available_providers())
+        names = [PROVIDER_ALIASES.get(p.lower(), p) for p in wanted]
+        unknown = [p for p in names if p not in PROVIDER_ALIASES.values() and p not in have]
+        if unknown:
+            raise ConfigError(f"unknown ONNX Runtime execution providers {unknown}",
+                              f"choose from: {', '.join(sorted(have | set(PROVIDER_ALIASES.values())))}")
+        usable = [p for p in names if p in have]
+        dropped = [p for p in names if p not in have]
+        if dropped:
+            log.info("execution providers not in this onnxruntime build, skipped: %s", ", ".join(dropped))
+        return usable or ["CPUExecutionProvider"]
+
+    def _map_outputs(self, names: list[str], path: Path) -> list[str]:
+        """Session outputs in ``meta.heads`` order (by name; position when the file has other names)."""
+        heads = [h.name for h in self.meta.heads]
+        if len(names) != len(heads):
+            raise BundleError(f"{path.name} has {len(names)} outputs, ModelMeta lists heads {heads}",
+                              "re-export the model: its file and meta.json do not belong together")
+        return heads if set(heads) == set(names) else names
+
+    def infer(self, batch: np.ndarray, *extra: np.ndarray) -> tuple[np.ndarray, ...]:
+        feeds = {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in zip(self._inputs, (batch, *extra))}
+        return tuple(self._session.run(self._outputs, feeds))
