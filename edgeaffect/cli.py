@@ -46,13 +46,7 @@ def build_app() -> typer.Typer:
                             format="%(levelname)s %(name)s: %(message)s")
 
     for name in VERB_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # TEMPORARY while verbs are being written in parallel
-            if exc.name != name:
-                raise
-            continue
-        module.register(app)
+        importlib.import_module(name).register(app)
     return app
 
 

@@ -13,11 +13,7 @@ from edgeaffect.data.base import (EXPRESSIONS_8, READERS, ClipRecord, DatasetInd
 READER_MODULES = ("ferplus", "affectnet", "rafdb", "fer2013csv", "ubfc_phys", "e4", "tabular", "folders")
 
 for _name in READER_MODULES:
-    try:
-        importlib.import_module(f"edgeaffect.data.{_name}")
-    except ModuleNotFoundError as _exc:  # TEMPORARY while readers are written in parallel
-        if _exc.name != f"edgeaffect.data.{_name}":
-            raise
+    importlib.import_module(f"edgeaffect.data.{_name}")
 
 __all__ = ["EXPRESSIONS_8", "READERS", "ClipRecord", "DatasetIndex", "Record", "Skipped", "TabularRecord",
            "open_dataset", "register_reader"]
