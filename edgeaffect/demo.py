@@ -25,6 +25,7 @@ class DemoConfig:
     quick: bool = False  # fewer faces, one epoch, a smaller grid: a smoke run
     synthetic: bool = False  # force the built-in synthetic faces even when FER+ is available
     epochs: int | None = None  # default: 1 quick, 2 otherwise
+    exports: tuple[tuple[str, str, str], ...] | None = None  # (target, format, precision); None = all three
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ def run_demo(config: DemoConfig, *, echo=print) -> DemoResult:
     from edgeaffect.demo_steps import STEPS, DemoState, check_source
 
     state = DemoState(out=Path(config.out), quick=config.quick, synthetic=check_source(config.synthetic),
-                      epochs=config.epochs or (1 if config.quick else 2))
+                      epochs=config.epochs or (1 if config.quick else 2),
+                      **({"exports": config.exports} if config.exports else {}))
     state.out.mkdir(parents=True, exist_ok=True)
     echo(f"edgeaffect demo -> {state.out} ({'synthetic faces' if state.synthetic else 'FER+'}"
          f"{', quick' if config.quick else ''})")
@@ -73,6 +75,11 @@ def register(app: typer.Typer) -> None:
         quick: bool = typer.Option(False, "--quick", help="A smoke run: fewer faces, one epoch, a smaller grid."),
         synthetic: bool = typer.Option(False, "--synthetic", help="Use the built-in synthetic faces even if FER+ is there."),
         epochs: int = typer.Option(0, help="Training epochs (0 = 1 with --quick, else 2)."),
+        exports: str = typer.Option("", help="Bundles as target:format:precision,... (default: laptop-x86 "
+                                               "OpenVINO and ONNX fp32, rpi4 TFLite int8)."),
     ) -> None:
         """Run the whole job on the built-in default: data -> train -> export -> run -> bench -> report."""
-        run_demo(DemoConfig(out=out, quick=quick, synthetic=synthetic, epochs=epochs or None), echo=typer.echo)
+        from edgeaffect.demo_steps import parse_exports
+
+        run_demo(DemoConfig(out=out, quick=quick, synthetic=synthetic, epochs=epochs or None,
+                            exports=parse_exports(exports) if exports else None), echo=typer.echo)

@@ -31,6 +31,7 @@ class DemoState:
     quick: bool
     synthetic: bool  # True: built-in synthetic faces; False: FER+ from EDGEAFFECT_DATA
     epochs: int
+    exports: tuple[tuple[str, str, str], ...] = EXPORTS
     data: Path | None = None
     data_options: dict = field(default_factory=dict)
     run_dir: Path | None = None
@@ -39,6 +40,17 @@ class DemoState:
     results: Path | None = None
     report: Path | None = None
     notes: list[str] = field(default_factory=list)
+
+
+def parse_exports(text: str) -> tuple[tuple[str, str, str], ...]:
+    """``"laptop-x86:onnx:fp32,rpi4:tflite:int8"`` -> export triples (the CLI's --exports)."""
+    from edgeaffect.errors import ConfigError
+
+    triples = tuple(tuple(item.strip().split(":")) for item in text.split(",") if item.strip())
+    if not triples or any(len(t) != 3 for t in triples):
+        raise ConfigError(f"--exports '{text}' is not a list of target:format:precision",
+                          "e.g. --exports laptop-x86:openvino:fp32,rpi4:tflite:int8")
+    return triples  # type: ignore[return-value]
 
 
 def need(step: str, module: str) -> ModuleType:
@@ -85,7 +97,7 @@ def step_train(s: DemoState) -> str:
 def step_export(s: DemoState) -> str:
     export = need("export", "edgeaffect.compress.export")
     made = []
-    for target, fmt, precision in EXPORTS:
+    for target, fmt, precision in s.exports:
         out = s.out / "bundles" / f"ddamfn-{target}-{fmt}-{precision}"
         path = export.export_bundle(s.run_dir, target=target, format=fmt, precision=precision, out=out,
                                     calibration=s.data, verify_data=s.data, n_verify=64 if s.quick else 200,

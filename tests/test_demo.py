@@ -35,22 +35,36 @@ def test_bad_data_env_is_refused(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(1200)
 def test_demo_quick_end_to_end(tmp_path, capsys):
+    """The whole loop in CI, without the rpi4 TFLite INT8 bundle: PT2E conversion of DDAMFN takes
+    many minutes on 2 cores, more than the CI budget; tests/test_export_tflite.py covers that route
+    on small models and `make demo` runs it in full."""
     from edgeaffect.cli import main
 
     t0 = time.perf_counter()
-    code = main(["demo", "--quick", "--synthetic", "--out", str(tmp_path / "demo")])
+    code = main(["demo", "--quick", "--synthetic", "--out", str(tmp_path / "demo"),
+                 "--exports", "laptop-x86:openvino:fp32,laptop-x86:onnx:fp32"])
     took = time.perf_counter() - t0
     out = capsys.readouterr().out
     assert code == 0, out
     assert "demo finished in" in out and "report.html" in out
     doc = json.loads((tmp_path / "demo" / "results.json").read_text())
     formats = sorted((b["target"], b["format"], b["precision"]) for b in doc["bundles"])
-    assert formats == [("laptop-x86", "onnx", "fp32"), ("laptop-x86", "openvino", "fp32"), ("rpi4", "tflite", "int8")]
+    assert formats == [("laptop-x86", "onnx", "fp32"), ("laptop-x86", "openvino", "fp32")]
     assert {r["resolution"] for r in doc["accuracy"]} == {None, 112, 64, 32, 16}
-    assert len(doc["capture"]) == 3 * 3 and all(r["frames"] > 0 for r in doc["capture"])
+    assert len(doc["capture"]) == 2 * 3 and all(r["frames"] > 0 for r in doc["capture"])
     html = (tmp_path / "demo" / "report" / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 4
     assert (tmp_path / "demo" / "run.jsonl").stat().st_size > 0
     print(f"demo --quick took {took:.0f} s")
+
+
+def test_exports_flag_is_parsed_and_checked():
+    from edgeaffect.demo_steps import parse_exports
+    from edgeaffect.errors import ConfigError
+
+    assert parse_exports("rpi4:tflite:int8, laptop-x86:onnx:fp32") == (("rpi4", "tflite", "int8"),
+                                                                       ("laptop-x86", "onnx", "fp32"))
+    with pytest.raises(ConfigError, match="target:format:precision"):
+        parse_exports("rpi4:tflite")
