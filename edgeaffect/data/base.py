@@ -143,6 +143,17 @@ class DatasetIndex:
         return counts
 
 
+def index_from_splits(*, format: str, root: Path, task: str, classes: tuple[str, ...],
+                      per_split: Mapping[str, list], order: tuple[str, ...] | list[str], skipped: list[Skipped],
+                      empty: DataError, info: Mapping[str, Any] | None = None) -> DatasetIndex:
+    """Close a reader: splits in ``order`` (only those that got records), or raise ``empty`` when none did."""
+    if not per_split:
+        raise empty
+    names = [s for s in order if s in per_split]
+    return DatasetIndex(format=format, root=root, task=task, classes=classes,
+                        splits={s: tuple(per_split[s]) for s in names}, skipped=tuple(skipped), info=dict(info or {}))
+
+
 @dataclass(frozen=True)
 class Reader:
     name: str

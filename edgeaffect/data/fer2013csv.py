@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeaffect.data.base import DatasetIndex, Record, Skipped, register_reader
+from edgeaffect.data.base import DatasetIndex, Record, Skipped, index_from_splits, register_reader
 from edgeaffect.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -98,11 +98,10 @@ def read(root: Path) -> DatasetIndex:
             label, split, pixels = parsed
             per_split.setdefault(split, []).append(
                 Record(key=f"{path.name}:{rows.line_num}", split=split, label=label, pixels=pixels))
-    if not per_split:
-        raise DataError(f"{path} holds no usable row ({len(skipped)} skipped)",
-                        "check the file is the FER2013 challenge CSV (run 'edgeaffect data inspect' for reasons)")
-    order = [s for s in USAGE.values() if s in per_split]
-    log.debug("FER2013 CSV %s: %s, %d skipped", path, {s: len(per_split[s]) for s in order}, len(skipped))
-    return DatasetIndex(format="fer2013csv", root=path, task="classification", classes=CLASSES,
-                        splits={s: tuple(per_split[s]) for s in order}, skipped=tuple(skipped),
-                        info={"file": str(path)})
+    index = index_from_splits(
+        format="fer2013csv", root=path, task="classification", classes=CLASSES, per_split=per_split,
+        order=list(USAGE.values()), skipped=skipped, info={"file": str(path)},
+        empty=DataError(f"{path} holds no usable row ({len(skipped)} skipped)",
+                        "check the file is the FER2013 challenge CSV (run 'edgeaffect data inspect' for reasons)"))
+    log.debug("FER2013 CSV %s: %s, %d skipped", path, {s: len(r) for s, r in index.splits.items()}, len(skipped))
+    return index

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from edgeaffect.data.base import DatasetIndex, Record, Skipped, register_reader
+from edgeaffect.data.base import DatasetIndex, Record, Skipped, index_from_splits, register_reader
 from edgeaffect.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,10 @@ def read(root: Path) -> DatasetIndex:
                 continue
             per_split.setdefault(split, []).append(
                 Record(key=stem, split=split, path=aligned / image, label=label))
-    if not per_split:
-        raise DataError(f"{list_file} lists no usable image ({len(skipped)} skipped)",
-                        "check the list file and Image/aligned/ (run 'edgeaffect data inspect' for reasons)")
-    order = [s for s in SPLIT_PREFIX.values() if s in per_split]
-    log.debug("RAF-DB %s: %s, %d skipped", base, {s: len(per_split[s]) for s in order}, len(skipped))
-    return DatasetIndex(format="rafdb", root=base, task="classification", classes=CLASSES,
-                        splits={s: tuple(per_split[s]) for s in order}, skipped=tuple(skipped),
-                        info={"images": "aligned"})
+    index = index_from_splits(
+        format="rafdb", root=base, task="classification", classes=CLASSES, per_split=per_split,
+        order=list(SPLIT_PREFIX.values()), skipped=skipped, info={"images": "aligned"},
+        empty=DataError(f"{list_file} lists no usable image ({len(skipped)} skipped)",
+                        "check the list file and Image/aligned/ (run 'edgeaffect data inspect' for reasons)"))
+    log.debug("RAF-DB %s: %s, %d skipped", base, {s: len(r) for s, r in index.splits.items()}, len(skipped))
+    return index
