@@ -37,13 +37,7 @@ def test_ddamfn_learns_synthetic_expressions_well_above_chance(cache, tmp_path):
     assert result.test["accuracy"] > 3 * chance, result.test
 
 
-# KNOWN FAILING for PhysNet (issue 3 note): its training loss stays at the mean predictor on the
-# synthetic videos (held-out Pearson ~0.04) although a linear read-out of skin redness reaches
-# r ~0.75, so the optimisation path, not the data, needs fixing. SeqCNN-BVP passes.
-_PHYSNET_XFAIL = pytest.mark.xfail(reason="physnet-synthetic does not learn yet (loss stays at the mean)", run=False)
-
-
-@pytest.mark.parametrize("recipe", [pytest.param("physnet-synthetic", marks=_PHYSNET_XFAIL), "seqcnn-bvp-synthetic"])
+@pytest.mark.parametrize("recipe", ["physnet-synthetic", "seqcnn-bvp-synthetic"])
 def test_video_models_recover_the_eda_trace_of_held_out_videos(cache, tmp_path, recipe):
     result = _fit(recipe, tmp_path / "run", f"data.cache={cache}")
     assert result.test["samples"] > 0
