@@ -109,3 +109,26 @@ def test_op_the_runtime_cannot_run_is_refused_by_name(tmp_path):
 def test_int8_without_calibration_is_refused(model, tmp_path):
     with pytest.raises(ExportError, match="calibration"):
         export(model, META, tmp_path, precision="int8", calibration=None, options=ExportOptions())
+
+
+class Clip3D(torch.nn.Module):
+    """Only 3D convolutions: the PT2E quantizer has no int8 pattern for them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv3d(3, 4, 3, padding=1)
+        self.out = torch.nn.Conv3d(4, 1, 1)
+
+    def forward(self, x):
+        return (self.out(torch.relu(self.conv(x))).mean((1, 3, 4)),)
+
+
+def test_int8_that_stays_float_is_refused_instead_of_shipped_as_int8(tmp_path):
+    meta = ModelMeta(model="clip3d", task="signal", input_size=(8, 8), color="rgb", temporal={"frames": 4, "fps": 4},
+                     heads=({"name": "eda", "kind": "signal", "size": 4},))
+    torch.manual_seed(0)
+    clips = [np.random.default_rng(i).random((3, 4, 8, 8), dtype=np.float32) for i in range(4)]
+    with pytest.raises(ExportError, match="quantized none of its 2 compute ops") as err:
+        export(Clip3D().eval(), meta, tmp_path, precision="int8", calibration=clips, options=ExportOptions())
+    assert "fp32" in err.value.fix and "CONV_3D" in err.value.what
+    assert not (tmp_path / "model.tflite").exists()

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.tflite"
 PT2E_SUBSET = 100
+# The ops that hold a model's weights and nearly all of its arithmetic: what INT8 must reach.
+COMPUTE_OPS = frozenset({"CONV_2D", "CONV_3D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV",
+                         "BATCH_MATMUL"})
 _MISSING_OP = re.compile(r"op for (?:builtin|custom) opcode '([A-Za-z0-9_]+)'")
 _ATEN_OP = re.compile(r"(aten[._:]+[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)?)")
 
@@ -86,6 +89,33 @@ def check_runs(content: bytes, meta: ModelMeta, sample: tuple) -> list[str]:
         raise ExportError(f"the converted TFLite model of '{meta.model}' does not run: {exc}",
                           "export this model to ONNX or OpenVINO instead") from exc
     return ops
+
+
+def float_compute_ops(content: bytes) -> tuple[list[str], int]:
+    """(names of compute ops whose input is still float, number of compute ops) in a TFLite file."""
+    interp_mod = require("ai_edge_litert.interpreter", "tflite", purpose="checking the TFLite file")
+    interp = interp_mod.Interpreter(model_content=content)
+    dtypes = {t["index"]: t["dtype"] for t in interp.get_tensor_details()}
+    compute = [op for op in interp._get_ops_details() if op["op_name"] in COMPUTE_OPS]
+    floating = [op["op_name"] for op in compute
+                if len(op["inputs"]) and np.issubdtype(dtypes.get(int(op["inputs"][0]), np.float32), np.floating)]
+    return floating, len(compute)
+
+
+def check_integer(content: bytes, meta: ModelMeta) -> None:
+    """Refuse an "int8" file whose convolutions still run in float; log a partial one.
+
+    The PT2E quantizer silently leaves ops it has no int8 pattern for (e.g. Conv3d) in
+    float, so without this check an INT8 request could ship a float model under that name.
+    """
+    floating, total = float_compute_ops(content)
+    if total and len(floating) == total:
+        raise ExportError(f"INT8 TFLite export of '{meta.model}' quantized none of its {total} compute ops "
+                          f"({', '.join(sorted(set(floating)))} stay float: the PT2E quantizer has no int8 pattern "
+                          "for them)", "export fp32 or fp16 for TFLite, or INT8 to ONNX/OpenVINO")
+    if floating:
+        log.warning("TFLite INT8: %d of %d compute ops stay float (%s)", len(floating), total,
+                    ", ".join(sorted(set(floating))))
 
 
 def to_fp16_weights(content: bytes) -> bytes:
@@ -144,6 +174,8 @@ def export(model: Any, meta: ModelMeta, out_dir: Path, *, precision: str, calibr
             check_runs(content, meta, sample)  # an unsupported op is named from the float file, as for fp32
             content = to_fp16_weights(content)
     ops = check_runs(content, meta, sample)
+    if precision == "int8":
+        check_integer(content, meta)
     log.info("TFLite %s: %d bytes, ops %s", precision, len(content), ", ".join(ops))
     atomic_write(Path(out_dir) / MODEL_FILE, lambda fh: fh.write(content))
     return [MODEL_FILE]
