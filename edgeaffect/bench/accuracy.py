@@ -8,7 +8,6 @@ cells but the decoded faces.  Torch-free.
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -43,11 +42,14 @@ def resize_cases(resolutions: Sequence[int], pairs: Sequence[tuple[str, str]], n
 
 
 def parse_pairs(spec: Iterable[str]) -> tuple[tuple[str, str], ...]:
-    """``["area:cubic", ...]`` are explicit (down, up) pairs; plain names pair every name with every name."""
+    """``"area:cubic"`` is an explicit (down, up) pair; a plain name ``"cubic"`` is ``cubic:cubic``.
+
+    Four plain names give the resize table its four interpolation columns; a cross
+    pair (downscale with area, upscale with cubic) is asked for by name.
+    """
     items = [s.strip() for s in spec if s.strip()]
-    explicit = [tuple(s.split(":", 1)) for s in items if ":" in s]
-    plain = [s for s in items if ":" not in s]
-    return tuple(explicit) + tuple(itertools.product(plain, plain))
+    pairs = [tuple(s.split(":", 1)) if ":" in s else (s, s) for s in items]
+    return tuple(dict.fromkeys(pairs))  # order kept, repeats dropped
 
 
 def _inputs(samples: Samples, idx: Sequence[int], meta: ModelMeta, case: ResizeCase) -> np.ndarray:

@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         limit: Optional[int] = typer.Option(None, help="Score at most N samples, spread over the split."),
         resolutions: str = typer.Option("112,96,84,64,56,48,32,28,16,14", help="Face sides to degrade to."),
         interp: str = typer.Option("cubic,linear,lanczos4,area",
-                                   help="Interpolations: names (every down/up pair) or DOWN:UP pairs."),
+                                   help="Interpolation pairs: NAME (same down and up) or DOWN:UP."),
         group_by: Optional[str] = typer.Option(None, "--group-by", help="Record attribute naming subgroups (e.g. subject)."),
         batch: int = typer.Option(32, help="Batch for the accuracy passes (static-batch models use theirs)."),
         latency_runs: int = typer.Option(50, help="Timed single-face runs per bundle."),
