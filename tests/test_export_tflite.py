@@ -3,6 +3,8 @@ output mapping to heads, quantized IO, and refusal of ops the LiteRT runtime can
 from __future__ import annotations
 
 
+import json
+
 import numpy as np
 import pytest
 
@@ -123,12 +125,31 @@ class Clip3D(torch.nn.Module):
         return (self.out(torch.relu(self.conv(x))).mean((1, 3, 4)),)
 
 
-def test_int8_that_stays_float_is_refused_instead_of_shipped_as_int8(tmp_path):
+@pytest.mark.parametrize("precision", ["int8", "fp16"])
+def test_int8_or_fp16_that_stays_float_is_refused_instead_of_shipped_under_that_name(tmp_path, precision):
     meta = ModelMeta(model="clip3d", task="signal", input_size=(8, 8), color="rgb", temporal={"frames": 4, "fps": 4},
                      heads=({"name": "eda", "kind": "signal", "size": 4},))
     torch.manual_seed(0)
     clips = [np.random.default_rng(i).random((3, 4, 8, 8), dtype=np.float32) for i in range(4)]
-    with pytest.raises(ExportError, match="quantized none of its 2 compute ops") as err:
-        export(Clip3D().eval(), meta, tmp_path, precision="int8", calibration=clips, options=ExportOptions())
-    assert "fp32" in err.value.fix and "CONV_3D" in err.value.what
+    with pytest.raises(ExportError, match="left 2 of its 2 compute ops in float" if precision == "int8"
+                       else "cast too few weights") as err:
+        export(Clip3D().eval(), meta, tmp_path, precision=precision, calibration=clips, options=ExportOptions())
+    assert "fp32" in err.value.fix
+    assert precision == "fp16" or "CONV_3D" in err.value.what
     assert not (tmp_path / "model.tflite").exists()
+
+
+def test_precision_auto_drops_a_precision_the_model_cannot_take_and_keeps_one_that_works(tmp_path):
+    from edgeaffect.calibration.sources import from_arrays
+    from edgeaffect.compress.export import export_model
+
+    meta = ModelMeta(model="clip3d", task="signal", input_size=(8, 8), color="rgb", temporal={"frames": 4, "fps": 4},
+                     heads=({"name": "eda", "kind": "signal", "size": 4},))
+    rng = np.random.default_rng(0)
+    clips = [rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8) for _ in range(12)]  # T x H x W x C frames
+    torch.manual_seed(0)
+    out = export_model(Clip3D().eval(), meta, target="rpi4", out=tmp_path / "b", format="tflite", precision="auto",
+                       calibration=from_arrays(clips, meta), verify_data=from_arrays(clips, meta))
+    report = json.loads((out / "verification.json").read_text())
+    assert report["chosen"] == "fp32"
+    assert {s["precision"] for s in report["skipped"]} == {"int8", "fp16"}

@@ -175,16 +175,26 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        cands, reference = [], {}
+        cands, reference, skipped = [], {}, []
         for p in precisions:
             folder = staging / p
             folder.mkdir()
             log.info("exporting %s as %s/%s for %s", meta.model, fmt.name, p, profile.name)
-            files = tuple(exporter(model, meta, folder, precision=p, calibration=calib, options=options))
+            try:
+                files = tuple(exporter(model, meta, folder, precision=p, calibration=calib, options=options))
+            except ExportError as exc:
+                if len(precisions) == 1:
+                    raise
+                # auto: a precision this model cannot take (e.g. Conv3d in TFLite INT8) drops out; the rest compete
+                log.warning("precision auto: %s skipped: %s", p, exc.what)
+                skipped.append((p, exc))
+                continue
             report = verify_export(model, meta, folder / files[0], fmt=fmt, precision=p, data=verify,
                                    thresholds=thresholds, accept_drop=True, backend_options=options.backend_options,
                                    latency=len(precisions) > 1, reference_cache=reference)
             cands.append(Candidate(p, folder, files, report))
+        if not cands:
+            raise skipped[0][1]
         chosen = _choose(cands, precision == AUTO, accept_drop)
         bundle = chosen.folder
         meta.evolve(info={**dict(meta.info), "exported_from": source_run}).save(bundle / "meta.json")
@@ -192,7 +202,8 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
         atomic_write_json(bundle / "calibration.json", calib.summary() if calib is not None and chosen.precision == "int8"
                           else {"count": 0, "note": f"{chosen.precision}: no calibration needed"})
         atomic_write_json(bundle / "verification.json", {"chosen": chosen.precision,
-                                                         "candidates": [c.report.to_dict() for c in cands]})
+                                                         "candidates": [c.report.to_dict() for c in cands],
+                                                         "skipped": [{"precision": p, "reason": e.what} for p, e in skipped]})
         atomic_write_text(bundle / "README.md", _readme(meta, fmt, chosen, profile, out.name))
         write_manifest(bundle, Manifest(format=fmt.name, precision=chosen.precision, model_files=chosen.files,
                                         tools=tool_versions(fmt, profile), target=profile.name,

@@ -40,6 +40,8 @@ PT2E_SUBSET = 100
 # The ops that hold a model's weights and nearly all of its arithmetic: what INT8 must reach.
 COMPUTE_OPS = frozenset({"CONV_2D", "CONV_3D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV",
                          "BATCH_MATMUL"})
+# A cast that reaches most weights halves the file; above this share it reached too few to call it FP16.
+FP16_MAX_SIZE_RATIO = 0.75
 _MISSING_OP = re.compile(r"op for (?:builtin|custom) opcode '([A-Za-z0-9_]+)'")
 _ATEN_OP = re.compile(r"(aten[._:]+[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)?)")
 
@@ -103,19 +105,27 @@ def float_compute_ops(content: bytes) -> tuple[list[str], int]:
 
 
 def check_integer(content: bytes, meta: ModelMeta) -> None:
-    """Refuse an "int8" file whose convolutions still run in float; log a partial one.
+    """Refuse an "int8" file whose compute ops mostly still run in float; log a partly quantized one.
 
     The PT2E quantizer silently leaves ops it has no int8 pattern for (e.g. Conv3d) in
     float, so without this check an INT8 request could ship a float model under that name.
     """
     floating, total = float_compute_ops(content)
-    if total and len(floating) == total:
-        raise ExportError(f"INT8 TFLite export of '{meta.model}' quantized none of its {total} compute ops "
-                          f"({', '.join(sorted(set(floating)))} stay float: the PT2E quantizer has no int8 pattern "
-                          "for them)", "export fp32 or fp16 for TFLite, or INT8 to ONNX/OpenVINO")
+    if total and 2 * len(floating) > total:
+        raise ExportError(f"INT8 TFLite export of '{meta.model}' left {len(floating)} of its {total} compute ops in "
+                          f"float ({', '.join(sorted(set(floating)))}: the PT2E quantizer has no int8 pattern for them)",
+                          "export fp32 for TFLite, or INT8 to ONNX/OpenVINO")
     if floating:
         log.warning("TFLite INT8: %d of %d compute ops stay float (%s)", len(floating), total,
                     ", ".join(sorted(set(floating))))
+
+
+def check_fp16(fp32: bytes, fp16: bytes, meta: ModelMeta) -> None:
+    """Refuse an "fp16" file the weight cast barely touched (ops it has no recipe for, e.g. CONV_3D)."""
+    if len(fp16) > FP16_MAX_SIZE_RATIO * len(fp32):
+        raise ExportError(f"FP16 TFLite export of '{meta.model}' cast too few weights to float16 (file "
+                          f"{len(fp16) / len(fp32):.0%} of the FP32 size; ops without a cast recipe stay float32)",
+                          "export fp32 for TFLite, or FP16 to ONNX/OpenVINO")
 
 
 def to_fp16_weights(content: bytes) -> bytes:
@@ -172,7 +182,8 @@ def export(model: Any, meta: ModelMeta, out_dir: Path, *, precision: str, calibr
             content = _convert(model, sample, meta)
         if precision == "fp16":
             check_runs(content, meta, sample)  # an unsupported op is named from the float file, as for fp32
-            content = to_fp16_weights(content)
+            fp32, content = content, to_fp16_weights(content)
+            check_fp16(fp32, content, meta)
     ops = check_runs(content, meta, sample)
     if precision == "int8":
         check_integer(content, meta)
