@@ -139,7 +139,7 @@ def test_int8_or_fp16_that_stays_float_is_refused_instead_of_shipped_under_that_
     assert not (tmp_path / "model.tflite").exists()
 
 
-def test_precision_auto_drops_a_precision_the_model_cannot_take_and_keeps_one_that_works(tmp_path):
+def test_auto_and_default_precision_drop_a_precision_the_model_cannot_take(tmp_path):
     from edgeaffect.calibration.sources import from_arrays
     from edgeaffect.compress.export import export_model
 
@@ -153,3 +153,9 @@ def test_precision_auto_drops_a_precision_the_model_cannot_take_and_keeps_one_th
     report = json.loads((out / "verification.json").read_text())
     assert report["chosen"] == "fp32"
     assert {s["precision"] for s in report["skipped"]} == {"int8", "fp16"}
+    # the device default (rpi4: int8 first) falls to the next precision the model can take, and says so
+    out = export_model(Clip3D().eval(), meta, target="rpi4", out=tmp_path / "d", format="tflite",
+                       calibration=from_arrays(clips, meta), verify_data=from_arrays(clips, meta))
+    report = json.loads((out / "verification.json").read_text())
+    assert report["chosen"] == "fp32" and [s["precision"] for s in report["skipped"]] == ["int8"]
+    assert len(report["candidates"]) == 1

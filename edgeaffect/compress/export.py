@@ -61,7 +61,11 @@ def check_model(fmt: ExportFormat, model: Any, meta: ModelMeta) -> None:
 
 
 def resolve(profile: Any, fmt_name: str | None, precision: str | None) -> tuple[ExportFormat, list[str]]:
-    """The format and the candidate precisions (one, or several for ``auto``), checked against the profile."""
+    """The format and the candidate precisions in the profile's order, checked against the profile.
+
+    One for an explicit precision; all the profile's for ``auto`` (fastest that passes) and for the
+    default (the first that the model can be exported at).
+    """
     fmt = get_format(fmt_name or profile.default_format)
     if fmt.name not in profile.formats:
         profile.check(fmt.name, fmt.precisions[0])  # raises DeviceError naming the formats it runs
@@ -69,8 +73,8 @@ def resolve(profile: Any, fmt_name: str | None, precision: str | None) -> tuple[
     if not shared:
         raise ConfigError(f"device '{profile.name}' runs {list(profile.precisions)}, format '{fmt.name}' only "
                           f"{list(fmt.precisions)}", "choose another --format")
-    if precision == AUTO:
-        return fmt, shared
+    if precision in (AUTO, None):
+        return fmt, shared  # auto measures them all; the default takes the first this model can be exported at
     precision = precision or shared[0]
     fmt.check_precision(precision)
     profile.check(fmt.name, precision)
@@ -183,16 +187,18 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
             try:
                 files = tuple(exporter(model, meta, folder, precision=p, calibration=calib, options=options))
             except ExportError as exc:
-                if len(precisions) == 1:
-                    raise
-                # auto: a precision this model cannot take (e.g. Conv3d in TFLite INT8) drops out; the rest compete
-                log.warning("precision auto: %s skipped: %s", p, exc.what)
+                if len(precisions) == 1 or (p == "int8" and calib is None):
+                    raise  # a missing --calib-data is the user's to fix, not a reason to ship another precision
+                # a precision this model cannot take (e.g. Conv3d in TFLite INT8) drops out; the next one is tried
+                log.warning("precision %s skipped for %s: %s", p, meta.model, exc.what)
                 skipped.append((p, exc))
                 continue
             report = verify_export(model, meta, folder / files[0], fmt=fmt, precision=p, data=verify,
                                    thresholds=thresholds, accept_drop=True, backend_options=options.backend_options,
-                                   latency=len(precisions) > 1, reference_cache=reference)
+                                   latency=precision == AUTO, reference_cache=reference)
             cands.append(Candidate(p, folder, files, report))
+            if precision != AUTO:
+                break  # the default: the profile's first precision that exports
         if not cands:
             raise skipped[0][1]
         chosen = _choose(cands, precision == AUTO, accept_drop)
