@@ -75,7 +75,6 @@ def resolve(profile: Any, fmt_name: str | None, precision: str | None) -> tuple[
                           f"{list(fmt.precisions)}", "choose another --format")
     if precision in (AUTO, None):
         return fmt, shared  # auto measures them all; the default takes the first this model can be exported at
-    precision = precision or shared[0]
     fmt.check_precision(precision)
     profile.check(fmt.name, precision)
     return fmt, [precision]
