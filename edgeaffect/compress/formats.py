@@ -17,7 +17,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from edgeaffect.errors import ConfigError
+from edgeaffect.errors import ConfigError, ExportError
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -136,3 +136,12 @@ def format_for_backend(backend: str) -> ExportFormat:
             return fmt
     known = sorted({f.backend for f in FORMATS.values()})
     raise ConfigError(f"no export format runs on backend '{backend}'", f"known backends: {', '.join(known)}")
+
+
+def check_exporter_args(label: str, precision: str, calibration: Any,
+                        precisions: tuple[str, ...] = ("fp32", "fp16", "int8")) -> None:
+    """The checks every float/INT8 exporter makes before converting: a known precision, and data for INT8."""
+    if precision not in precisions:
+        raise ExportError(f"{label} export has no precision '{precision}'", f"choose {', '.join(precisions)}")
+    if precision == "int8" and calibration is None:
+        raise ExportError(f"INT8 {label} export needs calibration data", "pass --calib-data with a train/valid split")

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from edgeaffect._optional import require
+from edgeaffect.compress.formats import check_exporter_args
 from edgeaffect.errors import ExportError
 from edgeaffect.meta import ModelMeta
 
@@ -97,10 +98,7 @@ def export(model: Any, meta: ModelMeta, out_dir: Path, *, precision: str, calibr
            options: Any) -> list[str]:
     """Write ``model.xml`` + ``model.bin`` in ``out_dir`` at ``precision`` (fp32 | fp16 | int8)."""
     ov = require("openvino", "openvino", purpose="OpenVINO export")
-    if precision not in ("fp32", "fp16", "int8"):
-        raise ExportError(f"OpenVINO export has no precision '{precision}'", "choose fp32, fp16 or int8")
-    if precision == "int8" and calibration is None:
-        raise ExportError("INT8 OpenVINO export needs calibration data", "pass --calib-data with a train/valid split")
+    check_exporter_args("OpenVINO", precision, calibration)
     ov_model = convert(model, meta, batch=int(getattr(options, "batch_size", 1)),
                        dynamic_batch=bool(getattr(options, "dynamic_batch", True)))
     if precision == "int8":

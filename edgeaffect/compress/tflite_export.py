@@ -28,6 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from edgeaffect._optional import require
+from edgeaffect.compress.formats import check_exporter_args
 from edgeaffect.compress.openvino_export import as_batches, example_inputs
 from edgeaffect.errors import ExportError
 from edgeaffect.io import atomic_write
@@ -169,10 +170,7 @@ def export(model: Any, meta: ModelMeta, out_dir: Path, *, precision: str, calibr
            options: Any) -> list[str]:
     """Write ``model.tflite`` in ``out_dir`` at ``precision`` (fp32 | fp16 | int8); static batch ``options.batch_size``."""
     torch = require("torch", "train")
-    if precision not in ("fp32", "fp16", "int8"):
-        raise ExportError(f"TFLite export has no precision '{precision}'", "choose fp32, fp16 or int8")
-    if precision == "int8" and calibration is None:
-        raise ExportError("INT8 TFLite export needs calibration data", "pass --calib-data with a train/valid split")
+    check_exporter_args("TFLite", precision, calibration)
     model = model.eval()
     sample = example_inputs(meta, int(getattr(options, "batch_size", 1) or 1))
     if precision == "int8":  # the quantized file is checked on its own: one conversion instead of two
