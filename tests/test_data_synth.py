@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from edgeaffect.data import EXPRESSIONS_8
-from edgeaffect.data.synthetic import (CIRCUMPLEX, background, draw_face, paste_face, synth_face_batch, synth_frame,
-                                       write_synthetic_faces)
+from edgeaffect.data.synthetic import (CIRCUMPLEX, Subject, background, draw_face, face_params, paste_face,
+                                       synth_face_batch, synth_frame, write_synthetic_faces)
 from edgeaffect.runtime.detectors import create_detector
 
 
@@ -166,3 +166,28 @@ def test_written_faces_read_back_through_the_affectnet_reader(tmp_path):
             assert np.sign(record.arousal) == np.sign(a0), name
         assert record.landmarks.shape == (68, 2)
     assert seen == set(EXPRESSIONS_8)
+
+
+def test_aligned_faces_keep_position_size_and_pose_fixed_and_the_same_people(tmp_path):
+    def spread(aligned: bool) -> tuple[float, float]:
+        rng = np.random.default_rng(3)
+        pts = np.stack([draw_face(i % 8, rng, 112, aligned=aligned)[3] for i in range(24)])
+        eyes = pts[:, 36:48].mean(1)  # both eyes' centre: moves with position, size and roll
+        width = np.linalg.norm(pts[:, 16] - pts[:, 0], axis=1)  # jaw width: the face's size
+        return float(eyes.std(0).max()), float(width.std() / width.mean())
+
+    loose, aligned = spread(False), spread(True)
+    assert loose[0] > 2.0 and loose[1] > 0.04, loose  # the default faces move and scale
+    assert aligned[0] < 1.0 and aligned[1] < 1e-3, aligned  # only the expression moves the eyes
+    # the same seed gives the same person, light and expression either way
+    person = Subject.sample("p", np.random.default_rng(1))
+    a, _ = face_params(5, np.random.default_rng(9), 112, person, aligned=True)
+    b, _ = face_params(5, np.random.default_rng(9), 112, person)
+    assert (a.light, a.brow_tilt, a.mouth_curve, a.clothes) == (b.light, b.brow_tilt, b.mouth_curve, b.clothes)
+    assert (a.angle, a.yaw) == (0.0, 0.0) and (b.angle, b.yaw) != (0.0, 0.0)
+
+    out = write_synthetic_faces(tmp_path / "faces", per_class=4, size=48, seed=0, aligned=True, per_subject=1)
+    with open(out / "subjects.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    train = {r["subject"] for r in rows if r["subject"].startswith("train")}
+    assert len(train) == 4  # one face per person and class: per_class people in the training split

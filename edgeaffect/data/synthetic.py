@@ -84,16 +84,31 @@ def expression_params(label: int, intensity: float, rng: np.random.Generator) ->
     return out
 
 
-def face_params(label: int, rng: np.random.Generator, size: int, subject: Subject) -> tuple[FaceParams, float]:
-    """A random pose/light/expression for ``subject`` in a ``size`` square; returns (params, intensity)."""
+# An aligned crop: the face centred, upright, frontal and filling the square (chin and
+# forehead just cut), the way face-aligned expression datasets ship their crops.
+ALIGNED_CENTRE, ALIGNED_SCALE = (0.5, 0.51), 0.40
+
+
+def face_params(label: int, rng: np.random.Generator, size: int, subject: Subject, *,
+                aligned: bool = False) -> tuple[FaceParams, float]:
+    """A random pose/light/expression for ``subject`` in a ``size`` square; returns (params, intensity).
+
+    ``aligned`` fixes position and size (ALIGNED_CENTRE, ALIGNED_SCALE) and pose (light,
+    identity, background and expression still vary) and draws the same random numbers,
+    so a seed gives the same people and expressions either way.
+    """
     intensity = rng.uniform(0.7, 1.0)
-    return FaceParams(
+    params = FaceParams(
         skin=subject.skin, hair=subject.hair, clothes=tuple(rng.uniform(30, 220, 3).tolist()), aspect=subject.aspect,
         eye_gap=subject.eye_gap, eye_size=subject.eye_size, mouth_width=subject.mouth_width,
         cx=size * rng.uniform(0.45, 0.55), cy=size * rng.uniform(0.47, 0.55), scale=size * rng.uniform(0.27, 0.34),
         angle=rng.uniform(-12, 12), yaw=rng.uniform(-0.12, 0.12),
         light=(rng.uniform(-0.6, 0.6), rng.uniform(-0.6, 0.1)), ambient=rng.uniform(0.35, 0.6),
-        **expression_params(label, intensity, rng)), intensity
+        **expression_params(label, intensity, rng))
+    if aligned:
+        params = replace(params, cx=size * ALIGNED_CENTRE[0], cy=size * ALIGNED_CENTRE[1], scale=size * ALIGNED_SCALE,
+                         angle=0.0, yaw=0.0)
+    return params, intensity
 
 
 def background(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
@@ -116,13 +131,13 @@ def finish(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def draw_face(label: int, rng: np.random.Generator, size: int = 112, *,
-              subject: Subject | None = None) -> tuple[np.ndarray, float, float, np.ndarray]:
+def draw_face(label: int, rng: np.random.Generator, size: int = 112, *, subject: Subject | None = None,
+              aligned: bool = False) -> tuple[np.ndarray, float, float, np.ndarray]:
     """One face crop: (uint8 BGR size x size x 3, valence, arousal, landmarks 68x2 float32 in pixels)."""
     if not 0 <= label < len(EXPRESSIONS_8):
         raise ValueError(f"label {label} is not one of the {len(EXPRESSIONS_8)} expressions")
     subject = subject or Subject.sample("s0", rng)
-    params, intensity = face_params(label, rng, size, subject)
+    params, intensity = face_params(label, rng, size, subject, aligned=aligned)
     img = background(size, size, rng)
     landmarks = render_face(img, params)
     v0, a0 = CIRCUMPLEX[EXPRESSIONS_8[label]]
@@ -163,12 +178,16 @@ def _save_npy(path: Path, value: np.ndarray) -> None:
 SPLIT_DIRS = {"train": "train_set", "valid": "val_set", "test": "test_set"}
 
 
-def write_synthetic_faces(out: str | Path, *, per_class: int = 40, size: int = 112, seed: int = 0) -> Path:
+def write_synthetic_faces(out: str | Path, *, per_class: int = 40, size: int = 112, seed: int = 0,
+                          aligned: bool = False, per_subject: int = 4) -> Path:
     """Write the AffectNet layout: ``per_class`` train faces per class, a quarter of that in val and test.
+
+    ``aligned`` writes aligned crops (see :func:`face_params`) instead of loosely
+    framed faces with pose; from-scratch expression models learn those in minutes.
 
     ``*_exp.npy`` holds AffectNet's expression code (its own class order, see
     ``edgeaffect.data.affectnet.CLASSES``), not the EXPRESSIONS_8 index.  Each
-    split gets its own subjects (about 4 faces per subject per class at most),
+    split gets its own subjects (``per_subject`` faces per subject per class at most),
     listed in ``subjects.csv`` as ``id,subject``.
     """
     from edgeaffect.data.affectnet import CLASSES as AFFECTNET_CODES
@@ -181,12 +200,12 @@ def write_synthetic_faces(out: str | Path, *, per_class: int = 40, size: int = 1
     total = sum(counts.values()) * len(EXPRESSIONS_8)
     with tqdm(total=total, desc="synthetic faces", unit="img", disable=total < 200) as bar:
         for split, per in counts.items():
-            people = [Subject.sample(f"{split}{i:03d}", rng) for i in range(max(-(-per // 4), 2))]
+            people = [Subject.sample(f"{split}{i:03d}", rng) for i in range(max(-(-per // max(per_subject, 1)), 2))]
             labels = rng.permutation(np.arange(per * len(EXPRESSIONS_8)) % len(EXPRESSIONS_8))
             folder = out / SPLIT_DIRS[split]
             for i, label in enumerate(labels):
                 person = people[i % len(people)]
-                img, val, aro, lnd = draw_face(int(label), rng, size, subject=person)
+                img, val, aro, lnd = draw_face(int(label), rng, size, subject=person, aligned=aligned)
                 key = str(next_id)
                 next_id += 1
                 ok, png = cv2.imencode(".png", img)
