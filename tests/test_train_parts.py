@@ -187,3 +187,33 @@ def test_gradcam_maps_video_models_over_time_and_per_frame(name):
     frames = grad_cam(model, model.meta, x, *extra, per_frame=True)
     assert mean.cam.shape == (16, 16) and 0 <= mean.cam.min() and mean.cam.max() <= 1
     assert frames.cam.shape[1:] == (16, 16) and frames.cam.shape[0] >= 2 and mean.target == "eda mean"
+
+
+def test_bn_recalibration_replaces_lagging_running_statistics():
+    import torch
+
+    from edgeaffect.meta import ModelMeta
+    from edgeaffect.train import distributed as dist
+    from edgeaffect.train.loop import recalibrate_bn
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bn = torch.nn.BatchNorm2d(3)
+
+        def forward(self, x):
+            return (self.bn(x).mean((2, 3)),)
+
+    gen = torch.Generator().manual_seed(0)
+    batches = [{"x": torch.randn(4, 3, 5, 5, generator=gen) * 3 + 7, "y": torch.zeros(4)} for _ in range(5)]
+    batches.insert(1, {"dropped": 4})  # a batch whose every sample failed to decode is passed over
+    net = Net().eval()
+    env = dist.Env(device=torch.device("cpu"), precision=dist.Precision.FP32, channels_last=False)
+    meta = ModelMeta(model="net", task="classification", input_size=(5, 5), color="rgb",
+                     heads=({"name": "emotion", "kind": "logits", "size": 3},))
+    recalibrate_bn(net, batches, env, meta=meta, batches=0)
+    assert torch.equal(net.bn.running_mean, torch.zeros(3))  # 0 = off
+    recalibrate_bn(net, batches, env, meta=meta, batches=3)
+    used = torch.cat([b["x"] for b in (batches[0], batches[2])])  # the first 3 batches, one of them empty
+    assert torch.allclose(net.bn.running_mean, used.mean((0, 2, 3)), atol=1e-4)
+    assert not net.training and net.bn.momentum == 0.1  # mode and momentum are restored

@@ -88,6 +88,7 @@ class OptimConfig:
     weight_decay: float = 1e-4
     batch: int = 32
     grad_clip: float = 0.0  # max gradient norm; 0 = off
+    bn_recalibrate: int = 0  # before each validation, re-estimate BatchNorm statistics over this many train batches
 
 
 @dataclass(kw_only=True)

@@ -22,7 +22,7 @@ from edgeaffect.train import builders, distributed as dist
 from edgeaffect.train.checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
 from edgeaffect.train.config import TrainConfig, config_to_yaml
 from edgeaffect.train.losses import MultiTaskLoss
-from edgeaffect.train.loop import EvalResult, TrainStep, evaluate, seed_epoch, train_one_epoch
+from edgeaffect.train.loop import EvalResult, TrainStep, evaluate, recalibrate_bn, seed_epoch, train_one_epoch
 from edgeaffect.train.runfolder import RunFolder, new_run_dir
 from edgeaffect.train.scoring import lower_is_better
 
@@ -123,6 +123,7 @@ def _fit(config: TrainConfig, env: dist.Env) -> RunResult:
         lr = optimizer.param_groups[0]["lr"]
         train = train_one_epoch(train_step, loaders.train, loss_fn, optimizer, env, meta=meta, epoch=epoch,
                                 grad_clip=config.optim.grad_clip, scaler=scaler, run_dir=run_dir, progress=r.progress)
+        recalibrate_bn(model, loaders.train, env, meta=meta, batches=config.optim.bn_recalibrate)
         dist.sync_buffers(model, env)
         valid = evaluate(step, loaders.valid, loss_fn, env, meta=meta, progress=r.progress)
         row = _row(epoch, lr, train, valid, time.perf_counter() - started)

@@ -128,6 +128,37 @@ def train_one_epoch(step: torch.nn.Module, loader: Any, loss_fn: MultiTaskLoss, 
     return _summarise(collector, loss_sum, seen, dropped, env, meta, reports=False)
 
 
+class _BatchInputs(torch.nn.Module):
+    """Calls a model on a prepared batch dict: the one-argument call ``update_bn`` makes."""
+
+    def __init__(self, model: torch.nn.Module, meta: ModelMeta, env: dist.Env) -> None:
+        super().__init__()
+        self.model, self.meta, self.env = model, meta, env
+
+    def forward(self, batch: Mapping[str, Any]) -> Any:
+        with self.env.autocast():
+            return self.model(*model_inputs(to_device(batch, self.env), self.meta))
+
+
+def recalibrate_bn(model: torch.nn.Module, loader: Any, env: dist.Env, *, meta: ModelMeta, batches: int) -> None:
+    """Re-estimate every BatchNorm's running statistics as a plain mean over ``batches`` training batches.
+
+    Why: in a short run from scratch the weights move faster than BatchNorm's running
+    averages (momentum 0.1) follow, so evaluation-mode outputs lag what the model has
+    learnt (a DDAMFN after 40 steps scored chance in eval mode, 0.29 with fresh
+    statistics).  torch's ``update_bn`` (written for weight averaging) does the pass.
+    """
+    from itertools import islice
+
+    from torch.optim.swa_utils import update_bn
+
+    if batches <= 0 or not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return
+    usable = ({k: v for k, v in b.items() if k != "dropped"} for b in islice(loader, batches))
+    adapter = _BatchInputs(model, meta, env).train(model.training)  # update_bn restores the adapter's mode
+    update_bn((b for b in usable if "x" in b), adapter)
+
+
 @torch.no_grad()
 def evaluate(step: torch.nn.Module, loader: Any, loss_fn: MultiTaskLoss | None, env: dist.Env, *,
              meta: ModelMeta, desc: str = "valid", progress: bool = True) -> EvalResult:
