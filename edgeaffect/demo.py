@@ -24,7 +24,7 @@ class DemoConfig:
     out: Path = Path("demo-out")
     quick: bool = False  # fewer faces, one epoch, a smaller grid: a smoke run
     synthetic: bool = False  # force the built-in synthetic faces even when FER+ is available
-    epochs: int | None = None  # default: 1 quick, 2 otherwise
+    epochs: int | None = None  # default: 1 quick; else the synthetic recipe's own, or 2 on FER+
     exports: tuple[tuple[str, str, str], ...] | None = None  # (target, format, precision); None = all three
 
 
@@ -43,7 +43,7 @@ def run_demo(config: DemoConfig, *, echo=print) -> DemoResult:
     from edgeaffect.demo_steps import STEPS, DemoState, check_source
 
     state = DemoState(out=Path(config.out), quick=config.quick, synthetic=check_source(config.synthetic),
-                      epochs=config.epochs or (1 if config.quick else 2),
+                      epochs=config.epochs or (1 if config.quick else None),
                       **({"exports": config.exports} if config.exports else {}))
     state.out.mkdir(parents=True, exist_ok=True)
     echo(f"edgeaffect demo -> {state.out} ({'synthetic faces' if state.synthetic else 'FER+'}"
@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("demo-out"), "--out", "-o", help="Folder for data, run, bundles, results, report."),
         quick: bool = typer.Option(False, "--quick", help="A smoke run: fewer faces, one epoch, a smaller grid."),
         synthetic: bool = typer.Option(False, "--synthetic", help="Use the built-in synthetic faces even if FER+ is there."),
-        epochs: int = typer.Option(0, help="Training epochs (0 = 1 with --quick, else 2)."),
+        epochs: int = typer.Option(0, help="Training epochs (0 = 1 with --quick, else the recipe's: 3 synthetic, 2 on FER+)."),
         exports: str = typer.Option("", help="Bundles as target:format:precision,... (default: laptop-x86 "
                                                "OpenVINO and ONNX fp32, rpi4 TFLite int8)."),
     ) -> None:

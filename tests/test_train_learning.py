@@ -26,11 +26,6 @@ def _fit(recipe: str, out: Path, *overrides: str):
     return fit(resolve_config(recipe, [f"out={out}", "progress=false", *overrides]))
 
 
-# KNOWN FAILING (issue 3 note): from-scratch DDAMFN memorises the 240 synthetic training faces
-# (train accuracy 0.83 after 5 epochs without the attention loss) but stays at chance on held-out
-# faces: 30 faces per class are too few to generalise across identity, skin, pose and background,
-# and more faces cost ~80 ms each per epoch on 2 cores. It fails honestly when run: pytest --runxfail.
-@pytest.mark.xfail(reason="ddamfn-synthetic memorises but does not generalise within the CPU budget", run=False)
 def test_ddamfn_learns_synthetic_expressions_well_above_chance(cache, tmp_path):
     result = _fit("ddamfn-synthetic", tmp_path / "run", f"data.cache={cache}")
     chance = 1 / 8
