@@ -154,9 +154,8 @@ def recalibrate_bn(model: torch.nn.Module, loader: Any, env: dist.Env, *, meta: 
 
     if batches <= 0 or not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return
-    usable = ({k: v for k, v in b.items() if k != "dropped"} for b in islice(loader, batches))
     adapter = _BatchInputs(model, meta, env).train(model.training)  # update_bn restores the adapter's mode
-    update_bn((b for b in usable if "x" in b), adapter)
+    update_bn((b for b in islice(loader, batches) if "x" in b), adapter)  # a batch that decoded nothing has no x
 
 
 @torch.no_grad()
