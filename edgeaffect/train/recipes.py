@@ -114,6 +114,9 @@ def _tabular(out: Path, **opts: Any) -> None:
 
 
 SYNTHETIC_WRITERS: dict[str, Callable[..., None]] = {"faces": _faces, "videos": _videos, "tabular": _tabular}
+# Part of the cache key: bump it whenever a generator draws differently for the same options, so a
+# cache filled by an older edgeaffect is not read as today's data (2: tighter aligned face crops).
+SYNTHETIC_VERSION = 2
 
 
 def cache_root(cache: str = "") -> Path:
@@ -126,7 +129,8 @@ def synthetic_data(kind: str, options: dict, cache: str = "") -> Path:
         near = difflib.get_close_matches(kind, SYNTHETIC_WRITERS, n=1)
         hint = f"did you mean '{near[0]}'? " if near else ""
         raise ConfigError(f"unknown synthetic data '{kind}'", f"{hint}choose one of {sorted(SYNTHETIC_WRITERS)}")
-    digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:10]
+    key = {"generator": SYNTHETIC_VERSION, **options}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     root = cache_root(cache) / "synthetic" / f"{kind}-{digest}"
     if root.is_dir():
         return root
