@@ -187,6 +187,25 @@ def test_gradcam_maps_video_models_over_time_and_per_frame(name):
     frames = grad_cam(model, model.meta, x, *extra, per_frame=True)
     assert mean.cam.shape == (16, 16) and 0 <= mean.cam.min() and mean.cam.max() <= 1
     assert frames.cam.shape[1:] == (16, 16) and frames.cam.shape[0] >= 2 and mean.target == "eda mean"
+    # PhysNet's last conv is a per-frame 1x1x1 one after spatial pooling: explain the last 2-D map instead.
+    assert mean.map_size == (2, 2) and frames.map_size == (2, 2)
+
+
+def _varies_along_both_axes(cam) -> bool:
+    return bool(cam.std(axis=0).max() > 1e-3 and cam.std(axis=1).max() > 1e-3)
+
+
+def test_gradcam_of_ddamfn_explains_the_trunk_map_not_its_pooled_or_row_column_layers():
+    from edgeaffect.train.gradcam import grad_cam
+    from edgeaffect.train.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("ddamfn")
+    # The last convs DDAMFN runs are its 7x7 GDConv (a 1x1 output: a constant map) and the attention
+    # heads' row/column convs (7x1 and 1x7: stripes); the map must come from the 7x7 trunk output.
+    result = grad_cam(model, model.meta, torch.rand(1, 3, 112, 112))
+    assert result.cam.shape == (112, 112) and result.target in model.meta.labels and result.map_size == (7, 7)
+    assert _varies_along_both_axes(result.cam)
 
 
 def test_bn_recalibration_replaces_lagging_running_statistics():

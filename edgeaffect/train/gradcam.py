@@ -5,8 +5,11 @@ weighted sum — about thirty lines — and the maintained packages for it assum
 single-output classifiers with NCHW inputs, while our models return tuples of
 heads, take NCTHW clips and extra signal inputs.
 
-The hooked layer is the last convolution of the model (its last conv stage),
-or ``model.cam_layer`` when a family names one.  The target is the predicted
+The explained layer is ``model.cam_layer`` when a family names one, otherwise the last
+convolution, in the order the forward pass runs them, whose output is still a 2-D map (height
+and width both above 1): a GDConv that pools to 1x1, a coordinate-attention conv over one row
+or column and PhysNet's final per-frame 1x1x1 conv carry no "where", and a CAM taken there
+comes out constant or striped.  The target is the predicted
 class logit for classifiers and the mean predicted value for signal and
 regression heads.  For clips the map is averaged over time (``per_frame``
 keeps one map per frame).
@@ -32,17 +35,26 @@ class CamResult:
     cam: np.ndarray  # (H, W) in [0, 1] at the input size; (T, H, W) for clips with per_frame
     target: str  # what was explained: a class name or "<head> mean"
     score: float
+    map_size: tuple[int, int] = (0, 0)  # (h, w) of the activation map explained, before resizing
 
 
-def cam_layer(model: torch.nn.Module) -> torch.nn.Module:
-    layer = getattr(model, "cam_layer", None)
-    if isinstance(layer, torch.nn.Module):
-        return layer
-    convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d))]
-    if not convs:
+_CONVS = (torch.nn.Conv2d, torch.nn.Conv3d)
+
+
+def _is_map(t: torch.Tensor) -> bool:
+    return t.dim() >= 4 and t.shape[-1] > 1 and t.shape[-2] > 1
+
+
+def _record_activations(model: torch.nn.Module) -> tuple[list[torch.Tensor], list[Any]]:
+    """Forward hooks that collect, in call order, the outputs of the layers a CAM may use."""
+    named = getattr(model, "cam_layer", None)
+    layers = [named] if isinstance(named, torch.nn.Module) else [m for m in model.modules() if isinstance(m, _CONVS)]
+    if not layers:
         raise ModelError(f"model '{getattr(model, 'model_name', '?')}' has no convolution to explain",
                          "Grad-CAM needs a convolutional model")
-    return convs[-1]
+    seen: list[torch.Tensor] = []
+    handles = [m.register_forward_hook(lambda _m, _i, out: seen.append(out)) for m in layers]
+    return seen, handles
 
 
 def _target(outputs: Sequence[torch.Tensor], meta: ModelMeta) -> tuple[torch.Tensor, str]:
@@ -57,25 +69,24 @@ def _target(outputs: Sequence[torch.Tensor], meta: ModelMeta) -> tuple[torch.Ten
 def grad_cam(model: torch.nn.Module, meta: ModelMeta, x: torch.Tensor, *extra: torch.Tensor,
              per_frame: bool = False) -> CamResult:
     """Grad-CAM of one input (batch of 1) w.r.t. the model's first head."""
-    store: dict[str, torch.Tensor] = {}
-
-    def keep(_module: Any, _inputs: Any, output: torch.Tensor) -> None:
-        store["act"] = output
-        output.register_hook(lambda g: store.__setitem__("grad", g))
-
-    handle = cam_layer(model).register_forward_hook(keep)
+    seen, handles = _record_activations(model)
     try:
         model.eval()
-        model.zero_grad(set_to_none=True)
         with torch.enable_grad():
             x = x.clone().requires_grad_(True)  # a gradient path even where early layers are frozen
             outputs = model(x, *extra)
             outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
             target, name = _target(outputs, meta)
-            target.backward()
+            maps = [t for t in seen if _is_map(t)]
+            if not maps:
+                raise ModelError("no convolution of this model keeps a 2-D map to explain",
+                                 "name one with model.cam_layer = <module>")
+            act = maps[-1]
+            grad, = torch.autograd.grad(target, act)
     finally:
-        handle.remove()
-    act, grad = store["act"].detach(), store["grad"].detach()
+        for handle in handles:
+            handle.remove()
+    act, grad = act.detach(), grad.detach()
     if act.dim() == 4 and x.dim() == 5:  # per-frame 2-D encoder on (N*T, C, h, w)
         t = x.shape[2]
         act, grad = (a.reshape(-1, t, *a.shape[1:]).transpose(1, 2) for a in (act, grad))
@@ -85,7 +96,7 @@ def grad_cam(model: torch.nn.Module, meta: ModelMeta, x: torch.Tensor, *extra: t
     cam = cam.float().cpu().numpy()
     if cam.ndim == 3 and not per_frame:
         cam = cam.mean(axis=0)
-    return CamResult(_resize_norm(cam, meta.input_size), name, float(target.detach()))
+    return CamResult(_resize_norm(cam, meta.input_size), name, float(target.detach()), tuple(act.shape[-2:]))
 
 
 def _resize_norm(cam: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
