@@ -282,10 +282,11 @@ def _draw_nose(canvas: np.ndarray, p: FaceParams) -> None:
                     cv2.LINE_AA)
 
 
-def render_face(canvas: np.ndarray, p: FaceParams, *, body: bool = True) -> np.ndarray:
+def render_face(canvas: np.ndarray, p: FaceParams, *, body: bool = True, landmarks: bool = True) -> np.ndarray | None:
     """Draw the face ``p`` (with neck and shoulders unless ``body=False``) onto the BGR ``canvas`` in place.
 
-    Returns its 68 landmarks (68x2 float32, pixels).
+    Returns its 68 landmarks (68x2 float32, pixels), or None with ``landmarks=False`` (video
+    frames, which store none: computing them was a sixth of a frame's drawing time).
     """
     if body:
         render_body(canvas, p)
@@ -295,4 +296,4 @@ def render_face(canvas: np.ndarray, p: FaceParams, *, body: bool = True) -> np.n
         _draw_brow(canvas, p, side)
     _draw_nose(canvas, p)
     _draw_mouth(canvas, p)
-    return _to_image(p, landmarks68(p)).astype(np.float32)
+    return _to_image(p, landmarks68(p)).astype(np.float32) if landmarks else None

@@ -142,7 +142,8 @@ def write_synthetic_videos(out: str | Path, *, subjects: int = 3, seconds: float
 
             def frame(i: int) -> np.ndarray:
                 canvas = backdrop.copy()
-                render_face(canvas, _frame_params(base, t[i], pulse[i], tension[i], talk, motion, size), body=False)
+                render_face(canvas, _frame_params(base, t[i], pulse[i], tension[i], talk, motion, size), body=False,
+                            landmarks=False)
                 noise = noise_rng.standard_normal(canvas.shape, dtype=np.float32) * 2.0
                 return np.clip(canvas + noise, 0, 255).astype(np.uint8)
 
