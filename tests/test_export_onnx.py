@@ -248,3 +248,45 @@ def test_lstm_models_get_dynamic_int8_without_calibration(tmp_path):
     (got,) = create_backend("onnxruntime", tmp_path / files[0], meta).infer(x)
     ref = model(torch.from_numpy(x)).detach().numpy()
     assert np.abs(got - ref).max() < 0.05
+
+
+@pytest.mark.parametrize("method", ["percentile", "entropy"])
+def test_histogram_calibration_is_fed_in_bounded_chunks(tmp_path, model, verify_set, method, monkeypatch):
+    from onnxruntime.quantization.calibrate import HistogramCalibrater
+
+    from edgeaffect.compress.formats import CalibrationMethod
+    from edgeaffect.compress.ort_quant import HISTOGRAM_CHUNK, histogram_stride
+
+    # Percentile/entropy keep every intermediate output of what one collect_data call reads: a spy on
+    # the real calibrator counts the samples each call held (300 DDAMFN faces at once were OOM-killed).
+    held = []
+    real = HistogramCalibrater.collect_data
+
+    def counting(self, reader):
+        samples = []
+        real(self, _Counting(reader, samples))
+        held.append(sum(samples))
+
+    monkeypatch.setattr(HistogramCalibrater, "collect_data", counting)
+    options = ExportOptions(calibration_method=CalibrationMethod(method))
+    calib = from_arrays(images(60, seed=1), tiny_meta())  # not a multiple of 8: no short last batch may break it
+    onnx_export(model, tiny_meta(), tmp_path, precision="int8", calibration=calib, options=options)
+    assert sum(held) == 60 and len(held) > 1 and max(held) <= HISTOGRAM_CHUNK
+    backend = create_backend("onnxruntime", tmp_path / "model.onnx", tiny_meta())
+    x = np.stack(list(verify_set))
+    ref = model(torch.from_numpy(x)).detach().numpy()
+    assert np.mean(backend.infer(x)[0].argmax(1) == ref.argmax(1)) >= 0.9
+    assert histogram_stride(38, 8) == 2 and histogram_stride(37, 1) == 1 and histogram_stride(64, 1) == 16
+
+
+class _Counting:
+    """Passes a calibration reader through, noting how many samples each batch it hands out holds."""
+
+    def __init__(self, reader, sizes):
+        self.reader, self.sizes = reader, sizes
+
+    def get_next(self):
+        batch = self.reader.get_next()
+        if batch is not None:
+            self.sizes.append(len(next(iter(batch.values()))))
+        return batch

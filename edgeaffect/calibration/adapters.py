@@ -29,16 +29,32 @@ def ort_reader(source: CalibrationSource, input_names: Sequence[str] = ("input",
     quant = require("onnxruntime.quantization", "onnx", purpose="INT8 calibration")
 
     class _Reader(quant.CalibrationDataReader):
+        """Sequential batches; ``set_range`` limits them to batches [start, end) for ORT's chunked calibration."""
+
         def __init__(self) -> None:
             self._it: Iterator[dict[str, np.ndarray]] | None = None
+            self._pos = 0  # index of the next batch the iterator yields
+            self._end: int | None = None
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             if self._it is None:
-                self._it = _batched(source, input_names, batch_size)
-            return next(self._it, None)
+                self._it, self._pos = _batched(source, input_names, batch_size), 0
+            if self._end is not None and self._pos >= self._end:
+                return None
+            batch = next(self._it, None)
+            self._pos += batch is not None
+            return batch
 
         def rewind(self) -> None:
-            self._it = None
+            self._it, self._end = None, None
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            # ORT asks for consecutive chunks; only a jump backwards re-reads the source from the start
+            if self._it is None or start_index < self._pos:
+                self._it, self._pos = _batched(source, input_names, batch_size), 0
+            while self._pos < start_index and next(self._it, None) is not None:
+                self._pos += 1
+            self._end = end_index
 
         def __len__(self) -> int:
             return -(-len(source) // batch_size)

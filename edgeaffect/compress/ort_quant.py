@@ -23,6 +23,11 @@ from edgeaffect.meta import ModelMeta
 
 log = logging.getLogger(__name__)
 RECURRENT_OPS = ("LSTM", "GRU", "RNN")
+# Entropy/Percentile calibrators keep every intermediate output of every sample they are fed
+# before building histograms: 300 DDAMFN faces at once grew past 24 GB and were OOM-killed.
+# Fed in chunks of this many samples (ORT's CalibStridedMinMax), the histograms are merged
+# chunk by chunk and memory stays at one chunk's outputs.
+HISTOGRAM_CHUNK = 16
 
 
 def recurrent_ops(path: Path) -> list[str]:
@@ -47,6 +52,12 @@ def _methods(quant) -> dict[CalibrationMethod, object]:
             CalibrationMethod.PERCENTILE: quant.CalibrationMethod.Percentile}
 
 
+def histogram_stride(batches: int, batch_size: int, chunk: int = HISTOGRAM_CHUNK) -> int:
+    """Batches per calibration chunk: the largest divisor of ``batches`` (ORT requires one) within ``chunk`` samples."""
+    limit = max(1, chunk // max(batch_size, 1))
+    return max(d for d in range(1, min(limit, batches) + 1) if batches % d == 0) if batches else 1
+
+
 def quantize(fp32_path: Path, dst: Path, meta: ModelMeta, *, calibration: CalibrationSource | None,
              options: ExportOptions) -> Path:
     """Write an INT8 model at ``dst`` from the float model at ``fp32_path``."""
@@ -66,9 +77,16 @@ def quantize(fp32_path: Path, dst: Path, meta: ModelMeta, *, calibration: Calibr
             if calibration is None or len(calibration) == 0:
                 raise ConfigError("INT8 export needs calibration data",
                                   "pass --calib-data PATH (a dataset or image folder)")
+            histogram = options.calibration_method is not CalibrationMethod.MINMAX
+            # The histogram collector stacks a chunk's outputs into one array, so every batch must be the
+            # same size: one sample each (a short last batch of 8 failed with "inhomogeneous shape").
+            batch = (1 if histogram else 8) if options.dynamic_batch else options.batch_size
             reader = ort_reader(calibration.with_meta(meta) if calibration.meta is None else calibration,
-                                input_names(meta), batch_size=8 if options.dynamic_batch else options.batch_size)
+                                input_names(meta), batch_size=batch)
             symmetric = options.symmetric_activations
+            extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True}
+            if histogram:
+                extra["CalibStridedMinMax"] = histogram_stride(len(reader), batch)
             try:
                 quant.quantize_static(
                     str(pre), str(raw), reader, quant_format=quant.QuantFormat.QDQ,
@@ -76,7 +94,7 @@ def quantize(fp32_path: Path, dst: Path, meta: ModelMeta, *, calibration: Calibr
                     # TensorRT reads only symmetric signed INT8; ORT CPU is fastest with unsigned activations
                     activation_type=quant.QuantType.QInt8 if symmetric else quant.QuantType.QUInt8,
                     weight_type=quant.QuantType.QInt8,
-                    extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
+                    extra_options=extra)
             except Exception as exc:
                 raise ExportError(f"ONNX Runtime static quantization failed: {exc}",
                                   "try --precision fp16, or another calibration method") from exc
