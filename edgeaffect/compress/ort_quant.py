@@ -78,9 +78,11 @@ def quantize(fp32_path: Path, dst: Path, meta: ModelMeta, *, calibration: Calibr
                 raise ConfigError("INT8 export needs calibration data",
                                   "pass --calib-data PATH (a dataset or image folder)")
             histogram = options.calibration_method is not CalibrationMethod.MINMAX
-            # The histogram collector stacks a chunk's outputs into one array, so every batch must be the
-            # same size: one sample each (a short last batch of 8 failed with "inhomogeneous shape").
-            batch = (1 if histogram else 8) if options.dynamic_batch else options.batch_size
+            batch = options.batch_size
+            if options.dynamic_batch:
+                # The histogram collector stacks a chunk's outputs into one array, so every batch must be the
+                # same size: one sample each (a short last batch of 8 failed with "inhomogeneous shape").
+                batch = 1 if histogram else 8
             reader = ort_reader(calibration.with_meta(meta) if calibration.meta is None else calibration,
                                 input_names(meta), batch_size=batch)
             symmetric = options.symmetric_activations

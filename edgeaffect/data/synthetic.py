@@ -88,6 +88,8 @@ def expression_params(label: int, intensity: float, rng: np.random.Generator) ->
 # and hair cut, little background left), the way FER2013/FER+ ship their crops.  Why 0.48 and
 # not a looser 0.40: with brows, eyes and mouth larger in the 112 px crop DDAMFN from scratch
 # passes 4x chance after two epochs instead of three (measured, ddamfn-synthetic.yaml).
+# Drawing differently for the same options? Bump edgeaffect.train.recipes.SYNTHETIC_VERSION, the
+# cache key that keeps older generated data from being read as today's.
 ALIGNED_CENTRE, ALIGNED_SCALE = (0.5, 0.51), 0.48
 
 

@@ -1,6 +1,6 @@
 """Grad-CAM for image and video models, written as overlay PNGs (``edgeaffect explain``).
 
-Hand-written on purpose: Grad-CAM is a forward hook, a gradient hook and a
+Hand-written on purpose: Grad-CAM is forward hooks, one ``autograd.grad`` and a
 weighted sum — about thirty lines — and the maintained packages for it assume
 single-output classifiers with NCHW inputs, while our models return tuples of
 heads, take NCTHW clips and extra signal inputs.
@@ -9,10 +9,9 @@ The explained layer is ``model.cam_layer`` when a family names one, otherwise th
 convolution, in the order the forward pass runs them, whose output is still a 2-D map (height
 and width both above 1): a GDConv that pools to 1x1, a coordinate-attention conv over one row
 or column and PhysNet's final per-frame 1x1x1 conv carry no "where", and a CAM taken there
-comes out constant or striped.  The target is the predicted
-class logit for classifiers and the mean predicted value for signal and
-regression heads.  For clips the map is averaged over time (``per_frame``
-keeps one map per frame).
+comes out constant or striped.  The target is the predicted class logit for classifiers and
+the mean predicted value for signal and regression heads.  For clips the map is averaged over
+time (``per_frame`` keeps one map per frame).
 """
 from __future__ import annotations
 
