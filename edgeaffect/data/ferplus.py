@@ -17,6 +17,11 @@ reference release:
 * ``multitarget``: every class with at least 30 % of the votes counts as
   correct (a multi-hot ``target``), kept when those classes hold more than half.
 
+``votes=True`` (majority mode only) keeps the majority rule's images and labels
+but gives each record the crowd's vote distribution over the 8 expressions
+(single votes zeroed) as its ``target``: training on the soft votes while
+scoring on the majority labels the FER+ benchmark reports.
+
 Images whose result is unknown / NF, or that no rule can label, are dropped by
 the rule (counted in ``info["dropped"]``, not in ``skipped``, which is kept for
 broken rows).  ``Record.label`` is the top class (first of equal peaks).
@@ -145,7 +150,13 @@ def _parse_row(row: list[str]) -> tuple[str, tuple[int, int, int, int], np.ndarr
     return name, tuple(int(g) for g in box.groups()), votes
 
 
-def _read_folder(folder: Path, split: str, mode: LabelMode,
+def vote_share(votes: np.ndarray) -> np.ndarray:
+    """The 8 expressions' share of the votes, single votes zeroed (sums to 1)."""
+    share = np.where(np.asarray(votes, dtype=np.float64) <= 1.0, 0.0, votes)[:UNKNOWN]
+    return (share / max(share.sum(), 1.0)).astype(np.float32)
+
+
+def _read_folder(folder: Path, split: str, mode: LabelMode, votes_as_target: bool,
                  records: list[Record], skipped: list[Skipped], dropped: dict[str, int]) -> None:
     label_file = folder / LABEL_FILE
     present = {p.name for p in folder.iterdir()}
@@ -170,6 +181,8 @@ def _read_folder(folder: Path, split: str, mode: LabelMode,
                 dropped[labelled] = dropped.get(labelled, 0) + 1
                 continue
             label, target = labelled
+            if votes_as_target:
+                target = vote_share(votes)
             path = folder / name
             records.append(Record(key=f"{folder.name}/{name}", split=split, path=path, label=label,
                                   target=target, box=box))
@@ -187,9 +200,12 @@ def detect(root: Path) -> bool:
 
 @register_reader("ferplus", detect=detect,
                  description="FER+ original layout: FER2013Train|Valid|Test/ with fer*.png + label.csv (10 votes)")
-def read(root: Path, *, mode: LabelMode | str = LabelMode.MAJORITY) -> DatasetIndex:
+def read(root: Path, *, mode: LabelMode | str = LabelMode.MAJORITY, votes: bool = False) -> DatasetIndex:
     root = Path(root)
     mode = parse_mode(mode)
+    if votes and mode is not LabelMode.MAJORITY:
+        raise ConfigError(f"FER+ votes=true goes with the majority mode, not '{mode.value}'",
+                          "drop votes=true, or use mode=majority")
     folders = [(root / name, split) for name, split in SPLIT_FOLDERS.items() if (root / name / LABEL_FILE).is_file()]
     if not folders:
         raise DataError(f"{root} holds no FER2013Train/FER2013Valid/FER2013Test folder with a {LABEL_FILE}",
@@ -198,10 +214,10 @@ def read(root: Path, *, mode: LabelMode | str = LabelMode.MAJORITY) -> DatasetIn
     for folder, split in folders:
         records: list[Record] = []
         dropped[split] = {}
-        _read_folder(folder, split, mode, records, skipped, dropped[split])
+        _read_folder(folder, split, mode, bool(votes), records, skipped, dropped[split])
         splits[split] = tuple(records)
         log.debug("FER+ %s: %d images (%s mode), dropped %s", split, len(records), mode.value, dropped[split])
-    info = {"mode": mode.value, "target": TARGET_KIND[mode], "dropped": dropped,
+    info = {"mode": mode.value, "target": "distribution" if votes else TARGET_KIND[mode], "dropped": dropped,
             "votes": list(EXPRESSIONS_8) + ["unknown", "not a face"]}
     return DatasetIndex(format="ferplus", root=root, task="classification", classes=EXPRESSIONS_8,
                         splits=splits, skipped=tuple(skipped), info=info)

@@ -103,6 +103,11 @@ class Loaders:
 
 def make_dataset(records: Sequence[Any], meta: ModelMeta, config: TrainConfig, *, train: bool) -> torch.utils.data.Dataset:
     cls, _ = DATA_KIND[meta.task]
+    if cls is td.ImageDataset and config.data.in_memory:
+        from edgeaffect.train.memory_data import MemoryImageDataset, build_batch_augment
+
+        batch_augment = build_batch_augment(config.data.augment_options) if train and config.data.augment else None
+        return MemoryImageDataset(records, meta, num_classes=logits_size(meta) or 0, augment=batch_augment)
     if cls is td.ImageDataset:
         augment = None
         if train and config.data.augment:
@@ -124,7 +129,7 @@ def _check_clip_length(records: Sequence[Any], meta: ModelMeta) -> None:
 
 def loader(dataset: torch.utils.data.Dataset, *, batch: int, sampler: td.EpochSampler, workers: int) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers,
-                                       collate_fn=td.collate, drop_last=False, persistent_workers=False)
+                                       collate_fn=getattr(dataset, "collate", td.collate), drop_last=False, persistent_workers=False)
 
 
 def build_loaders(config: TrainConfig, index: DatasetIndex, meta: ModelMeta, env: Env) -> Loaders:
@@ -166,7 +171,11 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.
     return OPTIMIZERS[config.optim.name](params, config.optim)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, *, maximize: bool) -> Any:
+PER_BATCH = (Schedule.ONECYCLE,)  # schedules stepped after every batch rather than every epoch
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, *, maximize: bool,
+                    steps_per_epoch: int = 1) -> Any:
     s = config.schedule
     table = {
         Schedule.NONE: lambda: None,
@@ -174,6 +183,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, *, ma
         Schedule.PLATEAU: lambda: torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="max" if maximize else "min", factor=s.factor, patience=s.patience),
         Schedule.COSINE: lambda: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(s.epochs, 1)),
+        Schedule.ONECYCLE: lambda: torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.optim.lr, epochs=max(s.epochs, 1), steps_per_epoch=max(steps_per_epoch, 1),
+            pct_start=s.warmup, anneal_strategy="cos"),
     }
     return table[s.name]()
 

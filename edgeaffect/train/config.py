@@ -28,6 +28,7 @@ class Schedule(str, enum.Enum):
     STEP = "step"  # StepLR: lr *= gamma every step_size epochs
     PLATEAU = "plateau"  # ReduceLROnPlateau on the monitored metric
     COSINE = "cosine"
+    ONECYCLE = "onecycle"  # OneCycleLR stepped every batch: warm-up to optim.lr, then cosine decay
 
 
 class Balance(str, enum.Enum):
@@ -67,6 +68,7 @@ class DataConfig:
     augment: bool = False
     augment_options: dict = field(default_factory=dict)  # AugmentConfig fields
     signal_norm: SignalNorm = SignalNorm.ZSCORE
+    in_memory: bool = False  # images: decode each split once into a uint8 tensor, augment whole batches
     workers: int = 0
 
 
@@ -100,6 +102,7 @@ class ScheduleConfig:
     factor: float = 0.5  # ReduceLROnPlateau
     patience: int = 4  # ReduceLROnPlateau
     early_stop: int = 0  # epochs without improvement before stopping; 0 = off
+    warmup: float = 0.25  # onecycle: fraction of the steps spent rising to optim.lr
     monitor: str = "loss"  # validation metric that picks best.pt (loss, accuracy, macro_f1, eda_pearson, ...)
 
 

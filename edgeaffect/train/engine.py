@@ -91,7 +91,8 @@ def _fit(config: TrainConfig, env: dist.Env) -> RunResult:
     train_step = dist.wrap(step, env)
     optimizer = builders.build_optimizer(model, config)
     maximize = not lower_is_better(s.monitor)
-    scheduler = builders.build_scheduler(optimizer, config, maximize=maximize)
+    scheduler = builders.build_scheduler(optimizer, config, maximize=maximize, steps_per_epoch=len(loaders.train))
+    batch_scheduler = scheduler if s.name in builders.PER_BATCH else None
     scaler = env.grad_scaler()
     monitor_key = f"valid_{s.monitor}"
 
@@ -122,7 +123,8 @@ def _fit(config: TrainConfig, env: dist.Env) -> RunResult:
         loaders.train.sampler.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
         train = train_one_epoch(train_step, loaders.train, loss_fn, optimizer, env, meta=meta, epoch=epoch,
-                                grad_clip=config.optim.grad_clip, scaler=scaler, run_dir=run_dir, progress=r.progress)
+                                grad_clip=config.optim.grad_clip, scaler=scaler, run_dir=run_dir, progress=r.progress,
+                                batch_scheduler=batch_scheduler)
         recalibrate_bn(model, loaders.train, env, meta=meta, batches=config.optim.bn_recalibrate)
         dist.sync_buffers(model, env)
         valid = evaluate(step, loaders.valid, loss_fn, env, meta=meta, progress=r.progress)
@@ -137,7 +139,7 @@ def _fit(config: TrainConfig, env: dist.Env) -> RunResult:
             bad_epochs += 1
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(value if not math.isnan(value) else (-math.inf if maximize else math.inf))
-        elif scheduler is not None:
+        elif scheduler is not None and batch_scheduler is None:
             scheduler.step()
         rows.append(row)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in row.items()

@@ -93,8 +93,12 @@ def save_bad_batch(batch: Mapping[str, Any], run_dir: Path | None, env: dist.Env
 
 def train_one_epoch(step: torch.nn.Module, loader: Any, loss_fn: MultiTaskLoss, optimizer: torch.optim.Optimizer,
                     env: dist.Env, *, meta: ModelMeta, epoch: int, grad_clip: float = 0.0,
-                    scaler: Any = None, run_dir: Path | None = None, progress: bool = True) -> EvalResult:
-    """One pass over the training data; returns the mean loss and the train-set metrics."""
+                    scaler: Any = None, run_dir: Path | None = None, progress: bool = True,
+                    batch_scheduler: Any = None) -> EvalResult:
+    """One pass over the training data; returns the mean loss and the train-set metrics.
+
+    ``batch_scheduler`` (a per-batch schedule such as OneCycleLR) is stepped after every optimiser step.
+    """
     step.train()
     collector = Collector(meta)
     loss_sum, seen, dropped = 0.0, 0, 0
@@ -121,6 +125,8 @@ def train_one_epoch(step: torch.nn.Module, loader: Any, loss_fn: MultiTaskLoss, 
         if grad_clip:
             torch.nn.utils.clip_grad_norm_(step.parameters(), grad_clip)
         (scaler.step(optimizer), scaler.update()) if scaler is not None else optimizer.step()
+        if batch_scheduler is not None:
+            batch_scheduler.step()
         n = len(batch["x"])
         loss_sum, seen = loss_sum + float(loss.detach()) * n, seen + n
         collector.add(outputs, batch)

@@ -7,5 +7,6 @@ from edgeaffect.train.models import ddamfn  # noqa: F401
 from edgeaffect.train.models import deepphys  # noqa: F401
 from edgeaffect.train.models import mtl  # noqa: F401
 from edgeaffect.train.models import physnet  # noqa: F401
+from edgeaffect.train.models import resnet  # noqa: F401
 from edgeaffect.train.models import seqcnn  # noqa: F401
 from edgeaffect.train.models import xception  # noqa: F401
