@@ -290,3 +290,28 @@ class _Counting:
         if batch is not None:
             self.sizes.append(len(next(iter(batch.values()))))
         return batch
+
+
+def test_fp16_weights_halve_the_file_and_keep_fp32_compute(model, tmp_path):
+    """--fp16-weights: weights stored as float16, Cast back on load; outputs match the float32 file."""
+    import onnx
+    import onnxruntime as ort
+
+    torch.manual_seed(1)
+    wide = nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 4)).eval()
+    meta = tiny_meta()
+    plain = onnx_export(wide, meta, tmp_path / "plain", precision="fp32", calibration=None, options=ExportOptions())
+    small = onnx_export(wide, meta, tmp_path / "small", precision="fp32", calibration=None,
+                        options=ExportOptions(fp16_weights=True))
+    a, b = tmp_path / "plain" / plain[0], tmp_path / "small" / small[0]
+    assert b.stat().st_size < 0.6 * a.stat().st_size
+    proto = onnx.load(str(b))
+    assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in proto.graph.initializer)
+    assert {p.key: p.value for p in proto.metadata_props}["edgeaffect.weights"] == "fp16"
+    x = np.random.default_rng(0).normal(size=(3, 1, 24, 24)).astype(np.float32)
+    ya = ort.InferenceSession(str(a)).run(None, {"input": x})[0]
+    yb = ort.InferenceSession(str(b)).run(None, {"input": x})[0]
+    assert yb.dtype == np.float32
+    assert np.abs(ya - yb).max() < 1e-2 * max(np.abs(ya).max(), 1.0)
+    assert (ya.argmax(1) == yb.argmax(1)).all()

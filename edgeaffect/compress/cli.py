@@ -34,6 +34,7 @@ class ExportConfig:
     n_verify: int = 500
     accept_drop: bool = False
     opset: int = 17
+    fp16_weights: bool = False
 
 
 def run_export(cfg: ExportConfig) -> Path:
@@ -43,7 +44,8 @@ def run_export(cfg: ExportConfig) -> Path:
     return export_bundle(cfg.run, target=cfg.target, out=cfg.out, format=cfg.format, precision=cfg.precision,
                          calibration=cfg.calib_data, verify_data=cfg.verify_data, n_verify=cfg.n_verify,
                          accept_drop=cfg.accept_drop, n_calib=cfg.n_calib, verify_split=cfg.verify_split,
-                         options=ExportOptions(opset=cfg.opset, calibration_method=cfg.calib_method))
+                         options=ExportOptions(opset=cfg.opset, calibration_method=cfg.calib_method,
+                                               fp16_weights=cfg.fp16_weights))
 
 
 def register(app: typer.Typer) -> None:
@@ -63,13 +65,15 @@ def register(app: typer.Typer) -> None:
         n_verify: int = typer.Option(500, "--n-verify", help="Verification samples."),
         accept_drop: bool = typer.Option(False, "--accept-drop", help="Write the bundle even past the thresholds."),
         opset: int = typer.Option(17, "--opset", help="ONNX opset (ONNX and TensorRT formats)."),
+        fp16_weights: bool = typer.Option(False, "--fp16-weights",
+                                          help="ONNX FP32: store the weights as float16 (half the file, float32 compute)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Bundle folder (default bundles/<model>-<target>)."),
     ) -> None:
         """Export a trained run as a verified bundle for a device."""
         cfg = ExportConfig(run=run, target=target, out=out, format=format.value if format else None,
                            precision=precision.value if precision else None, calib_data=calib_data, n_calib=n_calib,
                            calib_method=calib_method.value, verify_data=verify_data, verify_split=verify_split,
-                           n_verify=n_verify, accept_drop=accept_drop, opset=opset)
+                           n_verify=n_verify, accept_drop=accept_drop, opset=opset, fp16_weights=fp16_weights)
         bundle = run_export(cfg)
         from edgeaffect.bundle import load_bundle
 

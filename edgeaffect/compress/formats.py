@@ -47,6 +47,7 @@ class ExportOptions:
     per_channel: bool = True
     symmetric_activations: bool = False  # TensorRT reads only symmetric signed INT8 QDQ
     keep_io_fp32: bool = True  # FP16 models keep float32 inputs/outputs so preprocessing stays identical
+    fp16_weights: bool = False  # ONNX FP32: store weights as float16 (half the file), computed in float32
     workspace_mb: int = 1024  # TensorRT builder workspace
     target: str = ""
     tools: Mapping[str, str] = field(default_factory=dict)

@@ -23,6 +23,7 @@ from edgeaffect.meta import ModelMeta
 
 log = logging.getLogger(__name__)
 PRECISION_PROP = "edgeaffect.precision"
+WEIGHTS_PROP = "edgeaffect.weights"  # "fp16" when FP32 weights are stored as float16
 MODEL_FILE = "model.onnx"
 
 
@@ -69,8 +70,8 @@ def save_checked(model_proto: Any, path: Path, meta: ModelMeta, precision: str) 
     return path
 
 
-def export_fp32(model: Any, meta: ModelMeta, path: Path, options: ExportOptions) -> Path:
-    """torch -> ONNX float32 with head-named outputs."""
+def export_fp32(model: Any, meta: ModelMeta, path: Path, options: ExportOptions, *, fp16_weights: bool = False) -> Path:
+    """torch -> ONNX float32 with head-named outputs (weights stored as float16 with ``fp16_weights``)."""
     torch = require("torch", "train")
     onnx = require("onnx", "onnx")
     names = input_names(meta)
@@ -91,7 +92,41 @@ def export_fp32(model: Any, meta: ModelMeta, path: Path, options: ExportOptions)
     if len(proto.graph.output) != len(outputs):
         raise ExportError(f"'{meta.model}' returns {len(proto.graph.output)} outputs, ModelMeta lists heads {outputs}",
                           "make forward() return one tensor per head, in meta.heads order")
+    if fp16_weights:
+        store_weights_fp16(proto)
     return save_checked(proto, path, meta, "fp32")
+
+
+def store_weights_fp16(proto: Any, min_size: int = 16) -> int:
+    """Store float32 weight tensors as float16, each followed by a Cast back to float32; returns how many.
+
+    Why: a device's flash and a Python package hold half the bytes, while the graph still
+    computes in float32 — ONNX Runtime folds the Casts into float32 constants when the
+    session loads (constant folding), and OpenVINO reads the pattern as compressed weights.
+    Unlike the FP16 export, no activation is rounded; only each weight is, once (relative
+    error <= 2**-11).  Tiny tensors (shapes, scalars) stay float32.  ONNX's own tools have
+    no such pass (onnxconverter's float16 converts compute too), hence these lines.
+    """
+    require("onnx", "onnx")  # a clear error naming the extra when onnx is missing
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    casts = []
+    for init in proto.graph.initializer:
+        if init.data_type != TensorProto.FLOAT:
+            continue
+        values = numpy_helper.to_array(init)
+        if values.size < min_size or np.abs(values).max(initial=0.0) > 65000.0:  # beyond float16's range: keep
+            continue
+        name = init.name
+        init.CopyFrom(numpy_helper.from_array(values.astype(np.float16), f"{name}__fp16"))
+        casts.append(helper.make_node("Cast", [f"{name}__fp16"], [name], to=TensorProto.FLOAT, name=f"{name}__to_fp32"))
+    nodes = casts + list(proto.graph.node)  # the casts come first: every consumer follows its producer
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = WEIGHTS_PROP, "fp16"
+    return len(casts)
 
 
 def to_fp16(src: Path, dst: Path, meta: ModelMeta, options: ExportOptions) -> Path:
@@ -122,7 +157,7 @@ def export(model: Any, meta: ModelMeta, out_dir: Path, *, precision: str, calibr
     out_dir = Path(out_dir)
     dst = out_dir / MODEL_FILE
     if precision == "fp32":
-        export_fp32(model, meta, dst, options)
+        export_fp32(model, meta, dst, options, fp16_weights=options.fp16_weights)
         return [MODEL_FILE]
     with tempfile.TemporaryDirectory(prefix="edgeaffect-onnx-") as tmp:
         fp32 = export_fp32(model, meta, Path(tmp) / "fp32.onnx", options)
