@@ -98,7 +98,9 @@ def load_bundle(folder: str | Path, *, check: bool = True) -> Bundle:
     """Read a bundle; with ``check`` verify every file's sha256 and name the first bad one."""
     import json
 
-    root = Path(folder)
+    from edgeaffect.assets import resolve
+
+    root = resolve(folder, "bundle")  # the word "default" names the shipped model's bundle
     if not root.is_dir():
         raise BundleError(f"bundle folder {root} does not exist", "pass the folder written by 'edgeaffect export'")
     mpath = root / MANIFEST

@@ -71,6 +71,33 @@ class Temporal:
 
 
 @dataclass(frozen=True)
+class Framing:
+    """How the training faces were framed, relative to a face detector's box.
+
+    The runtime cuts a square of side ``scale x max(box w, box h)`` centred at the box
+    centre moved by ``(shift_x, shift_y)`` box sides (positive = right / down), so a model
+    sees faces framed as it was trained.  ``scale`` 1.3 equals the old fixed margin 0.15 per
+    side.  ``aligned``: the faces were also rotated upright on their eye line.  ``detector``
+    names the detector the numbers were measured with (``benchmarks/measure_framing.py``).
+    """
+
+    scale: float = 1.3
+    shift_x: float = 0.0
+    shift_y: float = 0.0
+    aligned: bool = False
+    detector: str = "yunet"
+
+    def __post_init__(self) -> None:
+        if not 0.2 <= float(self.scale) <= 5.0:
+            raise ValueError(f"framing scale {self.scale} is outside [0.2, 5]")
+
+    @property
+    def margin(self) -> float:
+        """The per-side margin (fraction of the box) this framing equals."""
+        return (float(self.scale) - 1.0) / 2.0
+
+
+@dataclass(frozen=True)
 class ModelMeta:
     """Everything needed to feed a model and read its outputs.
 
@@ -90,6 +117,7 @@ class ModelMeta:
     temporal: Temporal | None = None
     interpolation: str = "linear"  # cv2 resize method used to reach input_size
     extra_inputs: tuple[str, ...] = ()  # e.g. ("bvp",) for a model fed a signal too
+    framing: Framing | None = None  # face framing the model was trained on; None = the runtime's default margin
     version: int = META_VERSION
     info: Mapping[str, Any] = field(default_factory=dict)  # free-form provenance
 
@@ -105,6 +133,8 @@ class ModelMeta:
         object.__setattr__(self, "heads", heads)
         if isinstance(self.temporal, Mapping):
             object.__setattr__(self, "temporal", Temporal(**self.temporal))
+        if isinstance(self.framing, Mapping):
+            object.__setattr__(self, "framing", Framing(**self.framing))
         if len(self.mean) not in (1, self.channels) or len(self.std) not in (1, self.channels):
             raise ValueError(f"mean/std need 1 or {self.channels} values for {self.color.value} input")
 

@@ -110,6 +110,22 @@ def test_crop_margin_square_clip_and_empty():
     assert crop_face(frame, Face(150, 50, 100, 100), opts).shape[:2] == (75, 75)  # 150 square cut by two edges
 
 
+def test_crop_follows_the_models_framing_unless_the_user_sets_a_margin():
+    frame = np.zeros((400, 400, 3), np.uint8)
+    face = Face(100, 100, 100, 100)
+    meta = ModelMeta(model="m", task="classification", input_size=(64, 64), color="gray",
+                     heads=(Head("emotion", "logits", 8),), framing={"scale": 1.0, "shift_y": -0.1})
+    tight = CropOptions().for_model(meta)  # FER+-style: the box itself, moved up a tenth of it
+    assert tight.margin == 0.0 and crop_box(face, frame.shape, tight) == (100, 90, 200, 190)
+    user = CropOptions(margin=0.25).for_model(meta)  # --margin wins over the model's framing
+    assert crop_box(face, frame.shape, user) == (75, 75, 225, 225)
+    bare = CropOptions().for_model(meta.evolve(framing=None))  # no framing recorded: the old default margin
+    assert crop_box(face, frame.shape, bare) == (85, 85, 215, 215)
+    assert crop_box(face, frame.shape, CropOptions(margin=-0.1)) == (110, 110, 190, 190)  # tighter than the box
+    with pytest.raises(ValueError):
+        CropOptions(margin=-0.5)
+
+
 def test_aligned_crop_uses_the_landmarks():
     frame = np.zeros((200, 200, 3), np.uint8)
     frame[70:80, 60:70] = 255  # a bright "right eye"

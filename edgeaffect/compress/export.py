@@ -225,8 +225,10 @@ def export_bundle(run: str | Path, *, target: str, out: str | Path | None = None
     """Load the run's checkpoint (``edgeaffect.train.checkpoint.load_model``) and export it as a bundle."""
     from edgeaffect.train.checkpoint import load_model
 
+    from edgeaffect.assets import DEFAULT, is_default
+
     model, meta = load_model(run, which=which)
-    out = out or Path("bundles") / f"{meta.model}-{target}"
+    out = out or Path("bundles") / f"{DEFAULT if is_default(run) else meta.model}-{target}"
     return export_model(model, meta, target=target, out=out, format=format, precision=precision,
                         calibration=calibration, verify_data=verify_data, n_verify=n_verify,
                         accept_drop=accept_drop, source_run=str(run), **kwargs)

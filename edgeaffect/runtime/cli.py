@@ -30,7 +30,9 @@ def register(app: typer.Typer) -> None:
         detect_every: int = typer.Option(1, min=1, help="Run the detector every N frames; the tracker fills in."),
         max_faces: Optional[int] = typer.Option(None, min=1, help="Keep at most N faces per frame (best first)."),
         smoothing: str = typer.Option("none", help="none | ema:ALPHA | majority:WINDOW | oneeuro[:MIN_CUTOFF,BETA,D_CUTOFF]."),
-        margin: float = typer.Option(0.15, help="Crop margin per side, as a fraction of the face box."),
+        margin: Optional[float] = typer.Option(
+            None, help="Crop margin per side, as a fraction of the face box (negative = tighter than the box). "
+                       "Default: the framing the model was trained on (ModelMeta), else 0.15."),
         align: bool = typer.Option(False, "--align", help="Align crops on the 5 landmarks (YuNet)."),
         max_frames: Optional[int] = typer.Option(None, min=1, help="Stop after N processed frames."),
         max_seconds: Optional[float] = typer.Option(None, min=0.0, help="Stop after this many seconds."),
@@ -53,7 +55,7 @@ def register(app: typer.Typer) -> None:
         try:
             crop = CropOptions(margin=margin, align=align)
         except ValueError as exc:
-            raise ConfigError(str(exc), "use a --margin between 0 and 2") from None
+            raise ConfigError(str(exc), "use a --margin between -0.4 and 2") from None
         config = RunConfig(
             bundle=bundle, source=source, out=out, csv=csv, summary=summary, headless=headless, detector=detector,
             detector_options={"model": detector_model} if detector_model else {}, detect_every=detect_every,

@@ -26,27 +26,55 @@ TEMPLATE_112 = np.array(
 )
 
 
+DEFAULT_MARGIN = 0.15  # for models whose ModelMeta records no framing
+
+
 @dataclass(frozen=True, kw_only=True)
 class CropOptions:
-    """``margin`` is added on every side as a fraction of the box size."""
+    """``margin`` is added on every side as a fraction of the box size (negative = inside the box).
 
-    margin: float = 0.15
+    ``margin=None`` takes the framing the model was trained on (``ModelMeta.framing``: margin and
+    centre shift) — see :meth:`for_model`; a number given by the user overrides it.
+    """
+
+    margin: float | None = None
+    shift_x: float = 0.0  # crop centre offset from the box centre, in box sides (positive = right)
+    shift_y: float = 0.0  # (positive = down)
     square: bool = True
     align: bool = False  # needs landmarks (YuNet); faces without them fall back to the box crop
     align_size: int = 112
 
     def __post_init__(self) -> None:
-        if self.margin < 0 or self.margin > 2:
-            raise ValueError(f"crop margin {self.margin} is outside [0, 2]")
+        if self.margin is not None and not -0.4 <= self.margin <= 2:
+            raise ValueError(f"crop margin {self.margin} is outside [-0.4, 2]")
+
+    def for_model(self, meta) -> "CropOptions":
+        """These options with the model's framing filled in where the user left the margin unset."""
+        from dataclasses import replace
+
+        if self.margin is not None:
+            return self
+        framing = getattr(meta, "framing", None)
+        if framing is None:
+            return replace(self, margin=DEFAULT_MARGIN)
+        return replace(self, margin=framing.margin, shift_x=framing.shift_x, shift_y=framing.shift_y,
+                       align=self.align or framing.aligned)
+
+    @property
+    def side_margin(self) -> float:
+        return DEFAULT_MARGIN if self.margin is None else self.margin
 
 
 def crop_box(face: Face, frame_shape: tuple[int, ...], options: CropOptions) -> tuple[int, int, int, int] | None:
     """The pixel box (x0, y0, x1, y1) to cut, clipped to the frame; None when nothing is left."""
     height, width = frame_shape[:2]
-    w, h = face.w * (1 + 2 * options.margin), face.h * (1 + 2 * options.margin)
+    m = options.side_margin
+    w, h = face.w * (1 + 2 * m), face.h * (1 + 2 * m)
     if options.square:
         w = h = max(w, h)
-    cx, cy = face.x + face.w / 2, face.y + face.h / 2
+    side = max(face.w, face.h)
+    cx = face.x + face.w / 2 + options.shift_x * side
+    cy = face.y + face.h / 2 + options.shift_y * side
     x0, y0 = int(round(cx - w / 2)), int(round(cy - h / 2))
     x1, y1 = int(round(cx + w / 2)), int(round(cy + h / 2))
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
@@ -62,7 +90,7 @@ def aligned_crop(frame: np.ndarray, face: Face, options: CropOptions) -> np.ndar
     size = options.align_size
     # shrink the template towards the centre so the margin shows around the face
     centre = np.float32([56.0, 56.0])
-    dst = ((TEMPLATE_112 - centre) / (1 + 2 * options.margin) + centre) * (size / 112.0)
+    dst = ((TEMPLATE_112 - centre) / (1 + 2 * options.side_margin) + centre) * (size / 112.0)
     src = np.asarray(face.landmarks, dtype=np.float32)
     matrix, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
     if matrix is None:

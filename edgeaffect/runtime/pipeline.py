@@ -88,6 +88,7 @@ class _Loop:
     def __init__(self, config: RunConfig, predictor: Predictor, stats: RunStats) -> None:
         self.config, self.predictor, self.stats = config, predictor, stats
         self.meta = predictor.meta
+        self.crop = config.crop.for_model(self.meta)  # the framing the model was trained on, unless overridden
         self.detector = create_detector(config.detector, **dict(config.detector_options))
         self.tracker = IouTracker(iou_threshold=config.tracker_iou, max_missed=config.max_missed)
         self.smoothers: dict[int, Smoother] = {}
@@ -123,7 +124,7 @@ class _Loop:
             tracks = self.tracker.predict(frame.index)
         kept, crops = [], []
         for track in tracks:
-            crop = crop_face(frame.image, track.face, cfg.crop)
+            crop = crop_face(frame.image, track.face, self.crop)
             if crop is None or crop.size == 0:
                 self.skipped_crops += 1
                 continue

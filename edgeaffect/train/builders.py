@@ -91,6 +91,8 @@ def build_model(config: TrainConfig, index: DatasetIndex) -> torch.nn.Module:
         kwargs["labels"] = list(index.classes)
     model = create_model(config.model.name, **kwargs)
     check_fit(model.meta, index, source=f"model '{config.model.name}'")
+    if index.info.get("framing") and model.meta.task in (Task.CLASSIFICATION, Task.MULTITASK):
+        model.meta = model.meta.evolve(framing=index.info["framing"])  # the crop the runtime must cut
     return model
 
 

@@ -85,8 +85,10 @@ def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: Any = None
 
 
 def checkpoint_file(path: str | Path, which: str = "best") -> Path:
-    """A run folder (-> its best.pt / last.pt) or a checkpoint file."""
-    path = Path(path).expanduser()
+    """A run folder (-> its best.pt / last.pt) or a checkpoint file; ``default`` = the shipped model."""
+    from edgeaffect.assets import resolve
+
+    path = resolve(Path(path).expanduser(), "run")
     if path.is_dir():
         if which not in CHECKPOINT_NAMES:
             raise ModelError(f"unknown checkpoint '{which}'", f"choose one of {sorted(CHECKPOINT_NAMES)}")

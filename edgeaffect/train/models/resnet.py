@@ -4,8 +4,8 @@
 global average pooling, one linear layer) with ``in_chans`` input channels and any input
 side of at least 32 px.  The default is 64x64 gray: FER2013/FER+ faces are 48x48 gray, so
 an RGB 112-224 px input only spends compute re-learning an upsampled copy of them (the
-resize study shows nothing is lost at 48-64 px).  11,172,296 parameters for 8 classes gray
-(11,175,432 RGB), 0.15 GMACs at 64x64.  ``channels`` sets the four stages' widths (timm's
+resize study shows nothing is lost at 48-64 px).  11,174,344 parameters for 8 classes gray
+(11,180,616 RGB), 0.15 GMACs at 64x64.  ``channels`` sets the four stages' widths (timm's
 ``channels``): the shipped default uses (48, 96, 128, 192), 2,203,624 parameters, because most
 of ResNet-18's weights sit in its 256/512-wide last stages, where a 64 px face has 4x4 and 2x2
 maps left, and the package ships the model within 10 MB.  Dropout before the classifier is an option.
@@ -55,5 +55,5 @@ def _builder(arch: str, default_side: int):
 
 
 register_model("resnet18", family="resnet", task=Task.CLASSIFICATION, default_input=(1, 64, 64),
-               description="ResNet-18 (timm), 64x64 gray: the compact FER-resolution classifier (11.2 M params)",
+               description="ResNet-18 (timm), 64x64 gray: the compact FER-resolution classifier (11.2 M params; widths are an option)",
                )(_builder("resnet18", 64))
