@@ -1,9 +1,10 @@
 """``edgeaffect demo``: the whole job on the built-in default, with no download.
 
 data (built-in synthetic faces, or FER+ when EDGEAFFECT_DATA holds it) ->
-train a small DDAMFN briefly -> export bundles for laptop-x86 (OpenVINO, ONNX
-Runtime) and rpi4 (TFLite INT8) -> run the runtime headless on a generated
-video -> bench at several face resolutions -> report.  Each step's time and
+the shipped default model (or, with ``--train``, a small DDAMFN trained briefly) ->
+export bundles for laptop-x86 (OpenVINO, ONNX Runtime) and rpi4 (TFLite INT8) ->
+run the runtime headless on a generated video -> bench at several face
+resolutions -> report.  Each step's time and
 the total are printed, and where the report is.  The steps live in
 ``demo_steps.py``.
 """
@@ -26,6 +27,7 @@ class DemoConfig:
     synthetic: bool = False  # force the built-in synthetic faces even when FER+ is available
     epochs: int | None = None  # default: 1 quick; else the synthetic recipe's own, or 2 on FER+
     exports: tuple[tuple[str, str, str], ...] | None = None  # (target, format, precision); None = all three
+    train: bool = False  # train a small model instead of using the shipped default
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,12 @@ def run_demo(config: DemoConfig, *, echo=print) -> DemoResult:
 
     from edgeaffect.demo_steps import STEPS, DemoState, check_source
 
-    state = DemoState(out=Path(config.out), quick=config.quick, synthetic=check_source(config.synthetic),
+    state = DemoState(out=Path(config.out), quick=config.quick, synthetic=check_source(config.synthetic), train=config.train,
                       epochs=config.epochs or (1 if config.quick else None),
                       **({"exports": config.exports} if config.exports else {}))
     state.out.mkdir(parents=True, exist_ok=True)
-    echo(f"edgeaffect demo -> {state.out} ({'synthetic faces' if state.synthetic else 'FER+'}"
+    echo(f"edgeaffect demo -> {state.out} ({'synthetic faces' if state.synthetic else 'FER+'}, "
+         f"{'training a small model' if state.train else 'the shipped default model'}"
          f"{', quick' if config.quick else ''})")
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
@@ -74,12 +77,13 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("demo-out"), "--out", "-o", help="Folder for data, run, bundles, results, report."),
         quick: bool = typer.Option(False, "--quick", help="A smoke run: fewer faces, one epoch, a smaller grid."),
         synthetic: bool = typer.Option(False, "--synthetic", help="Use the built-in synthetic faces even if FER+ is there."),
-        epochs: int = typer.Option(0, help="Training epochs (0 = 1 with --quick, else the recipe's: 3 synthetic, 2 on FER+)."),
+        train: bool = typer.Option(False, "--train", help="Train a small DDAMFN first instead of using the shipped default."),
+        epochs: int = typer.Option(0, help="With --train: epochs (0 = 1 with --quick, else the recipe's: 2 synthetic, 2 on FER+)."),
         exports: str = typer.Option("", help="Bundles as target:format:precision,... (default: laptop-x86 "
                                                "OpenVINO and ONNX fp32, rpi4 TFLite int8)."),
     ) -> None:
-        """Run the whole job on the built-in default: data -> train -> export -> run -> bench -> report."""
+        """Run the whole job on the built-in default: data -> model -> export -> run -> bench -> report."""
         from edgeaffect.demo_steps import parse_exports
 
-        run_demo(DemoConfig(out=out, quick=quick, synthetic=synthetic, epochs=epochs or None,
+        run_demo(DemoConfig(out=out, quick=quick, synthetic=synthetic, epochs=epochs or None, train=train,
                             exports=parse_exports(exports) if exports else None), echo=typer.echo)

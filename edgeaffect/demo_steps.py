@@ -30,6 +30,7 @@ class DemoState:
     out: Path
     quick: bool
     synthetic: bool  # True: built-in synthetic faces; False: FER+ from EDGEAFFECT_DATA
+    train: bool = False  # False: the shipped default model; True: train a small model first
     epochs: int | None  # None: the synthetic recipe's own (FER+ runs take 2: its recipe's 40 are hours)
     exports: tuple[tuple[str, str, str], ...] = EXPORTS
     data: Path | None = None
@@ -83,6 +84,14 @@ def step_data(s: DemoState) -> str:
 
 
 def step_train(s: DemoState) -> str:
+    if not s.train:
+        from edgeaffect.assets import resolve
+        from edgeaffect.meta import ModelMeta
+
+        s.run_dir = resolve("default", "run")
+        meta = ModelMeta.load(s.run_dir)
+        return (f"no training (--train trains one): the shipped default model, {meta.model} "
+                f"{meta.input_size[0]}x{meta.input_size[1]} {meta.color.value}, trained on FER+ (see its MODEL_CARD.md)")
     recipes = need("train", "edgeaffect.train.recipes")
     engine = need("train", "edgeaffect.train.engine")
     recipe = "ddamfn-synthetic" if s.synthetic else "ddamfn-ferplus"
@@ -106,8 +115,9 @@ def step_train(s: DemoState) -> str:
 def step_export(s: DemoState) -> str:
     export = need("export", "edgeaffect.compress.export")
     made = []
+    name = "ddamfn" if s.train else "default"
     for target, fmt, precision in s.exports:
-        out = s.out / "bundles" / f"ddamfn-{target}-{fmt}-{precision}"
+        out = s.out / "bundles" / f"{name}-{target}-{fmt}-{precision}"
         path = export.export_bundle(s.run_dir, target=target, format=fmt, precision=precision, out=out,
                                     calibration=s.data, verify_data=s.data, n_verify=64 if s.quick else 200,
                                     n_calib=32 if s.quick else 100, accept_drop=True)

@@ -71,6 +71,7 @@ def run_bench(config: BenchConfig) -> BenchResult:
     index = None
     if config.data is not None:
         from edgeaffect.data import open_dataset
+        from edgeaffect.data.base import describe
 
         index = open_dataset(config.data, format=config.data_format, **config.data_options)
     cases = resize_cases(config.resolutions, parse_pairs(config.interpolations))
@@ -93,7 +94,7 @@ def run_bench(config: BenchConfig) -> BenchResult:
 
             capture += sweep(folder, info.key, config.video, config.captures, detector=config.detector,
                              smoothing=config.smoothing, max_frames=config.capture_frames)
-    data = "" if config.data is None else f"{index.format}:{config.data}:{config.split}"
+    data = "" if config.data is None else f"{describe(index)}:{config.data}:{config.split}"
     result = BenchResult(
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         device=device_info(config.profile), tools=tool_versions(), data=data, bundles=tuple(bundles),

@@ -175,8 +175,44 @@ def register_reader(name: str, *, detect: Callable[[Path], bool], description: s
     return wrap
 
 
+# Written by edgeaffect's generators into every synthetic data set they make, so whatever reads it
+# (bench, report, the model card) can say the data is synthetic, whatever layout it imitates.
+SYNTHETIC_MARKER = "SYNTHETIC.json"
+
+
+def mark_synthetic(root: Path, kind: str, **facts: Any) -> Path:
+    """Label a generated data set as synthetic (``kind``: faces, videos, tabular)."""
+    import json
+
+    from edgeaffect.io import atomic_write_text
+
+    note = "procedurally drawn by edgeaffect; no real people; accuracy here says nothing about real faces"
+    return atomic_write_text(Path(root) / SYNTHETIC_MARKER, json.dumps({"kind": kind, "note": note, **facts}, indent=2))
+
+
+def describe(index: DatasetIndex) -> str:
+    """What the data is, for reports: ``synthetic-faces`` for generated data, else the layout name."""
+    synthetic = index.info.get("synthetic")
+    return f"synthetic-{synthetic.get('kind', 'data')}" if synthetic else index.format
+
+
 def open_dataset(path: str | Path, *, format: str | None = None, **options: Any) -> DatasetIndex:
     """Read the dataset at ``path``, detecting its layout unless ``format`` names one."""
+    index = _read_dataset(path, format=format, **options)
+    marker = index.root / SYNTHETIC_MARKER if index.root.is_dir() else None
+    if marker is not None and marker.is_file():
+        import json
+        from dataclasses import replace
+
+        try:
+            facts = json.loads(marker.read_text(encoding="utf-8"))
+        except ValueError:
+            facts = {}
+        index = replace(index, info={**dict(index.info), "synthetic": facts if isinstance(facts, dict) else {}})
+    return index
+
+
+def _read_dataset(path: str | Path, *, format: str | None = None, **options: Any) -> DatasetIndex:
     import edgeaffect.data  # noqa: F401  (registers the built-in readers)
 
     root = Path(path).expanduser()

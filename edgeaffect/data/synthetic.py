@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from edgeaffect.data.base import EXPRESSIONS_8
+from edgeaffect.data.base import EXPRESSIONS_8, mark_synthetic
 from edgeaffect.data.facedraw import FaceParams, render_face
 from edgeaffect.io import atomic_write, atomic_write_text
 
@@ -222,6 +222,7 @@ def write_synthetic_faces(out: str | Path, *, per_class: int = 40, size: int = 1
                 rows.append(f"{key},{person.id}")
                 bar.update()
     atomic_write_text(out / "subjects.csv", "\n".join(rows) + "\n")
+    mark_synthetic(out, "faces", seed=seed, per_class=per_class, size=size, aligned=aligned)
     log.info("wrote %d synthetic faces to %s", next_id, out)
     return out
 

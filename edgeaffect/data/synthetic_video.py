@@ -152,4 +152,7 @@ def write_synthetic_videos(out: str | Path, *, subjects: int = 3, seconds: float
             atomic_write_text(folder / f"eda_s{s}_{task}.csv", "".join(f"{v:.6f}\n" for v in eda))
             bar.update()
     bar.close()
+    from edgeaffect.data.base import mark_synthetic
+
+    mark_synthetic(out, "videos", seed=seed, subjects=subjects, fps=fps, size=size)
     return out

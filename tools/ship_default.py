@@ -1,0 +1,77 @@
+"""Package a trained run as edgeaffect's shipped default model (``edgeaffect/assets/default/``).
+
+    python tools/ship_default.py RUN_DIR --data $EDGEAFFECT_DATA/ferplus
+
+Writes, replacing what was there:
+  run/best.pt      the run's best weights stored as float16 (no optimiser state), its ModelMeta with the
+                   dataset's framing, and its resolved config — a run folder for eval/export/compress;
+  run/meta.json, run/config.yaml;
+  bundle/          ``edgeaffect export`` of that checkpoint for laptop-x86 as ONNX FP32 with float16-stored
+                   weights, verified on the dataset's valid split — what ``edgeaffect run default`` opens;
+  checksums.json   sha256 of every file, so a damaged install is reported as one.
+Both files hold the same float16-rounded weights, so the run folder and the bundle agree exactly.
+MODEL_CARD.md is written by hand from the measured figures; this script does not touch it.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+import yaml
+
+from edgeaffect.assets import DEFAULT_DIR, write_checksums
+from edgeaffect.compress.export import export_bundle
+from edgeaffect.compress.formats import ExportOptions
+from edgeaffect.data import open_dataset
+from edgeaffect.meta import ModelMeta
+from edgeaffect.train.checkpoint import load_checkpoint
+
+SIZE_LIMIT = 10_000_000  # bytes: the package ships within 10 MB
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--data", type=Path, required=True, help="the dataset the run was trained on (verification)")
+    ap.add_argument("--n-verify", type=int, default=1000)
+    args = ap.parse_args()
+
+    ckpt = load_checkpoint(args.run, which="best")
+    index = open_dataset(args.data, **dict(ckpt["config"]["data"]["options"]))
+    meta = ModelMeta.from_dict(ckpt["meta"])
+    if meta.framing is None and index.info.get("framing"):
+        meta = meta.evolve(framing=index.info["framing"])
+    meta = meta.evolve(info={**dict(meta.info), "shipped": "edgeaffect default", "trained_epochs": ckpt["epoch"],
+                             "weights": "float16-rounded"})
+    staging = Path(tempfile.mkdtemp(prefix=".default-", dir=DEFAULT_DIR.parent))
+    try:
+        run = staging / "run"
+        run.mkdir()
+        payload = {"format": ckpt["format"], "model_name": ckpt["model_name"], "build_kwargs": ckpt["build_kwargs"],
+                   "meta": meta.to_dict(), "epoch": ckpt["epoch"], "best": ckpt["best"], "state": {},
+                   "config": ckpt["config"], "torch_version": ckpt.get("torch_version", str(torch.__version__)),
+                   "model": {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["model"].items()},
+                   "optimizer": None, "scheduler": None}
+        torch.save(payload, run / "best.pt")
+        meta.save(run / "meta.json")
+        (run / "config.yaml").write_text(yaml.safe_dump(ckpt["config"], sort_keys=False), encoding="utf-8")
+        export_bundle(run, target="laptop-x86", out=staging / "bundle", format="onnx", precision="fp32",
+                      verify_data=args.data, n_verify=args.n_verify, options=ExportOptions(fp16_weights=True))
+        for sub in ("run", "bundle"):
+            shutil.rmtree(DEFAULT_DIR / sub, ignore_errors=True)
+            DEFAULT_DIR.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(staging / sub), str(DEFAULT_DIR / sub))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    write_checksums(DEFAULT_DIR)
+    total = sum(p.stat().st_size for p in DEFAULT_DIR.rglob("*") if p.is_file())
+    print(f"shipped {args.run} -> {DEFAULT_DIR} ({total / 1e6:.2f} MB)")
+    if total > SIZE_LIMIT:
+        raise SystemExit(f"the shipped model is {total / 1e6:.2f} MB, over the {SIZE_LIMIT / 1e6:.0f} MB limit")
+
+
+if __name__ == "__main__":
+    main()
