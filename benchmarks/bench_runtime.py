@@ -6,7 +6,9 @@ every frame.  edgeaffect runs the same DDAMFN weights exported to a bundle
 (OpenVINO when installed, else ONNX Runtime) with YuNet every N frames and the
 tracker in between.  Printed:
 
-1. FPS of each loop and the ratio (target >= 4x);
+1. FPS of each loop and the ratio (target >= 4x), and of the shipped default model (``edgeaffect run
+   default``: the slim ResNet-18 at 64x64 gray, ONNX Runtime) against the same DDAMFN eager loop
+   (target >= 8x);
 2. top-1 agreement with the baseline on frames where both found the face, for
    an edgeaffect run on the baseline's exact crops (Haar every frame, no margin)
    and for the fast configuration;
@@ -14,7 +16,9 @@ tracker in between.  Printed:
 4. RSS over a long run (``--minutes``; the real check is ``--minutes 20``):
    growth after warm-up must stay under 5 %.
 
-Usage:  python benchmarks/bench_runtime.py [--frames 300] [--detect-every 5] [--minutes 0.5]
+Usage:  python benchmarks/bench_runtime.py [--frames 300] [--detect-every 5] [--minutes 0.5] [--video REAL.avi]
+``--video`` uses a recorded video (e.g. $EDGEAFFECT_DATA/physrecorder_v01/video_ZIP_H264.avi) instead of
+the generated one.
 DDAMFN is untrained here (speed does not depend on the weights); its classifier
 is scaled so that top-1 is decided by the input rather than by float noise.
 """
@@ -131,6 +135,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=0.5, help="long-run memory check duration (20 for the real check)")
     ap.add_argument("--yunet", type=Path, default=None, help="YuNet model (default: $EDGEAFFECT_TEST_MODELS or the cache)")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--video", type=Path, default=None, help="a recorded video instead of the generated one")
     args = ap.parse_args()
     import torch
 
@@ -141,7 +146,7 @@ def main() -> None:
         yunet = Path(os.environ["EDGEAFFECT_TEST_MODELS"]) / "face_detection_yunet_2026may.onnx"
     fast_detector = {"detector": "yunet", "detector_options": {"model": yunet} if yunet else {}}
     work = Path(tempfile.mkdtemp(prefix="bench-runtime-"))
-    video = make_video(work / "clip.avi", args.frames)
+    video = args.video or make_video(work / "clip.avi", args.frames)
     model, meta = build_model()
     from edgeaffect._optional import available
 
@@ -162,7 +167,13 @@ def main() -> None:
     fast2, _ = edge_loop(bundle, video, work / "fast2.jsonl", threads=args.threads, detect_every=args.detect_every,
                          **fast_detector)
     fast = max(fast, fast2, key=lambda s: s.fps)
-    say(f"  {fast2.fps:.1f} FPS; edgeaffect on the baseline's crops ...")
+    say(f"  {fast2.fps:.1f} FPS; edgeaffect with the shipped default model ...")
+    from edgeaffect.assets import resolve
+
+    default_runs = [edge_loop(resolve("default", "bundle"), video, work / f"default{i}.jsonl", threads=args.threads,
+                              detect_every=args.detect_every, **fast_detector)[0] for i in range(2)]
+    shipped = max(default_runs, key=lambda s: s.fps)
+    say(f"  {shipped.fps:.1f} FPS; edgeaffect on the baseline's crops ...")
     same_crop = dict(detector="haar", detect_every=1, crop=CropOptions(margin=0.0, square=False), threads=args.threads)
     ort_same, ort_top1 = edge_loop(onnx_bundle, video, work / "ort.jsonl", **same_crop)
     ov_same, ov_top1 = edge_loop(bundle, video, work / "same.jsonl", backend_options={"inference_precision": "fp32"}
@@ -170,6 +181,8 @@ def main() -> None:
     base = max(torch_fps, torch_fps2)
     print(f"\nFPS (best of 2, interleaved)  torch eager+Haar: {torch_fps:.1f} / {torch_fps2:.1f}   edgeaffect {fmt} "
           f"({fast.precision}) YuNet every {args.detect_every}: {fast.fps:.1f}   ratio {fast.fps / base:.2f}x (target >= 4x)")
+    print(f"     edgeaffect default model (onnxruntime) YuNet every {args.detect_every}: "
+          f"{' / '.join(f'{r.fps:.1f}' for r in default_runs)}   ratio {shipped.fps / base:.2f}x (target >= 8x)")
     print(f"     edgeaffect Haar every frame: onnxruntime {ort_same.fps:.1f}, {fmt} fp32 {ov_same.fps:.1f}")
     print(f"top-1 agreement with torch, same crops: onnxruntime {agreement(torch_top1, ort_top1)}, "
           f"{fmt} fp32 {agreement(torch_top1, ov_top1)}; fast config: {agreement(torch_top1, fast_top1)}")

@@ -1,83 +1,130 @@
-"""Training throughput on this CPU: DDAMFN at 112x112, fp32 vs bf16 autocast vs channels_last.
+"""Training throughput on this CPU: the study's DDAMFN recipe against the shipped default's, side by side.
 
-All variants run side by side in one process, interleaved round by round (so a
-noisy neighbour slows them alike), each on the same model and batch; the
-median images/second per variant and the ratios to fp32 are printed.
+Each configuration is built from its recipe through the trainer's own builders (model, data set,
+augmentation, optimiser, precision, memory format) and timed over whole training iterations:
+fetching and augmenting a batch, forward, loss, backward and optimiser step.  The configurations
+run interleaved round by round in one process, so a noisy neighbour slows them alike; the median
+images/second per configuration and the ratio to the first are printed.
 
-    python benchmarks/bench_train.py [--batch 16] [--rounds 3] [--steps 2] [--threads 0]
+* ``ddamfn-ferplus``: DDAMFN at 112x112 RGB, fp32, per-image decode + torchvision augmentation;
+* ``ferplus-default``: slim ResNet-18 at 64x64 gray, bf16 autocast + channels_last, the split decoded
+  once into memory and augmented a batch at a time (the decode is timed once, apart);
+* ``ferplus-default + torch.compile`` (``--compile``): the same, compiled.
+
+Data: FER+ from ``$EDGEAFFECT_DATA/ferplus`` (train split), else the built-in synthetic faces.
+
+    python benchmarks/bench_train.py [--batch 64] [--rounds 3] [--steps 2] [--threads 0] [--compile]
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import copy
+import os
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
-from edgeaffect.train.distributed import cpu_supports_bf16
-from edgeaffect.train.registry import create_model
-
-VARIANTS = {  # name -> (autocast dtype or None, channels_last)
-    "fp32": (None, False),
-    "bf16 autocast": (torch.bfloat16, False),
-    "channels_last": (None, True),
-    "bf16 + channels_last": (torch.bfloat16, True),
-}
+from edgeaffect.train import builders
+from edgeaffect.train.distributed import setup
+from edgeaffect.train.loop import model_inputs, to_device
+from edgeaffect.train.recipes import resolve_config
 
 
-def step_time(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-              dtype: torch.dtype | None, steps: int) -> float:
-    cast = torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
-    started = time.perf_counter()
-    for _ in range(steps):
-        with cast:
-            logits = model(x)[0]
-            loss = torch.nn.functional.cross_entropy(logits.float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return (time.perf_counter() - started) / steps
+def data_root() -> tuple[Path, dict]:
+    env = os.environ.get("EDGEAFFECT_DATA")
+    if env and (Path(env) / "ferplus").is_dir():
+        return Path(env) / "ferplus", {"mode": "majority", "votes": True}
+    from edgeaffect.data.synthetic import write_synthetic_faces
+
+    out = Path(tempfile.mkdtemp(prefix="bench-train-")) / "faces"
+    return write_synthetic_faces(out, per_class=64, size=112, aligned=True, per_subject=1), {}
+
+
+class Config:
+    """One recipe made ready to train: model, optimiser, loader iterator, precision."""
+
+    def __init__(self, recipe: str, data: Path, options: dict, batch: int, limit: int, compile_model: bool,
+                 threads: int) -> None:
+        overrides = {"data": {"path": str(data), "options": options, "limit_train": limit},
+                     "optim": {"batch": batch}, "runtime": {"progress": False, "threads": threads}}
+        self.config = config = resolve_config(recipe, overrides)
+        self.env = setup(config.runtime)
+        index = builders.open_data(config)
+        torch.manual_seed(0)
+        model = builders.build_model(config, index)
+        self.meta = model.meta
+        if self.env.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model.train()
+        self.step_fn = torch.compile(self.model) if compile_model else self.model
+        self.opt = builders.build_optimizer(model, config)
+        records = builders.limited(index.split(config.data.train_split), limit, 0)
+        started = time.perf_counter()
+        dataset = builders.make_dataset(records, self.meta, config, train=True)
+        self.prepare_seconds = time.perf_counter() - started
+        sampler = __import__("edgeaffect.train.torch_data", fromlist=["EpochSampler"]).EpochSampler(len(dataset), seed=0)
+        self.loader = builders.loader(dataset, batch=batch, sampler=sampler, workers=0)
+        self.batches = iter(())
+
+    def next_batch(self) -> dict:
+        batch = next(self.batches, None)
+        if batch is None:
+            self.batches = iter(self.loader)
+            batch = next(self.batches)
+        batch.pop("dropped", None)
+        return to_device(batch, self.env)
+
+    def seconds_per_step(self, steps: int) -> tuple[float, int]:
+        started, seen = time.perf_counter(), 0
+        for _ in range(steps):
+            batch = self.next_batch()
+            with self.env.autocast():
+                logits = self.step_fn(*model_inputs(batch, self.meta))[0]
+                loss = torch.nn.functional.cross_entropy(logits.float(), batch["label"])
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            seen += len(batch["label"])
+        return time.perf_counter() - started, seen
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=2048, help="training images each configuration holds")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--compile", action="store_true", help="also time the default configuration under torch.compile")
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    base = create_model("ddamfn")
-    x = torch.randn(args.batch, *base.meta.input_shape()[1:])
-    y = torch.randint(0, base.meta.num_classes, (args.batch,))
-    runs = {}
-    for name, (dtype, cl) in VARIANTS.items():
-        if dtype is torch.bfloat16 and not cpu_supports_bf16():
-            print(f"skip {name}: this CPU has no fast bfloat16")
-            continue
-        model = copy.deepcopy(base).train()
-        xx = x
-        if cl:
-            model = model.to(memory_format=torch.channels_last)
-            xx = x.contiguous(memory_format=torch.channels_last)
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        step_time(model, opt, xx, y, dtype, 1)  # warm-up: oneDNN picks kernels on the first call
-        runs[name] = (model, opt, xx, dtype, [])
+    data, options = data_root()
+    plan = [("ddamfn-ferplus", "ddamfn-ferplus", {"mode": "majority"}, False),
+            ("ferplus-default", "ferplus-default", options, False)]
+    if args.compile:
+        plan.append(("ferplus-default + torch.compile", "ferplus-default", options, True))
+    configs = {}
+    for name, recipe, opts, compiled in plan:
+        configs[name] = Config(recipe, data, opts, args.batch, args.limit, compiled, args.threads)
+        configs[name].seconds_per_step(1)  # warm-up: oneDNN picks kernels (and compile traces) on the first call
+    rates: dict[str, list[float]] = {name: [] for name in configs}
     for r in range(args.rounds):
-        for name, (model, opt, xx, dtype, times) in runs.items():
-            times.append(step_time(model, opt, xx, y, dtype, args.steps))
+        for name, cfg in configs.items():
+            seconds, seen = cfg.seconds_per_step(args.steps)
+            rates[name].append(seen / seconds)
         print(f"round {r + 1}/{args.rounds} done", flush=True)
-    print(f"\nDDAMFN 112x112 training (forward+backward+SGD step), batch {args.batch}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    ref = args.batch / statistics.median(runs["fp32"][4])
-    print(f"{'variant':<24}{'images/s':>10}{'vs fp32':>10}")
-    for name, (*_, times) in runs.items():
-        ips = args.batch / statistics.median(times)
-        print(f"{name:<24}{ips:>10.2f}{ips / ref:>9.2f}x")
+    print(f"\nTraining iterations (batch fetch + augmentation + forward + backward + step), batch {args.batch}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}, data {data}")
+    first = statistics.median(next(iter(rates.values())))
+    print(f"{'configuration':<34}{'input':>14}{'precision':>11}{'images/s':>10}{'ratio':>8}{'prepare s':>11}")
+    for name, cfg in configs.items():
+        ips = statistics.median(rates[name])
+        m = cfg.meta
+        size = f"{m.input_size[0]}x{m.input_size[1]} {m.color.value}"
+        precision = cfg.config.runtime.precision.value.replace("auto", "fp32")  # auto = fp32 on a CPU
+        print(f"{name:<34}{size:>14}{precision:>11}{ips:>10.1f}{ips / first:>7.1f}x"
+              f"{cfg.prepare_seconds:>11.1f}")
 
 
 if __name__ == "__main__":

@@ -58,13 +58,15 @@ def eval_config(opts: EvalOptions, ckpt: dict[str, Any]) -> Any:
     base = ckpt["config"]
     same_data = not opts.data or (base["data"]["path"] and Path(opts.data).expanduser().resolve()
                                   == Path(base["data"]["path"]).expanduser().resolve())
-    data: dict[str, Any] = {"test_split": opts.split, "limit_test": opts.limit, "augment": False}
+    # Scored per image as at run time (no in-memory batches: the resize study degrades each crop), in
+    # float32, the precision the exported model computes in, whatever autocast trained it.
+    data: dict[str, Any] = {"test_split": opts.split, "limit_test": opts.limit, "augment": False, "in_memory": False}
     if opts.data:
         data.update(path=str(opts.data), synthetic="", format=opts.format or (base["data"]["format"] if same_data else None))
     if opts.options or not same_data:
         data["options"] = dict(opts.options)
     top = {"data": data, "optim": {"batch": opts.batch},
-           "runtime": {"device": opts.device, "resume": False, "out": "", "progress": opts.progress}}
+           "runtime": {"device": opts.device, "resume": False, "out": "", "progress": opts.progress, "precision": "fp32"}}
     return TrainConfig.from_dict(merge(base, top))
 
 
