@@ -78,19 +78,25 @@ class PulseEvalReport:
         return asdict(self)
 
 
-def colour_trace(record: Any, detector: Any) -> tuple[np.ndarray, np.ndarray, float]:
-    """(frame times, (n, 3) skin RGB with NaN rows where no face, share of frames with a face)."""
-    from edgeaffect.pulse.skin import skin_mean
-
-    times = np.asarray(record.frame_times, dtype=np.float64)
-    rgb = np.full((len(times), 3), np.nan)
+def face_pass(record: Any, detector: Any, per_face: Callable[[np.ndarray, tuple], Any]) -> tuple[list, float]:
+    """``per_face(frame, box)`` of the largest face of every frame (None where there is none), share found."""
+    out: list[Any] = [None] * len(record.frame_times)
     found = 0
     for i, frame in enumerate(record.frames()):
         faces = detector.detect(frame)
         if faces:
             found += 1
-            rgb[i] = skin_mean(frame, max(faces, key=lambda f: f.area).box)
-    return times, rgb, found / max(len(times), 1)
+            out[i] = per_face(frame, max(faces, key=lambda f: f.area).box)
+    return out, found / max(len(out), 1)
+
+
+def colour_trace(record: Any, detector: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    """(frame times, (n, 3) skin RGB with NaN rows where no face, share of frames with a face)."""
+    from edgeaffect.pulse.skin import skin_mean
+
+    colours, share = face_pass(record, detector, skin_mean)
+    rgb = np.stack([np.full(3, np.nan) if c is None else c for c in colours]) if colours else np.zeros((0, 3))
+    return np.asarray(record.frame_times, dtype=np.float64), rgb, share
 
 
 def score(name: str, spans: Sequence[tuple[str, np.ndarray, np.ndarray, RateFn]], window_s: float,
@@ -120,18 +126,24 @@ def colour_rate(name: str, times: np.ndarray, rgb: np.ndarray) -> RateFn:
     return rate
 
 
-def evaluate_pulse(opts: PulseEvalOptions) -> PulseEvalReport:
+def open_recordings(opts: PulseEvalOptions) -> tuple[Any, Any]:
+    """(the recordings' DatasetIndex, the face detector); ConfigError when the data holds no recording."""
     from edgeaffect.data import open_dataset
-    from edgeaffect.pulse import get_estimator
     from edgeaffect.runtime.detectors import create_detector
 
-    for name in opts.estimators:
-        get_estimator(name)  # unknown names fail before minutes of video are read
     index = open_dataset(opts.data, format=opts.format)
     if index.task != "recording":
         raise ConfigError(f"{index.root} is a {index.format} dataset, not a video + pulse recording",
                           "point --data at a PhysRecorder, UBFC-rPPG or PURE folder")
-    detector = create_detector(opts.detector, **dict(opts.detector_options))
+    return index, create_detector(opts.detector, **dict(opts.detector_options))
+
+
+def evaluate_pulse(opts: PulseEvalOptions) -> PulseEvalReport:
+    from edgeaffect.pulse import get_estimator
+
+    for name in opts.estimators:
+        get_estimator(name)  # unknown names fail before minutes of video are read
+    index, detector = open_recordings(opts)
     traces, found = [], {}
     for record in tqdm(index.split(opts.split), desc="face colour", unit="recording", disable=not opts.progress):
         times, rgb, share = colour_trace(record, detector)
