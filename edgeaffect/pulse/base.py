@@ -9,13 +9,12 @@ result (0.7-3.5 Hz, see ``spectrum.py``).  Adding one = one file + one line in
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from edgeaffect.errors import ConfigError
+from edgeaffect.errors import unknown_name
 from edgeaffect.pulse.spectrum import bandpass
 
 MAX_GAP_FRACTION = 0.2  # a window missing more of its frames than this gets no estimate
@@ -43,9 +42,7 @@ def get_estimator(name: str) -> Estimator:
     import edgeaffect.pulse  # noqa: F401  (registers the built-in estimators)
 
     if name not in ESTIMATORS:
-        near = difflib.get_close_matches(name, ESTIMATORS, n=1)
-        hint = f"did you mean '{near[0]}'? " if near else ""
-        raise ConfigError(f"unknown pulse estimator '{name}'", f"{hint}choose one of: {', '.join(sorted(ESTIMATORS))}")
+        raise unknown_name("pulse estimator", name, ESTIMATORS)
     return ESTIMATORS[name]
 
 
