@@ -163,13 +163,14 @@ def format_pulse_report(report: PulseEvalReport, *, per_window: bool = True) -> 
     lines = [f"{report.data} ({report.format}): {report.recordings} recording(s), {report.window_s:g} s windows "
              f"every {report.hop_s:g} s, detector {report.detector}, face found in "
              + ", ".join(f"{k} {v:.0%}" for k, v in report.faces_found.items()),
-             f"{'estimator':<12}{'windows':>8}{'none':>6}{'MAE':>7}{'RMSE':>7}{'MAPE%':>7}{'r':>7}"
+             f"{'estimator':<12}{'scored':>7}{'none':>6}{'no ref':>7}{'MAE':>7}{'RMSE':>7}{'MAPE%':>7}{'r':>7}"
              f"   whole clip: estimate / sensor (bpm)"]
     for est in report.estimators:
         m = est.metrics
         clips = "; ".join(f"{c.recording} {_bpm(c.estimate_bpm).strip()} / {_bpm(c.reference_bpm).strip()}"
                           for c in est.clips)
-        lines.append(f"{est.estimator:<12}{m['scored']:>8}{m['no_estimate']:>6}{_num(m['mae'])}{_num(m['rmse'])}"
+        lines.append(f"{est.estimator:<12}{m['scored']:>7}{m['no_estimate']:>6}{m['no_reference']:>7}"
+                     f"{_num(m['mae'])}{_num(m['rmse'])}"
                      f"{_num(m['mape'])}{_num(m['pearson'], 2)}   {clips}")
     if per_window:
         lines.append("per window (estimate / sensor bpm):")
