@@ -169,13 +169,14 @@ def format_pulse_report(report: PulseEvalReport, *, per_window: bool = True) -> 
         m = est.metrics
         clips = "; ".join(f"{c.recording} {_bpm(c.estimate_bpm).strip()} / {_bpm(c.reference_bpm).strip()}"
                           for c in est.clips)
-        lines.append(f"{est.estimator:<12}{m['scored']:>7}{m['no_estimate']:>6}{m['no_reference']:>7}"
+        name = est.estimator if len(est.estimator) < 12 else f"{est.estimator}\n{'':<12}"  # long model names
+        lines.append(f"{name:<12}{m['scored']:>7}{m['no_estimate']:>6}{m['no_reference']:>7}"
                      f"{_num(m['mae'])}{_num(m['rmse'])}"
                      f"{_num(m['mape'])}{_num(m['pearson'], 2)}   {clips}")
     if per_window:
         lines.append("per window (estimate / sensor bpm):")
         for est in report.estimators:
-            lines.append(f"  {est.estimator:<10}" + "  ".join(
+            lines.append(f"  {est.estimator:<10} " + "  ".join(
                 f"{w.start_s:g}-{w.end_s:g}s {_bpm(w.estimate_bpm).strip()}/{_bpm(w.reference_bpm).strip()}"
                 for w in est.windows))
     return "\n".join(lines)
