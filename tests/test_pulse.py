@@ -184,3 +184,17 @@ def test_real_recording_within_target(data_root, yunet_model):
         assert 70.0 < clip.reference_bpm < 72.5  # the oximeter: about 71 bpm
         assert abs(clip.estimate_bpm - clip.reference_bpm) <= 3.0, est.estimator
         assert est.metrics["scored"] == 3 and est.metrics["mae"] <= 5.0, est.estimator
+
+
+def test_ubfc_phys_videos_read_as_recordings_when_named(tmp_path):
+    from edgeaffect.data.inspect import detect_format
+    from edgeaffect.data.synthetic_video import write_synthetic_videos
+
+    root = write_synthetic_videos(tmp_path, subjects=1, seconds=2.0, fps=10.0, size=48, use_e4=False)
+    assert detect_format(root) == "ubfc_phys"  # the EDA-window reader keeps the folder by default
+    index = open_dataset(root, format="ubfc_phys_rppg")
+    recs = index.split("test")
+    assert [r.key for r in recs] == ["vid_s1_T1", "vid_s1_T2", "vid_s1_T3"]
+    bvp = np.loadtxt(root / "s1" / "bvp_s1_T1.csv")
+    assert np.allclose(recs[0].frame_times, np.arange(20) / 10.0)
+    assert np.allclose(recs[0].bvp[:19], np.interp(np.arange(19) / 10.0, np.arange(len(bvp)) / 64.0, bvp))
