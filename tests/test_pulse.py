@@ -23,7 +23,7 @@ def _tiny(n: int = 12, size: int = 24) -> list[np.ndarray]:
     return [np.full((size, size, 3), 10 * i, dtype=np.uint8) for i in range(n)]
 
 
-# ---- readers ----------------------------------------------------------------------------------------------------------
+# ---- readers 
 
 def test_physrecorder_reads_signal_at_each_frames_own_time(tmp_path):
     times = jittered_times(0.4, seed=1)  # 12 uneven frames
@@ -83,7 +83,7 @@ def test_pure_reads_png_frames_and_nanosecond_times(tmp_path):
     assert [int(f[0, 0, 0]) for f in rec.frames()] == [10 * i for i in range(len(times))]
 
 
-# ---- spectrum, windows, metrics ---------------------------------------------------------------------------------------
+# ---- spectrum, windows, metrics 
 
 def test_heart_rate_snr_and_no_estimate_from_too_little():
     fs = 30.0
@@ -115,7 +115,7 @@ def test_live_window_waits_until_full_then_estimates():
     assert abs(est.hr_bpm - 84.0) < 1.5 and est.snr_db > 5
 
 
-# ---- estimators on a synthetic face with a known pulse ----------------------------------------------------------------
+# ---- estimators on a synthetic face with a known pulse 
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):

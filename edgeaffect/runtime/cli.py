@@ -64,8 +64,8 @@ def register(app: typer.Typer) -> None:
             detector_options={"model": detector_model} if detector_model else {}, detect_every=detect_every,
             max_faces=max_faces, smoothing=_smoothing(smoothing), crop=crop, max_frames=max_frames, max_seconds=max_seconds,
             save_crops=save_crops, save_video=save_video, backend=backend, threads=threads,
-            source_options=SourceOptions(max_retries=max_retries, folder_fps=fps, loop=loop, width=width, height=height),
-            pulse=pulse_options)
+            source_options=SourceOptions(max_retries=max_retries, folder_fps=fps, loop=loop, width=width,
+                                         height=height), pulse=pulse_options)
         result = run(config)
         typer.echo(f"{result.frames} frames ({result.bad_frames} bad, {result.dropped_frames} dropped), "
                    f"{result.faces} faces in {result.tracks} tracks, {result.fps:.1f} FPS, stopped: {result.stop_reason}"
