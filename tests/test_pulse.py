@@ -54,6 +54,10 @@ def test_malformed_csv_row_is_named_by_file_and_line(tmp_path):
     (folder / "BVP.csv").write_text("timestamp,bvp\n1.0,2\n1.05,3\n1.1,x7\n")
     with pytest.raises(DataError, match=r"BVP\.csv:4"):
         open_dataset(folder)
+    (folder / "BVP.csv").unlink()
+    with pytest.raises(DataError, match=r"BVP\.csv is missing"):
+        open_dataset(folder)
+    (folder / "BVP.csv").write_text("timestamp,bvp\n1.0,2\n1.05,3\n1.1,x7\n")
     write_physrecorder(tmp_path / "b", _tiny(4), np.arange(4) / 30, np.arange(4) / 20, np.ones(4))
     index = open_dataset(tmp_path)  # two recordings: the broken one is skipped and named
     assert [r.key for r in index.split("test")] == ["b"]

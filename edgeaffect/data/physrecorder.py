@@ -29,7 +29,8 @@ def _folders(root: Path) -> list[Path]:
 
 
 def detect(root: Path) -> bool:
-    return root.is_dir() and any((f / "BVP.csv").is_file() for f in _folders(root))
+    # frames_timestamp.csv alone marks the layout, so a missing BVP.csv is named rather than the layout unknown
+    return root.is_dir() and bool(_folders(root))
 
 
 def read_one(folder: Path) -> RecordingRecord:
