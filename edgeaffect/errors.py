@@ -56,3 +56,13 @@ class SourceError(EdgeAffectError):
 
 class DeviceError(EdgeAffectError):
     """A device profile is unknown or cannot run what was asked."""
+
+
+def unknown_name(kind: str, name: str, choices) -> ConfigError:
+    """The error for a name that is not in a registry: the closest choice, then all of them."""
+    import difflib
+
+    choices = sorted(choices)
+    near = difflib.get_close_matches(name, choices, n=1)
+    hint = f"did you mean '{near[0]}'? " if near else ""
+    return ConfigError(f"unknown {kind} '{name}'", f"{hint}choose one of: {', '.join(choices)}")

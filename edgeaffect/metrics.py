@@ -203,3 +203,24 @@ def signal_report(y_true, y_pred) -> dict:
     per = [pearson(a, b) for a, b in zip(t, p)]
     return {"n": int(t.shape[0]), "pearson": float(np.nanmean(per)) if per else float("nan"),
             "pearson_pooled": pearson(t, p), "mse": signal_mse(t, p), "mae": mae(t, p)}
+
+
+# --- heart rate (pulse estimates against a contact sensor, per window) ----------------------
+def hr_report(reference_bpm, estimated_bpm) -> dict:
+    """MAE, RMSE, MAPE (%) and Pearson of heart rates over the windows that have both numbers.
+
+    A NaN estimate means "no estimate" (too little face or signal in the window): it is
+    counted, never scored as a number.  The rPPG-Toolbox metrics; the wave's SNR is in
+    ``edgeaffect.pulse.spectrum.snr_db``.
+    """
+    ref = np.ravel(np.asarray(reference_bpm, dtype=np.float64))
+    est = np.ravel(np.asarray(estimated_bpm, dtype=np.float64))
+    scored = np.isfinite(ref) & np.isfinite(est)
+    r, e = ref[scored], est[scored]
+    nan = float("nan")
+    return {"windows": int(len(ref)), "scored": int(scored.sum()),
+            "no_estimate": int((np.isfinite(ref) & ~np.isfinite(est)).sum()),
+            "no_reference": int((~np.isfinite(ref)).sum()),
+            "mae": mae(r, e) if len(r) else nan, "rmse": rmse(r, e) if len(r) else nan,
+            "mape": float(np.mean(np.abs(e - r) / r) * 100.0) if len(r) else nan,
+            "pearson": pearson(r, e) if len(r) > 2 else nan}

@@ -10,7 +10,8 @@ import importlib
 from edgeaffect.data.base import (EXPRESSIONS_8, READERS, ClipRecord, DatasetIndex, Record, Skipped, TabularRecord,
                                   open_dataset, register_reader)
 
-READER_MODULES = ("ferplus", "affectnet", "rafdb", "fer2013csv", "ubfc_phys", "e4", "tabular", "folders")
+READER_MODULES = ("ferplus", "affectnet", "rafdb", "fer2013csv", "ubfc_phys", "physrecorder", "ubfc_rppg", "pure",
+                  "ubfc_phys_rppg", "e4", "tabular", "folders")
 
 for _name in READER_MODULES:
     importlib.import_module(f"edgeaffect.data.{_name}")

@@ -127,8 +127,13 @@ def _record_facts(records: Sequence[Any]) -> dict[str, Any]:
                 continue
             facts[f"{f.name}_shape"] = sorted({a.shape for a in arrays})[:5]
             if all(a.size and np.issubdtype(a.dtype, np.number) for a in arrays):
-                facts[f"{f.name}_range"] = _range([float(np.min(a)) for a in arrays] +
-                                                  [float(np.max(a)) for a in arrays])
+                # NaN marks samples a recording lacks (sensor ended, timestamp went back): counted, not ranged
+                finite = [a[np.isfinite(a)] for a in arrays]
+                facts[f"{f.name}_range"] = _range([float(x.min()) for x in finite if x.size] +
+                                                  [float(x.max()) for x in finite if x.size])
+                missing = sum(int(a.size - x.size) for a, x in zip(arrays, finite))
+                if missing:
+                    facts[f"{f.name}_missing"] = missing
     return facts
 
 

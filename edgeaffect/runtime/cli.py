@@ -46,6 +46,8 @@ def register(app: typer.Typer) -> None:
         width: Optional[int] = typer.Option(None, help="Requested camera width."),
         height: Optional[int] = typer.Option(None, help="Requested camera height."),
         summary: Optional[Path] = typer.Option(None, help="Summary JSON (default: <out>.summary.json)."),
+        pulse: Optional[str] = typer.Option(None, help="Also estimate heart rate per face: pos, chrom or green."),
+        pulse_window: float = typer.Option(10.0, help="Seconds of face video per heart-rate estimate."),
     ) -> None:
         """Run a bundle on live or recorded video: detect, crop, infer, smooth, write results."""
         from edgeaffect.runtime.crop import CropOptions
@@ -56,12 +58,16 @@ def register(app: typer.Typer) -> None:
             crop = CropOptions(margin=margin, align=align)
         except ValueError as exc:
             raise ConfigError(str(exc), "use a --margin between -0.4 and 2") from None
+        from edgeaffect.runtime.pulse import PulseOptions
+
+        pulse_options = PulseOptions(estimator=pulse, window_s=pulse_window) if pulse else None
         config = RunConfig(
             bundle=bundle, source=source, out=out, csv=csv, summary=summary, headless=headless, detector=detector,
             detector_options={"model": detector_model} if detector_model else {}, detect_every=detect_every,
             max_faces=max_faces, smoothing=_smoothing(smoothing), crop=crop, max_frames=max_frames, max_seconds=max_seconds,
             save_crops=save_crops, save_video=save_video, backend=backend, threads=threads,
-            source_options=SourceOptions(max_retries=max_retries, folder_fps=fps, loop=loop, width=width, height=height))
+            source_options=SourceOptions(max_retries=max_retries, folder_fps=fps, loop=loop, width=width,
+                                         height=height), pulse=pulse_options)
         result = run(config)
         typer.echo(f"{result.frames} frames ({result.bad_frames} bad, {result.dropped_frames} dropped), "
                    f"{result.faces} faces in {result.tracks} tracks, {result.fps:.1f} FPS, stopped: {result.stop_reason}"

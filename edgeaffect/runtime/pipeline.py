@@ -21,10 +21,12 @@ import numpy as np
 
 from edgeaffect.errors import SourceError
 from edgeaffect.io import atomic_write_json
+from edgeaffect.pulse.trace import NO_ESTIMATE, PulseEstimate
 from edgeaffect.runtime.crop import CropOptions, crop_face
 from edgeaffect.runtime.detectors import create_detector
 from edgeaffect.runtime.inference import Predictor, TrackPrediction
 from edgeaffect.runtime.loader import open_model
+from edgeaffect.runtime.pulse import PulseOptions, PulseStage
 from edgeaffect.runtime.results import FaceResult, FrameResult, RunSummary
 from edgeaffect.runtime.signals import stop_on_signals
 from edgeaffect.runtime.sinks import CropSaver, CsvSink, JsonlSink, Sink, VideoSink, WindowSink
@@ -63,6 +65,7 @@ class RunConfig:
     backend_options: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"inference_precision": "fp32"}
     source_options: SourceOptions = field(default_factory=SourceOptions)
     rss_interval_s: float = 5.0
+    pulse: PulseOptions | None = None  # heart rate per track beside the model (--pulse pos)
 
     def __post_init__(self) -> None:
         self.bundle = Path(self.bundle)
@@ -94,6 +97,7 @@ class _Loop:
         self.smoothers: dict[int, Smoother] = {}
         self.held: dict[int, Smoothed] = {}  # last smoothed output per track (clip models between runs)
         self.crops = CropSaver(config.save_crops) if config.save_crops else None
+        self.pulse = PulseStage(config.pulse, stats) if config.pulse else None
         self.processed = self.faces = self.skipped_crops = 0
         self.last_index = -1
 
@@ -120,6 +124,8 @@ class _Loop:
                 self.smoothers.pop(tid, None)
                 self.held.pop(tid, None)
             self.predictor.forget(self.tracker.expired)
+            if self.pulse is not None:
+                self.pulse.forget(self.tracker.expired)
         else:
             tracks = self.tracker.predict(frame.index)
         kept, crops = [], []
@@ -134,18 +140,21 @@ class _Loop:
         if self.crops is not None:
             self.crops.save(frame.index, [k.id for k in kept], crops)
         preds = self.predictor.predict([k.id for k in kept], crops, frame.timestamp)
+        pulses = self.pulse.update(frame.image, kept, frame.timestamp) if self.pulse else [NO_ESTIMATE] * len(kept)
         t = time.perf_counter()
-        results = [self._face(track, tp, frame.timestamp) for track, tp in zip(kept, preds)]
+        results = [self._face(track, tp, frame.timestamp, hr) for track, tp, hr in zip(kept, preds, pulses)]
         self._timed("smooth", t)
         self.processed += 1
         self.faces += len(results)
         self.last_index = frame.index
         return FrameResult(frame.index, frame.timestamp, tuple(results), dict(stats.current))
 
-    def _face(self, track: Track, tp: TrackPrediction, timestamp: float) -> FaceResult:
+    def _face(self, track: Track, tp: TrackPrediction, timestamp: float, pulse: PulseEstimate) -> FaceResult:
         face = track.face
         base = dict(track_id=track.id, box=tuple(float(v) for v in face.box), detected=track.detected,
-                    detector_score=float(face.score), inferred=tp.inferred, eda=tp.signal)
+                    detector_score=float(face.score), inferred=tp.inferred, eda=tp.signal,
+                    heart_rate=pulse.hr_bpm if pulse.ok else None,
+                    pulse_snr=pulse.snr_db if pulse.ok and np.isfinite(pulse.snr_db) else None)
         pred = tp.prediction
         if pred is None:
             return FaceResult(**base)

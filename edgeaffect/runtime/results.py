@@ -37,6 +37,8 @@ class FaceResult:
     arousal: float | None = None
     eda: float | None = None  # newest value of the track's EDA trace (signal models)
     inferred: bool = True  # False: a temporal model is still filling its window
+    heart_rate: float | None = None  # bpm from --pulse, once the track's window is full (None: no estimate)
+    pulse_snr: float | None = None  # signal quality of that estimate: the pulse wave's SNR in dB
 
 
 @dataclass(frozen=True)

@@ -99,8 +99,22 @@ def register(app: typer.Typer) -> None:
         interp: str = typer.Option("cubic,linear,lanczos4", "--interp", help="Interpolations for the resize study."),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for eval.json / resize_study.csv+json."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+        window: float = typer.Option(10.0, "--window", help="Heart-rate window in seconds (video + pulse recordings)."),
+        hop: float = typer.Option(5.0, "--hop", help="Seconds between heart-rate windows."),
+        detector: str = typer.Option("yunet", "--detector", help="Face detector for heart rate from video."),
+        detector_model: Optional[Path] = typer.Option(None, "--detector-model", help="YuNet model file."),
     ) -> None:
-        """Score a trained run on a dataset split (accuracy, macro-F1, UAR, CCC, Pearson, ...)."""
+        """Score a trained run on a dataset split (accuracy, macro-F1, UAR, CCC, Pearson, ...).
+
+        RUN may instead name pulse estimators (pos, chrom, green, a comma list or all): their heart rate
+        from the face video of a recording (--data) is scored against its contact sensor.
+        """
+        from edgeaffect.bench.pulse_cli import pulse_eval_wanted, run_pulse_eval
+
+        if pulse_eval_wanted(run, data):
+            typer.echo(run_pulse_eval(run, data=data, format=format, split=split, window=window, hop=hop,
+                                      detector=detector, detector_model=detector_model, as_json=as_json, out=out))
+            return
         from edgeaffect.io import atomic_write_json
         from edgeaffect.train.evaluate import EvalOptions, evaluate_checkpoint, format_report
         from edgeaffect.train.resize_study import parse_list, run_resize_study, table, write_results

@@ -1,0 +1,178 @@
+"""Timestamped face-video recordings with a contact pulse signal: the record and what every layout shares.
+
+A :class:`RecordingRecord` is one video (a file, or a folder of frames) with a
+time in seconds for every frame and the contact sensor's pulse wave
+(PPG / oximeter "BVP") resampled onto those frame times — by the times, never
+by assuming the frames are evenly spaced (webcams drop and bunch frames).
+
+Bad timing is marked, not guessed over: a frame whose timestamp does not
+increase gets a NaN time, a frame outside the signal's span gets a NaN pulse
+value, and the heart-rate evaluation reports "no estimate" for windows that
+hold too many of them (counted in its summary).  A malformed CSV row raises a
+:class:`DataError` naming the file and line; a reader that finds several
+recordings skips (and names) the broken ones.  Torch-free.
+
+The readers, one file per layout: ``physrecorder.py``, ``ubfc_rppg.py``,
+``pure.py``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from edgeaffect.data.base import DatasetIndex, Skipped, index_from_splits, register_reader
+from edgeaffect.errors import DataError
+
+log = logging.getLogger(__name__)
+
+SPLIT = "test"  # recordings are for evaluation: one split, so 'eval --split test' (the default) reads them
+RECORDING_FORMATS: set[str] = set()  # reader names whose records are RecordingRecords (heart-rate evaluation)
+
+
+def register_recording_reader(name: str, *, detect: Callable[[Path], bool], description: str) -> Callable:
+    """``register_reader`` for a video + pulse layout; also lists it in ``RECORDING_FORMATS``."""
+    RECORDING_FORMATS.add(name)
+    return register_reader(name, detect=detect, description=description)
+
+
+@dataclass(frozen=True)
+class RecordingRecord:
+    """One recording: ``frame_times`` (s from the first frame, NaN = unusable) and ``bvp`` per frame."""
+
+    key: str
+    split: str
+    video: Path  # video file, or folder of frame images (``frame_files``)
+    frame_times: np.ndarray = field(repr=False)
+    bvp: np.ndarray = field(repr=False)
+    subject: str | None = None
+    start_unix: float | None = None  # wall-clock time of the first frame, when the layout records it
+    frame_files: tuple[Path, ...] = field(default=(), repr=False)
+    bad_timestamps: int = 0  # frames whose timestamp did not increase
+
+    @property
+    def seconds(self) -> float:
+        t = self.frame_times[np.isfinite(self.frame_times)]
+        return float(t[-1] - t[0]) if len(t) > 1 else 0.0
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """The frames as uint8 BGR images, in order; stops at the last timestamped frame."""
+        import cv2
+
+        n = len(self.frame_times)
+        if self.frame_files:
+            for path in self.frame_files[:n]:
+                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                if image is None:
+                    raise DataError(f"cannot decode frame {path}", "replace the file or remove the recording")
+                yield image
+            return
+        cap = cv2.VideoCapture(str(self.video))
+        if not cap.isOpened():
+            raise DataError(f"OpenCV cannot open {self.video}", "check the file is a complete video")
+        try:
+            for _ in range(n):
+                ok, image = cap.read()
+                if not ok:
+                    break
+                yield image
+        finally:
+            cap.release()
+
+
+def read_rows(path: Path, *, columns: int, header: bool, sep: str | None = ",") -> np.ndarray:
+    """A numeric CSV/TXT as a (rows, columns) float64 array; a malformed row raises DataError with file:line."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}", "check the file exists and is readable") from None
+    rows = []
+    for lineno, line in enumerate(lines[1:] if header else lines, start=2 if header else 1):
+        if not line.strip():
+            continue
+        toks = [t for t in (line.split(sep) if sep else line.split()) if t.strip()]
+        try:
+            values = [float(t) for t in toks[:columns]]
+        except ValueError:
+            values = []
+        if len(values) != columns or not np.all(np.isfinite(values)):
+            raise DataError(f"{path}:{lineno}: expected {columns} numbers, got '{line.strip()[:60]}'",
+                            "fix or remove the line")
+        rows.append(values)
+    if not rows:
+        raise DataError(f"{path} holds no rows", "replace the file with the recorded data")
+    return np.asarray(rows, dtype=np.float64)
+
+
+def increasing(times: np.ndarray) -> tuple[np.ndarray, int]:
+    """``times`` with NaN wherever a timestamp is not above every earlier one; and how many that was."""
+    times = np.asarray(times, dtype=np.float64).copy()
+    bad = times <= np.concatenate([[-np.inf], np.maximum.accumulate(times)[:-1]])
+    times[bad] = np.nan
+    return times, int(bad.sum())
+
+
+def on_frames(frame_times: np.ndarray, signal_times: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The signal linearly interpolated at each frame time; NaN outside its span or at a NaN frame time.
+
+    Samples whose own timestamps go backwards are dropped first (interpolation
+    needs them in order).
+    """
+    st, n_bad = increasing(signal_times)
+    keep = np.isfinite(st)
+    if n_bad:
+        log.warning("%d signal samples with non-increasing timestamps dropped", n_bad)
+    st, sv = st[keep], np.asarray(values, dtype=np.float64)[keep]
+    out = np.full(len(frame_times), np.nan)
+    ok = np.isfinite(frame_times) & (frame_times >= st[0]) & (frame_times <= st[-1]) if len(st) > 1 else \
+        np.zeros(len(frame_times), bool)
+    out[ok] = np.interp(frame_times[ok], st, sv)
+    return out
+
+
+def make_record(*, key: str, video: Path, frame_times_abs: np.ndarray, signal_times_abs: np.ndarray,
+                signal: np.ndarray, subject: str | None = None, frame_files: tuple[Path, ...] = (),
+                start_unix: float | None = None) -> RecordingRecord:
+    """A record from absolute times (any common clock, seconds): times made relative to the first frame."""
+    times, bad = increasing(frame_times_abs)
+    if bad:
+        log.warning("%s: %d frames with non-increasing timestamps are left out", video, bad)
+    bvp = on_frames(times, np.asarray(signal_times_abs, dtype=np.float64), signal)
+    first = times[np.isfinite(times)][0] if np.isfinite(times).any() else 0.0
+    return RecordingRecord(key=key, split=SPLIT, video=video, frame_times=times - first, bvp=bvp, subject=subject,
+                           start_unix=start_unix, frame_files=frame_files, bad_timestamps=bad)
+
+
+def read_recordings(fmt: str, root: Path, folders: Iterable[Path],
+                    read_one: Callable[[Path], RecordingRecord]) -> DatasetIndex:
+    """Read every recording folder; broken ones are skipped and named, none usable raises."""
+    records: list[RecordingRecord] = []
+    skipped: list[Skipped] = []
+    for folder in folders:
+        try:
+            records.append(read_one(folder))
+        except DataError as exc:
+            log.warning("skipping %s: %s", folder, exc.what)
+            skipped.append(Skipped(str(folder), exc.what))
+    reasons = "; ".join(f"{s.reason}" for s in skipped[:3])
+    return index_from_splits(
+        format=fmt, root=root, task="recording", classes=(), per_split={SPLIT: records} if records else {},
+        order=(SPLIT,), skipped=skipped, info={"recordings": len(records)},
+        empty=DataError(f"no usable {fmt} recording in {root}" + (f" ({reasons})" if reasons else ""),
+                        "fix the files named above, or point at a recording folder"))
+
+
+def video_frame_count(path: Path) -> tuple[int, float]:
+    """(frames, fps) as the container reports them (UBFC-rPPG keeps no per-frame times)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise DataError(f"OpenCV cannot open {path}", "check the file is a complete video")
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), float(cap.get(cv2.CAP_PROP_FPS))
+    finally:
+        cap.release()

@@ -1,0 +1,69 @@
+"""The pulse stage of the runtime loop: heart rate per tracked face, beside the expression model.
+
+``edgeaffect run BUNDLE --pulse pos`` adds this stage: for every kept track of
+a frame it reduces the face's skin to one mean colour (``pulse.skin``, on the
+same tracked box the expression crop is cut from) and feeds that track's
+rolling window (``pulse.trace.PulseWindow``).  Once a track has ``window_s``
+seconds, its heart rate and signal quality (the wave's SNR in dB) are read
+every ``every_s`` seconds and carried on each of its result lines; before
+that, and for windows missing too much face, they are absent.  Expired
+tracks' windows are dropped, so memory stays flat.  The estimators are
+torch-free and need ``scipy`` (the ``pulse`` extra); nothing is stored.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from edgeaffect.errors import ConfigError
+from edgeaffect.pulse.base import get_estimator
+from edgeaffect.pulse.skin import skin_mean
+from edgeaffect.pulse.spectrum import MIN_SECONDS
+from edgeaffect.pulse.trace import PulseEstimate, PulseWindow
+from edgeaffect.runtime.stats import RunStats
+from edgeaffect.runtime.tracker import Track
+
+
+@dataclass(frozen=True, kw_only=True)
+class PulseOptions:
+    """``estimator`` by name (green, chrom, pos); heart rate over ``window_s`` s, refreshed every ``every_s`` s."""
+
+    estimator: str
+    window_s: float = 10.0
+    every_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        get_estimator(self.estimator)  # unknown names fail before the camera opens
+        if self.window_s < MIN_SECONDS or self.every_s <= 0:
+            raise ConfigError(f"pulse window {self.window_s} s, every {self.every_s} s",
+                              f"use a window of at least {MIN_SECONDS:g} s (10 s is the usual) and a positive refresh")
+
+
+class PulseStage:
+    """Per-track pulse windows; ``update`` once per frame with the kept tracks."""
+
+    def __init__(self, options: PulseOptions, stats: RunStats) -> None:
+        from edgeaffect._optional import require
+
+        require("scipy.signal", "pulse", purpose="heart rate from face video (--pulse)")
+        self.options, self.stats = options, stats
+        self._windows: dict[int, PulseWindow] = {}
+
+    def update(self, image: np.ndarray, tracks: Sequence[Track], t: float) -> list[PulseEstimate]:
+        t0 = time.perf_counter()
+        out = []
+        for track in tracks:
+            window = self._windows.get(track.id)
+            if window is None:
+                window = self._windows[track.id] = PulseWindow(self.options.estimator, window_s=self.options.window_s,
+                                                                every_s=self.options.every_s)
+            out.append(window.update(t, skin_mean(image, track.face.box)))
+        self.stats.record("pulse", (time.perf_counter() - t0) * 1e3)
+        return out
+
+    def forget(self, track_ids: Sequence[int]) -> None:
+        for tid in track_ids:
+            self._windows.pop(tid, None)
