@@ -63,11 +63,7 @@ def write_manifest(folder: Path, manifest: Manifest) -> Manifest:
     Writing it last means a bundle with a manifest is a complete bundle.
     """
     folder = Path(folder)
-    files = {
-        p.relative_to(folder).as_posix(): sha256_file(p)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")
-    }
+    files = {rel: sha256_file(folder / rel) for rel in _listed_files(folder)}
     missing = [f for f in manifest.model_files if f not in files]
     if missing:
         raise BundleError(f"model files {missing} are not in {folder}", "this is a bug in the exporter; please report it")
@@ -75,6 +71,31 @@ def write_manifest(folder: Path, manifest: Manifest) -> Manifest:
     final = Manifest(**{**manifest.to_dict(), "model_files": tuple(manifest.model_files), "files": files, "created": created})
     atomic_write_json(folder / MANIFEST, final.to_dict())
     return final
+
+
+def _listed_files(folder: Path) -> list[str]:
+    """The files a manifest lists: every file below ``folder`` except the manifest and hidden files."""
+    return [p.relative_to(folder).as_posix() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")]
+
+
+def is_bundle_folder(folder: str | Path) -> bool:
+    """True only when ``folder`` is provably a bundle: its manifest parses and lists exactly the files there.
+
+    Export replaces such a folder whole; a folder that merely holds a file
+    named manifest.json (beside the user's own files) is not one.
+    """
+    import json
+
+    folder = Path(folder)
+    try:
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest = Manifest.from_dict(data)
+        files = manifest.files
+        ok = isinstance(files, Mapping) and isinstance(manifest.format, str) and bool(manifest.model_files)
+        return ok and sorted(files) == _listed_files(folder)
+    except (OSError, ValueError, TypeError, AttributeError):  # unreadable, not JSON, not a manifest's shape
+        return False
 
 
 @dataclass(frozen=True)
