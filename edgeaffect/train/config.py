@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import math
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Mapping
@@ -175,7 +176,7 @@ def check_ranges(config: "TrainConfig") -> None:
         if value is None or isinstance(value, bool):
             continue
         too_low = low is not None and (value <= low if isinstance(low, float) else value < low)
-        if too_low or (high is not None and value > high):
+        if too_low or (high is not None and value > high) or not math.isfinite(value):  # nan passes both tests
             above = "" if low is None else f"> {low:g}" if isinstance(low, float) else f">= {low}"
             below = "" if high is None else f"<= {high}"
             wanted = " and ".join(b for b in (above, below) if b)
@@ -233,7 +234,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             return float(value)
         if tp is str:
             return "" if value is None else str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(.inf)
         pass
     else:
         return value
