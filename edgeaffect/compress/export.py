@@ -234,8 +234,11 @@ def export_bundle(run: str | Path, *, target: str, out: str | Path | None = None
     """Load the run's checkpoint (``edgeaffect.train.checkpoint.load_model``) and export it as a bundle."""
     from edgeaffect.train.checkpoint import load_model
 
+    from edgeaffect.devices import get_profile
+
+    get_profile(target)  # a typo'd target and a wrong --out fail before torch loads the checkpoint
     if out is not None:
-        check_out_folder(Path(out).expanduser())  # before torch and the checkpoint load
+        check_out_folder(Path(out).expanduser())
     model, meta = load_model(run, which=which)
     out = out or Path("bundles") / f"{meta.model}-{target}"
     return export_model(model, meta, target=target, out=out, format=format, precision=precision,
