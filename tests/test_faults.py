@@ -93,7 +93,7 @@ TABLE = [
      "cannot be written"),
     ("run/csv-under-a-file", ["run", B, "--source", V, "--headless", "--csv", f"{R}/a-file/r.csv"], 2, "--csv"),
     ("run/unknown-detector", ["run", B, "--source", V, "--headless", "--detector", "yolo"], 2, "yolo"),
-    ("run/bad-smoothing", ["run", B, "--source", V, "--headless", "--smoothing", "ema:7"], 2, "error:"),
+    ("run/bad-smoothing", ["run", B, "--source", V, "--headless", "--smoothing", "ema:7"], 2, "outside (0, 1]"),
     ("run/unknown-backend", ["run", B, "--source", V, "--headless", "--backend", "onnxrutime"], 2,
      "did you mean 'onnxruntime'"),
     # bench and report
