@@ -48,7 +48,8 @@ def build_app() -> typer.Typer:
     )
 
     @app.callback()
-    def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages; print tracebacks.")) -> None:
+    def _root(verbose: bool = typer.Option(False, "--verbose", "-v",
+                                           help="Log debug messages; print tracebacks.")) -> None:
         global _VERBOSE
         _VERBOSE = verbose
         logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
@@ -68,9 +69,10 @@ def _click_classes() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ..
     typer >= 0.22 raises its own vendored copy of click's exceptions and older
     typer raises click's, so both families are caught where they exist.
     """
-    from typer._click import exceptions as vendored  # typer's parser, whatever click is installed beside it
-
-    usage, exits, aborts = [vendored.ClickException], [typer.Exit], [typer.Abort]
+    # typer.TyperException is the base of the vendored ClickException (absent from typer before the vendoring)
+    usage: list[type] = [c for c in (getattr(typer, "TyperException", None),) if c is not None]
+    exits: list[type] = [typer.Exit]
+    aborts: list[type] = [typer.Abort]
     try:
         import click
     except ImportError:
