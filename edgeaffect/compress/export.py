@@ -232,11 +232,11 @@ def export_bundle(run: str | Path, *, target: str, out: str | Path | None = None
                   verify_data: CalibrationSource | str | Path | None = None, n_verify: int = 500,
                   accept_drop: bool = False, which: str = "best", **kwargs: Any) -> Path:
     """Load the run's checkpoint (``edgeaffect.train.checkpoint.load_model``) and export it as a bundle."""
+    from edgeaffect.devices import get_profile
     from edgeaffect.train.checkpoint import load_model
 
-    from edgeaffect.devices import get_profile
-
-    get_profile(target)  # a typo'd target and a wrong --out fail before torch loads the checkpoint
+    # A typo'd target or format and a wrong --out fail in a second, before torch loads the checkpoint.
+    resolve(get_profile(target), format, precision)
     if out is not None:
         check_out_folder(Path(out).expanduser())
     model, meta = load_model(run, which=which)
