@@ -10,11 +10,13 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from edgeaffect._telemetry import telemetry_off
 from edgeaffect.errors import MissingExtraError
 
 
 def require(module: str, extra: str, *, purpose: str = "") -> ModuleType:
     """Import ``module`` or raise :class:`MissingExtraError` naming ``extra``."""
+    telemetry_off()  # again here: a caller may have cleared it, and this is the moment a library loads
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # ModuleNotFoundError, or a broken native library

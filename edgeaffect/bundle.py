@@ -63,11 +63,7 @@ def write_manifest(folder: Path, manifest: Manifest) -> Manifest:
     Writing it last means a bundle with a manifest is a complete bundle.
     """
     folder = Path(folder)
-    files = {
-        p.relative_to(folder).as_posix(): sha256_file(p)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")
-    }
+    files = {rel: sha256_file(folder / rel) for rel in _listed_files(folder)}
     missing = [f for f in manifest.model_files if f not in files]
     if missing:
         raise BundleError(f"model files {missing} are not in {folder}", "this is a bug in the exporter; please report it")
@@ -75,6 +71,31 @@ def write_manifest(folder: Path, manifest: Manifest) -> Manifest:
     final = Manifest(**{**manifest.to_dict(), "model_files": tuple(manifest.model_files), "files": files, "created": created})
     atomic_write_json(folder / MANIFEST, final.to_dict())
     return final
+
+
+def _listed_files(folder: Path) -> list[str]:
+    """The files a manifest lists: every file below ``folder`` except the manifest and hidden files."""
+    return [p.relative_to(folder).as_posix() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")]
+
+
+def is_bundle_folder(folder: str | Path) -> bool:
+    """True only when ``folder`` is provably a bundle: its manifest parses and lists exactly the files there.
+
+    Export replaces such a folder whole; a folder that merely holds a file
+    named manifest.json (beside the user's own files) is not one.
+    """
+    import json
+
+    folder = Path(folder)
+    try:
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest = Manifest.from_dict(data)
+        files = manifest.files
+        ok = isinstance(files, Mapping) and isinstance(manifest.format, str) and bool(manifest.model_files)
+        return ok and sorted(files) == _listed_files(folder)
+    except (OSError, ValueError, TypeError, AttributeError):  # unreadable, not JSON, not a manifest's shape
+        return False
 
 
 @dataclass(frozen=True)
@@ -108,15 +129,46 @@ def load_bundle(folder: str | Path, *, check: bool = True) -> Bundle:
         raise BundleError(f"{root} has no {MANIFEST}: the export did not finish or this is not a bundle",
                           "re-run 'edgeaffect export' for this model")
     try:
-        manifest = Manifest.from_dict(json.loads(mpath.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise BundleError(f"{mpath} is not valid: {exc}", "re-run 'edgeaffect export' for this model") from exc
+        data = json.loads(mpath.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError(f"it holds a JSON {type(data).__name__}, not an object")
+        manifest = Manifest.from_dict(data)
+        _check_manifest(manifest)
+    except (ValueError, TypeError) as exc:  # not UTF-8, not JSON, or not a manifest's shape
+        raise BundleError(f"{mpath} is not a valid manifest: {exc}", "re-run 'edgeaffect export' for this model") from None
     if manifest.version > MANIFEST_VERSION:
         raise BundleError(f"bundle format {manifest.version} is newer than this edgeaffect reads",
                           "upgrade edgeaffect on this device: pip install -U edgeaffect")
     if check:
         verify_checksums(root, manifest)
     return Bundle(root=root, meta=ModelMeta.load(root / "meta.json"), manifest=manifest)
+
+
+def _inside(rel: object) -> bool:
+    """A relative path that stays inside the bundle folder."""
+    return isinstance(rel, str) and bool(rel) and not Path(rel).is_absolute() and ".." not in Path(rel).parts
+
+
+def _check_manifest(m: Manifest) -> None:
+    """Raise TypeError/ValueError unless every field has the type and bounds the writer gives it.
+
+    A manifest is read from a folder copied between machines: a wrong type must
+    be a clear bundle error, and a model file outside the bundle or left out of
+    the checksums must never be opened.
+    """
+    strings = isinstance(m.format, str) and isinstance(m.precision, str) and isinstance(m.target, str)
+    if not strings or not isinstance(m.version, int) or isinstance(m.version, bool):
+        raise TypeError("format, precision and target must be text and version a whole number")
+    for name in ("files", "tools", "verification"):
+        if not isinstance(getattr(m, name), Mapping):
+            raise TypeError(f"'{name}' must be an object")
+    if not m.model_files or not all(_inside(f) for f in m.model_files):
+        raise ValueError("'model_files' must name files inside the bundle")
+    if not all(_inside(k) and isinstance(v, str) for k, v in m.files.items()):
+        raise ValueError("'files' must map paths inside the bundle to sha256 digests")
+    unlisted = [f for f in m.model_files if f not in m.files]
+    if unlisted:
+        raise ValueError(f"model files {unlisted} have no checksum")
 
 
 def verify_checksums(root: Path, manifest: Manifest) -> None:

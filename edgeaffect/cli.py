@@ -2,17 +2,24 @@
 
 Each verb lives next to the code it drives, in a small ``cli.py`` module that
 exposes ``register(app)``; the verb parses flags into one typed config
-dataclass and makes one call.  This file only assembles the verbs and turns
-expected failures (:class:`EdgeAffectError`) into a two-line message and exit
-code 2 — no traceback for things the user can fix.
+dataclass and makes one call.  This file assembles the verbs and holds the one
+top-level handler: whatever a user can cause (an :class:`EdgeAffectError`, a
+bad flag or an unknown verb, an unreadable or unwritable path) ends as
+``error:`` / ``fix:`` and exit code 2, with no traceback; anything else is a
+bug in edgeaffect and ends as a one-line message naming the file that holds
+the traceback, exit code 1 (``--verbose`` prints the traceback too).
 """
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
+import os
 import sys
+import tempfile
+import time
+import traceback
 
-import click
 import typer
 
 from edgeaffect.errors import EdgeAffectError
@@ -41,7 +48,10 @@ def build_app() -> typer.Typer:
     )
 
     @app.callback()
-    def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
+    def _root(verbose: bool = typer.Option(False, "--verbose", "-v",
+                                           help="Log debug messages; print tracebacks.")) -> None:
+        global _VERBOSE
+        _VERBOSE = verbose
         logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                             format="%(levelname)s %(name)s: %(message)s")
 
@@ -50,26 +60,97 @@ def build_app() -> typer.Typer:
     return app
 
 
+_VERBOSE = False  # set by the root callback; decides whether an internal error prints its traceback
+
+
+def _click_classes() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """(usage errors, exits, aborts) of the command-line parser.
+
+    typer >= 0.22 raises its own vendored copy of click's exceptions and older
+    typer raises click's, so both families are caught where they exist.
+    """
+    # typer.TyperException is the base of the vendored ClickException (absent from typer before the vendoring)
+    usage: list[type] = [c for c in (getattr(typer, "TyperException", None),) if c is not None]
+    exits: list[type] = [typer.Exit]
+    aborts: list[type] = [typer.Abort]
+    try:
+        import click
+    except ImportError:
+        pass
+    else:
+        usage.append(click.ClickException)
+        exits.append(click.exceptions.Exit)
+        aborts.append(click.exceptions.Abort)
+    return tuple(usage), tuple(exits), tuple(aborts)
+
+
+def _error(what: str, fix: str = "") -> None:
+    print(f"error: {what}", file=sys.stderr)
+    if fix:
+        print(f"  fix: {fix}", file=sys.stderr)
+
+
+def _usage_error(exc: Exception) -> int:
+    """A bad flag, value or verb: the parser's own sentence, and where the help is."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a bare 'edgeaffect' or 'edgeaffect models': the help is the answer
+        print(exc.format_message(), file=sys.stderr)
+        return 2
+    command = ctx.command_path if ctx is not None else "edgeaffect"
+    _error(exc.format_message(), f"see '{command} --help'")
+    return getattr(exc, "exit_code", 2) or 2
+
+
+def _os_error(exc: OSError) -> int:
+    """A path the user named cannot be read or written: say which and why."""
+    if exc.errno == errno.EPIPE:  # the reader of our stdout went away ('| head'): nothing to report
+        return 1
+    where = f": {exc.filename}" if exc.filename else ""
+    _error(f"{exc.strerror or exc}{where}",
+           "check the path exists, is the kind expected (file or folder) and that you may read/write it")
+    return 2
+
+
+def _internal_error(exc: BaseException) -> int:
+    """A bug: one line for the user, the traceback in a file (and on screen with --verbose)."""
+    text = "".join(traceback.format_exception(exc))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"edgeaffect-crash-{stamp}-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError:
+        path = ""
+    if _VERBOSE:
+        print(text, file=sys.stderr, end="")
+    where = f"; traceback in {path}" if path else ""
+    print(f"internal error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+    if not _VERBOSE:
+        print("  rerun with 'edgeaffect --verbose ...' to print it, and report it with that file", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code."""
+    """Run the CLI; returns the process exit code (0 ok, 2 the user's to fix, 1 a bug, 130 interrupted)."""
+    global _VERBOSE
+    _VERBOSE = False
+    usage, exits, aborts = _click_classes()
     try:
         build_app()(args=argv, prog_name="edgeaffect", standalone_mode=False)
     except EdgeAffectError as exc:
-        print(f"error: {exc.what}", file=sys.stderr)
-        if exc.fix:
-            print(f"  fix: {exc.fix}", file=sys.stderr)
+        _error(exc.what, exc.fix)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except exits as exc:
         return exc.exit_code
-    except click.ClickException as exc:  # bad flags: click prints usage + cause
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        print("aborted", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
+    except usage as exc:
+        return _usage_error(exc)
+    except (KeyboardInterrupt, *aborts):
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        return _os_error(exc)
+    except Exception as exc:  # noqa: BLE001  (the last line of defence: no traceback for the user)
+        return _internal_error(exc)
     return 0
 
 

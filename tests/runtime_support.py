@@ -115,3 +115,18 @@ def make_folder(path: Path, frames: int = 40) -> Path:
     for i in range(frames):
         cv2.imwrite(str(path / f"frame_{i:05d}.jpg"), face_frame(i, face))
     return path
+
+
+def make_openvino_bundle(folder: Path, onnx_bundle: Path) -> Path:
+    """The same tiny model as an OpenVINO IR bundle (read by OpenVINO's ONNX frontend, saved as .xml/.bin)."""
+    import shutil
+
+    import openvino as ov
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ov.save_model(ov.Core().read_model(str(Path(onnx_bundle) / "model.onnx")), str(folder / "model.xml"))
+    shutil.copy(Path(onnx_bundle) / "meta.json", folder / "meta.json")
+    write_manifest(folder, Manifest(format="openvino", precision="fp32", model_files=("model.xml", "model.bin"),
+                                    tools={"openvino": ov.__version__}))
+    return folder

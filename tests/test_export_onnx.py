@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from edgeaffect.calibration.sources import from_arrays  # noqa: E402
 from edgeaffect.compress.export import export_model  # noqa: E402
 from edgeaffect.compress.formats import FORMATS, ExportOptions  # noqa: E402
 from edgeaffect.compress.onnx_export import export as onnx_export  # noqa: E402
-from edgeaffect.errors import BundleError, DeviceError, ExportError, VerificationError  # noqa: E402
+from edgeaffect.errors import BundleError, ConfigError, DeviceError, ExportError, VerificationError  # noqa: E402
 from edgeaffect.meta import ModelMeta  # noqa: E402
 from edgeaffect.runtime.backends import create_backend  # noqa: E402
 
@@ -315,3 +316,31 @@ def test_fp16_weights_halve_the_file_and_keep_fp32_compute(model, tmp_path):
     assert yb.dtype == np.float32
     assert np.abs(ya - yb).max() < 1e-2 * max(np.abs(ya).max(), 1.0)
     assert (ya.argmax(1) == yb.argmax(1)).all()
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_user_folder_survives_export(tmp_path, model, verify_set):
+    user = tmp_path / "mine"
+    (user / "notes").mkdir(parents=True)
+    (user / "notes" / "thesis.txt").write_text("three years of work\n")
+    (user / "manifest.json").write_text('{"format": "onnx", "precision": "fp32", "model_files": ["x.onnx"]}\n')
+    before = _snapshot(user)
+    with pytest.raises(ConfigError, match="mine"):
+        export_model(model, tiny_meta(), target="laptop-x86", out=user, format="onnx", precision="fp32",
+                     verify_data=verify_set)
+    assert _snapshot(user) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no staging folder left either
+    # a folder that is provably a bundle is replaced whole; a file is never replaced by a folder
+    out = export_model(model, tiny_meta(), target="laptop-x86", out=tmp_path / "b", format="onnx", precision="fp32",
+                       verify_data=verify_set)
+    first = _snapshot(out)
+    export_model(model, tiny_meta(), target="laptop-x86", out=out, format="onnx", precision="fp32",
+                 verify_data=verify_set)
+    assert load_bundle(out).manifest.files.keys() == {k for k in first if k != "manifest.json"}
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        export_model(model, tiny_meta(), target="laptop-x86", out=tmp_path / "file", format="onnx",
+                     verify_data=verify_set)

@@ -184,9 +184,15 @@ class BenchResult:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise DataError(f"bench result {path} does not exist", "run 'edgeaffect bench ... --out FILE' first") from None
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path} is not valid JSON (line {exc.lineno}): {exc.msg}",
-                            "re-run 'edgeaffect bench' to write it again") from exc
+        except IsADirectoryError:
+            raise DataError(f"bench result {path} is a folder", "pass the results.json file written by 'edgeaffect bench'") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            where = f" (line {exc.lineno}): {exc.msg}" if isinstance(exc, json.JSONDecodeError) else ": not UTF-8 text"
+            raise DataError(f"{path} is not valid JSON{where}", "re-run 'edgeaffect bench' to write it again") from None
+        if not isinstance(data, dict):
+            kind = {list: "an array", str: "a string", bool: "true/false", type(None): "null"}.get(type(data), "a number")
+            raise DataError(f"{path} holds {kind}, not a bench result (a JSON object)",
+                            "pass the results.json file written by 'edgeaffect bench'")
         try:
             return cls.from_dict(data)
         except (TypeError, ValueError, KeyError) as exc:

@@ -66,8 +66,11 @@ class BenchConfig:
 def run_bench(config: BenchConfig) -> BenchResult:
     from tqdm import tqdm
 
+    from edgeaffect.io import check_writable
     from edgeaffect.runtime.loader import open_model
 
+    if config.out is not None:  # before the benchmark, so a wrong --out cannot lose its results
+        check_writable(config.out)
     index = None
     if config.data is not None:
         from edgeaffect.data import open_dataset

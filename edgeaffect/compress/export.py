@@ -21,12 +21,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edgeaffect.bundle import Manifest, write_manifest
+from edgeaffect.bundle import Manifest, is_bundle_folder, write_manifest
 from edgeaffect.calibration.sources import CalibrationSource, open_source
 from edgeaffect.compress.formats import ExportFormat, ExportOptions, get_format
 from edgeaffect.compress.verify import Thresholds, VerificationReport, verify_export
 from edgeaffect.errors import ConfigError, ExportError
-from edgeaffect.io import atomic_write_json, atomic_write_text
+from edgeaffect.io import atomic_write_json, atomic_write_text, check_writable
 from edgeaffect.meta import ModelMeta
 
 log = logging.getLogger(__name__)
@@ -138,11 +138,19 @@ def _readme(meta: ModelMeta, fmt: ExportFormat, chosen: Candidate, profile: Any,
     return "\n".join(lines) + "\n"
 
 
+def check_out_folder(out: Path) -> None:
+    """Refuse an ``out`` that export must not replace: a file, or a non-empty folder not provably a bundle."""
+    check_writable(out, folder=True)
+    if out.is_dir() and any(out.iterdir()) and not is_bundle_folder(out):
+        raise ConfigError(f"--out {out} holds files that are not an edgeaffect bundle (its manifest.json, if any, "
+                          "does not list exactly the files there); nothing was changed",
+                          "choose a new or empty --out folder")
+
+
 def _place(staged: Path, out: Path) -> Path:
     """Rename the finished bundle into ``out``; an older bundle there is replaced, anything else refused."""
     if out.exists():
-        if not (out / "manifest.json").is_file() and any(out.iterdir()):
-            raise ConfigError(f"{out} exists and is not an edgeaffect bundle", "choose another --out folder")
+        check_out_folder(out)  # again: the folder may have changed while the export ran
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         os.replace(out, old)
         os.replace(staged, out)
@@ -170,11 +178,12 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
     if verify is None:
         raise ConfigError("every export is verified on real samples, and none were given",
                           "pass --verify-data PATH (a dataset with a valid/test split, or an image folder)")
+    out = Path(out).expanduser()
+    check_out_folder(out)  # before any work: a wrong --out fails in a second, not after the export
     options = options or ExportOptions()
     options = replace(options, target=profile.name, tools=dict(profile.tools) | dict(options.tools),
                       backend_options=dict(profile.backend_options) | dict(options.backend_options))
     exporter = fmt.load_exporter()
-    out = Path(out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -223,10 +232,14 @@ def export_bundle(run: str | Path, *, target: str, out: str | Path | None = None
                   verify_data: CalibrationSource | str | Path | None = None, n_verify: int = 500,
                   accept_drop: bool = False, which: str = "best", **kwargs: Any) -> Path:
     """Load the run's checkpoint (``edgeaffect.train.checkpoint.load_model``) and export it as a bundle."""
+    from edgeaffect.assets import DEFAULT, is_default
+    from edgeaffect.devices import get_profile
     from edgeaffect.train.checkpoint import load_model
 
-    from edgeaffect.assets import DEFAULT, is_default
-
+    # A typo'd target or format and a wrong --out fail in a second, before torch loads the checkpoint.
+    resolve(get_profile(target), format, precision)
+    if out is not None:
+        check_out_folder(Path(out).expanduser())
     model, meta = load_model(run, which=which)
     out = out or Path("bundles") / f"{DEFAULT if is_default(run) else meta.model}-{target}"
     return export_model(model, meta, target=target, out=out, format=format, precision=precision,

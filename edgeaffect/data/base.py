@@ -12,10 +12,11 @@ Adding a dataset format = one file that defines ``detect(root) -> bool`` and
 """
 from __future__ import annotations
 
+import csv
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -31,6 +32,21 @@ class Skipped:
 
     source: str  # file path, optionally "path:line"
     reason: str
+
+
+def csv_rows(path: Path) -> Iterator[tuple[int, list[str] | str]]:
+    """``(line number, cells)`` for each line of a label CSV, or ``(line number, why it is malformed)``.
+
+    Label files hold one row per line, so each line is parsed on its own:
+    ``csv.reader`` over the whole file lets a stray quote swallow the rows after
+    it (a quoted cell may span lines) and numbers a row by its last line.
+    """
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, 1):
+            try:
+                yield number, next(csv.reader([line], strict=True), [])
+            except csv.Error as exc:
+                yield number, f"malformed row: {exc}"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeaffect.data.base import DatasetIndex, Record, Skipped, index_from_splits, register_reader
+from edgeaffect.data.base import DatasetIndex, Record, Skipped, csv_rows, index_from_splits, register_reader
 from edgeaffect.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -85,19 +85,16 @@ def read(root: Path) -> DatasetIndex:
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 20))  # a pixels cell is ~8 kB, allow odd files
     per_split: dict[str, list[Record]] = {}
     skipped: list[Skipped] = []
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        rows = csv.reader(fh)
-        next(rows, None)
-        for row in rows:
-            if not row:
-                continue
-            parsed = _parse(row, col)
-            if isinstance(parsed, str):
-                skipped.append(Skipped(f"{path}:{rows.line_num}", parsed))
-                continue
-            label, split, pixels = parsed
-            per_split.setdefault(split, []).append(
-                Record(key=f"{path.name}:{rows.line_num}", split=split, label=label, pixels=pixels))
+    for line_no, row in csv_rows(path):
+        if line_no == 1 or not row:  # the header
+            continue
+        parsed = row if isinstance(row, str) else _parse(row, col)
+        if isinstance(parsed, str):
+            skipped.append(Skipped(f"{path}:{line_no}", parsed))
+            continue
+        label, split, pixels = parsed
+        per_split.setdefault(split, []).append(
+            Record(key=f"{path.name}:{line_no}", split=split, label=label, pixels=pixels))
     index = index_from_splits(
         format="fer2013csv", root=path, task="classification", classes=CLASSES, per_split=per_split,
         order=list(USAGE.values()), skipped=skipped, info={"file": str(path)},

@@ -28,7 +28,6 @@ broken rows).  ``Record.label`` is the top class (first of equal peaks).
 """
 from __future__ import annotations
 
-import csv
 import enum
 import logging
 import re
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeaffect.data.base import EXPRESSIONS_8, DatasetIndex, Record, Skipped, register_reader
+from edgeaffect.data.base import EXPRESSIONS_8, DatasetIndex, Record, Skipped, csv_rows, register_reader
 from edgeaffect.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -165,32 +164,33 @@ def _read_folder(folder: Path, split: str, mode: LabelMode, votes_as_target: boo
                  records: list[Record], skipped: list[Skipped], dropped: dict[str, int]) -> None:
     label_file = folder / LABEL_FILE
     present = {p.name for p in folder.iterdir()}
-    with open(label_file, newline="", encoding="utf-8", errors="replace") as fh:
-        rows = csv.reader(fh)
-        for row in rows:
-            if not row or not any(cell.strip() for cell in row):
+    for line_no, row in csv_rows(label_file):
+        where = f"{label_file}:{line_no}"
+        if isinstance(row, str):
+            skipped.append(Skipped(where, row))
+            continue
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        parsed = _parse_row(row)
+        if isinstance(parsed, str):
+            if line_no == 1 and _is_header(row):
                 continue
-            where = f"{label_file}:{rows.line_num}"
-            parsed = _parse_row(row)
-            if isinstance(parsed, str):
-                if rows.line_num == 1 and _is_header(row):
-                    continue
-                skipped.append(Skipped(where, parsed))
-                continue
-            name, box, votes = parsed
-            if name not in present:
-                skipped.append(Skipped(where, "image file missing"))
-                continue
-            labelled = label_votes(votes, mode)
-            if isinstance(labelled, str):
-                dropped[labelled] = dropped.get(labelled, 0) + 1
-                continue
-            label, target = labelled
-            if votes_as_target:
-                target = vote_share(votes)
-            path = folder / name
-            records.append(Record(key=f"{folder.name}/{name}", split=split, path=path, label=label,
-                                  target=target, box=box))
+            skipped.append(Skipped(where, parsed))
+            continue
+        name, box, votes = parsed
+        if name not in present:
+            skipped.append(Skipped(where, "image file missing"))
+            continue
+        labelled = label_votes(votes, mode)
+        if isinstance(labelled, str):
+            dropped[labelled] = dropped.get(labelled, 0) + 1
+            continue
+        label, target = labelled
+        if votes_as_target:
+            target = vote_share(votes)
+        path = folder / name
+        records.append(Record(key=f"{folder.name}/{name}", split=split, path=path, label=label,
+                              target=target, box=box))
 
 
 def _is_header(row: list[str]) -> bool:

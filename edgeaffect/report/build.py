@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from edgeaffect.bench.results import BenchResult, merge
-from edgeaffect.io import atomic_write, atomic_write_text
+from edgeaffect.io import atomic_write, atomic_write_text, check_writable
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def build_report(results: Sequence[BenchResult], out: str | Path, *, title: str 
                  sources: str = "") -> ReportFiles:
     from edgeaffect.report import html, markdown, plots, tables
 
-    out = Path(out)
+    out = check_writable(out, folder=True)
     results = merge(list(results))
     items = tables.entries(results)
     all_tables = list(tables.all_tables(items))

@@ -15,8 +15,10 @@ def register(app: typer.Typer) -> None:
         title: str = typer.Option("edgeaffect benchmark report", help="Page title."),
     ) -> None:
         """Write the resize table, accuracy-vs-resolution curves, the Pareto front and latency charts."""
+        from edgeaffect.io import check_writable
         from edgeaffect.report.build import build_report, load_results
 
+        check_writable(out, folder=True)  # before reading: a wrong -o is named first
         files = build_report(load_results(results), out, title=title,
                              sources=", ".join(p.name for p in results))
         typer.echo(f"wrote {files.html} ({len(files.figures)} figures, {len(files.csv)} tables) and {files.markdown}")

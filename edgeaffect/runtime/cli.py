@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
         backend: Optional[str] = typer.Option(None, help="Override the bundle's backend (e.g. onnxruntime)."),
         threads: Optional[int] = typer.Option(None, min=1, help="Inference threads."),
         max_retries: int = typer.Option(5, min=0, help="Reconnect attempts when a camera or stream is lost."),
+        timeout: float = typer.Option(5.0, min=0.1, help="Seconds a stream may take to open or to deliver a frame."),
         fps: float = typer.Option(30.0, help="Frame rate assumed for image folders (timestamps)."),
         loop: bool = typer.Option(False, "--loop", help="Replay a video file from the start when it ends."),
         width: Optional[int] = typer.Option(None, help="Requested camera width."),
@@ -66,7 +67,7 @@ def register(app: typer.Typer) -> None:
             detector_options={"model": detector_model} if detector_model else {}, detect_every=detect_every,
             max_faces=max_faces, smoothing=_smoothing(smoothing), crop=crop, max_frames=max_frames, max_seconds=max_seconds,
             save_crops=save_crops, save_video=save_video, backend=backend, threads=threads,
-            source_options=SourceOptions(max_retries=max_retries, folder_fps=fps, loop=loop, width=width,
+            source_options=SourceOptions(max_retries=max_retries, timeout_s=timeout, folder_fps=fps, loop=loop, width=width,
                                          height=height), pulse=pulse_options)
         result = run(config)
         typer.echo(f"{result.frames} frames ({result.bad_frames} bad, {result.dropped_frames} dropped), "

@@ -6,7 +6,10 @@ model drops stale frames (counted) instead of falling further and further
 behind a queue.  When the device or stream goes away (unplugged camera,
 dropped RTSP connection, end of stream) the thread reconnects with doubling
 backoff, up to ``SourceOptions.max_retries`` attempts, then the source ends
-with a :class:`SourceError`.
+with a :class:`SourceError`.  A stream that accepts the connection and never
+answers costs ``SourceOptions.timeout_s`` per open or read (FFmpeg's open/read
+timeouts), not FFmpeg's 30 s, and a stop signal ends the wait at once even
+while the grabber is still inside an open.
 
 Stream examples::
 
@@ -112,10 +115,11 @@ class LiveSource(abc.ABC):
         self._thread.start()
         while True:
             with self._cond:
-                while self._latest is None and not self._done:
-                    self._cond.wait(0.5)
+                while self._latest is None and not self._done and not self._stop.is_set():
+                    self._cond.wait(0.2)
                 frame, self._latest = self._latest, None
-                done = self._done
+                # a signal ends the wait at once, even while the grabber is still blocked opening the device
+                done = self._done or self._stop.is_set()
             if frame is not None:
                 self.counters.frames += 1
                 yield frame
@@ -131,7 +135,10 @@ class LiveSource(abc.ABC):
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5.0)
+            # The grabber is a daemon: one stuck inside an open is left to its timeout, not waited for.
+            self._thread.join(timeout=1.0)
+            if self._thread.is_alive():
+                log.debug("%s '%s': grabber still inside an open or read; not waiting for it", self.kind, self.spec)
 
 
 def _opened(cap: cv2.VideoCapture) -> cv2.VideoCapture | None:
@@ -168,8 +175,14 @@ class StreamSource(LiveSource):
         return "://" in spec or "!" in spec
 
     def _open(self) -> cv2.VideoCapture | None:
-        api = cv2.CAP_GSTREAMER if "!" in self.spec else cv2.CAP_ANY
-        return _opened(cv2.VideoCapture(self.spec, api))
+        if "!" in self.spec:  # a GStreamer pipeline sets its own timeouts (e.g. rtspsrc timeout=...)
+            return _opened(cv2.VideoCapture(self.spec, cv2.CAP_GSTREAMER))
+        if not cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG):
+            return _opened(cv2.VideoCapture(self.spec, cv2.CAP_ANY))
+        # FFmpeg honours both timeouts (its interrupt callback); other backends may refuse unknown parameters.
+        ms = max(int(self.options.timeout_s * 1000), 1)
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        return _opened(cv2.VideoCapture(self.spec, cv2.CAP_FFMPEG, params))
 
 
 class _Picamera:

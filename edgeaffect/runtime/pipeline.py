@@ -4,9 +4,10 @@
 face detector runs every ``detect_every`` frames and the IoU tracker carries
 the boxes (and stable ids) in between; all faces of a frame go to the backend
 in one batch; each track has its own smoother; each processed frame becomes
-one :class:`FrameResult` written to the sinks at once.  SIGINT/SIGTERM finish
-the current frame, flush and close the sinks and save the summary.  Every
-stage is timed (see ``stats.py``).  Torch-free.
+one :class:`FrameResult` written to the sinks at once.  Outputs are checked
+writable before the model loads and replaced only once the source delivers.
+SIGINT/SIGTERM finish the current frame, flush and close the sinks and save
+the summary.  Every stage is timed (see ``stats.py``).  Torch-free.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from edgeaffect.errors import SourceError
-from edgeaffect.io import atomic_write_json
+from edgeaffect.io import atomic_write_json, check_writable
 from edgeaffect.pulse.trace import NO_ESTIMATE, PulseEstimate
 from edgeaffect.runtime.crop import CropOptions, crop_face
 from edgeaffect.runtime.detectors import create_detector
@@ -192,11 +193,21 @@ def run(config: RunConfig) -> RunSummary:
         import cv2
 
         cv2.setNumThreads(config.threads)  # OpenCV's detectors share the cores with the backend
-    loaded = open_model(config.bundle, backend=config.backend, threads=config.threads, **dict(config.backend_options))
-    stats = RunStats(rss_interval_s=config.rss_interval_s)
-    loop = _Loop(config, Predictor(loaded.backend, loaded.bundle.meta, stats), stats)
-    source = open_source(config.source, config.source_options)
-    sinks = _open_sinks(config)
+    # Every output is checked first: a wrong --out fails before the model loads, not after the work.
+    sinks = _open_sinks(config)  # nothing is opened yet: file sinks open at their first result
+    path = config.summary_path()
+    if path is not None:
+        check_writable(path, flag="--summary")
+    try:
+        loaded = open_model(config.bundle, backend=config.backend, threads=config.threads,
+                            **dict(config.backend_options))
+        stats = RunStats(rss_interval_s=config.rss_interval_s)
+        loop = _Loop(config, Predictor(loaded.backend, loaded.bundle.meta, stats), stats)
+        source = open_source(config.source, config.source_options)
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
     stop_reason, error = "end", None
     report = lambda: print(stats.report(), file=sys.stderr, flush=True)  # noqa: E731
     frames = source.frames()
@@ -235,8 +246,8 @@ def run(config: RunConfig) -> RunSummary:
             sink.close()
     stats.sample_rss(force=True)
     summary = _summarise(config, loaded, loop, source, stats, stop_reason)
-    path = config.summary_path()
-    if path is not None:
+    # A run that got no frame does not replace an earlier summary (its results are untouched too).
+    if path is not None and (loop.processed or not path.exists()):
         atomic_write_json(path, summary.to_dict())
     print(stats.report(), file=sys.stderr, flush=True)
     log.info("%d frames, %d faces, stopped: %s", summary.frames, summary.faces, stop_reason)

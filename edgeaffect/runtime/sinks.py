@@ -2,7 +2,10 @@
 
 Every sink takes ``write(frame, result)`` per processed frame and ``close()``.
 The JSONL sink writes one line per frame and flushes it at once, so a run that
-is stopped or killed leaves a file whose every line parses.  Frames and crops
+is stopped or killed leaves a file whose every line parses.  File sinks check
+their path is writable when they are built (before the model loads or the
+source opens) but open it only for the first result: a run whose source never
+delivers a frame leaves an existing file byte-identical.  Frames and crops
 are written only by the sinks the user asked for (``--save-video``,
 ``--save-crops``, a window without ``--headless``).  Torch-free.
 """
@@ -18,6 +21,7 @@ import cv2
 import numpy as np
 
 from edgeaffect.errors import ConfigError
+from edgeaffect.io import check_writable
 from edgeaffect.runtime.results import FrameResult
 from edgeaffect.runtime.sources import Frame
 
@@ -30,41 +34,63 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-class JsonlSink:
-    """One JSON object per processed frame, flushed per line; path ``-`` = standard output (for pipes)."""
+class _LazyFile:
+    """A text file checked writable now and opened (truncated) only when the first result arrives."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._stdout = str(path) == "-"
-        if self._stdout:
-            self._fh = sys.stdout
-        else:
+    def __init__(self, path: Path, flag: str) -> None:
+        self.path = check_writable(path, flag=flag)
+        self._fh = None
+
+    def _file(self):
+        if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "w", encoding="utf-8")
+            self._fh = open(self.path, "w", encoding="utf-8", newline="")
+            self._opened(self._fh)
+        return self._fh
 
-    def write(self, frame: Frame, result: FrameResult) -> None:
-        self._fh.write(result.to_json() + "\n")
-        self._fh.flush()
+    def _opened(self, fh) -> None:
+        """Write a header, if the format has one."""
 
     def close(self) -> None:
-        if not self._stdout and not self._fh.closed:
+        if self._fh is not None and not self._fh.closed:
             self._fh.close()
 
 
-class CsvSink:
+class JsonlSink(_LazyFile):
+    """One JSON object per processed frame, flushed per line; path ``-`` = standard output (for pipes)."""
+
+    def __init__(self, path: Path) -> None:
+        if str(path) == "-":
+            self.path, self._fh = Path("-"), sys.stdout
+        else:
+            super().__init__(path, "--out")
+
+    def write(self, frame: Frame, result: FrameResult) -> None:
+        fh = self._file()
+        fh.write(result.to_json() + "\n")
+        fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not sys.stdout:
+            super().close()
+
+
+class CsvSink(_LazyFile):
     """One row per face (frames without a face give one row with an empty track)."""
 
     COLUMNS = ("index", "timestamp", "track_id", "x", "y", "w", "h", "detected", "label", "raw_label",
                "top_score", "valence", "arousal", "eda")
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "w", encoding="utf-8", newline="")
-        self._csv = csv.writer(self._fh)
+        super().__init__(path, "--csv")
+        self._csv = None
+
+    def _opened(self, fh) -> None:
+        self._csv = csv.writer(fh)
         self._csv.writerow(self.COLUMNS)
 
     def write(self, frame: Frame, result: FrameResult) -> None:
+        fh = self._file()
         if not result.faces:
             self._csv.writerow([result.index, f"{result.timestamp:.4f}"] + [""] * (len(self.COLUMNS) - 2))
         for f in result.faces:
@@ -73,11 +99,7 @@ class CsvSink:
                                 int(f.detected), f.label or "", f.raw_label or "", top,
                                 "" if f.valence is None else f.valence, "" if f.arousal is None else f.arousal,
                                 "" if f.eda is None else f.eda])
-        self._fh.flush()
-
-    def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
+        fh.flush()
 
 
 def annotate(image: np.ndarray, result: FrameResult) -> np.ndarray:
@@ -100,13 +122,13 @@ class VideoSink:
     """Annotated frames to a video file (MJPG in .avi, mp4v otherwise)."""
 
     def __init__(self, path: Path, fps: float = 30.0) -> None:
-        self.path, self.fps = Path(path), fps
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.fps = check_writable(path, flag="--save-video"), fps
         self._writer: cv2.VideoWriter | None = None
 
     def write(self, frame: Frame, result: FrameResult) -> None:
         image = annotate(frame.image, result)
         if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
             h, w = image.shape[:2]
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
@@ -146,7 +168,7 @@ class CropSaver:
     """Writes each face crop as ``DIR/track_<id>/<frame index>.png`` (only with --save-crops)."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
+        self.folder = check_writable(folder, folder=True, flag="--save-crops")
         self.count = 0
 
     def save(self, frame_index: int, track_ids: Sequence[int], crops: Sequence[np.ndarray]) -> None:

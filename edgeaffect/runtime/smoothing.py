@@ -172,7 +172,9 @@ class SmoothingSpec:
             params = {n: float(v) for n, v in zip(names, values)}
         except ValueError as exc:
             raise ConfigError(f"smoothing parameters of '{text}' must be numbers", "e.g. --smoothing ema:0.6") from exc
-        return cls(name, params)
+        spec = cls(name, params)
+        spec.build()  # each smoother checks its values: fail now, not at the first face of the run
+        return spec
 
     def build(self) -> Smoother:
         return SMOOTHERS[self.name].factory(**self.params)

@@ -53,6 +53,8 @@ class SourceOptions:
     backoff_s: float = 0.5
     backoff_max_s: float = 8.0
     loop: bool = False  # replay a video file from the start at its end (kiosks, soak tests)
+    # A stream that accepts and never answers would hold each open (and each read) for FFmpeg's own 30 s.
+    timeout_s: float = 5.0
     width: int | None = None  # requested capture size (cameras)
     height: int | None = None
 

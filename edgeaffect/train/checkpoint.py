@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import io
 import logging
+import pickle
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +108,17 @@ def load_checkpoint(path: str | Path, *, which: str = "best") -> dict[str, Any]:
     file = checkpoint_file(path, which)
     try:
         ckpt = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated, not a checkpoint, or pickled objects
-        raise ModelError(f"cannot read checkpoint {file}: {exc}", "use a checkpoint written by 'edgeaffect train'") from exc
+    except pickle.UnpicklingError as exc:
+        # PyTorch's own text advises weights_only=False "will likely succeed": the one thing not to do with a
+        # file that holds code.  Only the name of the refused object is kept from it.
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        what = f" ({found[1]})" if found else ""
+        raise ModelError(f"checkpoint {file} holds a pickled Python object{what} that could run code when loaded; "
+                         "it was not loaded", "use a checkpoint written by 'edgeaffect train' (tensors and plain "
+                         "values only); never unpickle a file from a source you do not trust") from None
+    except Exception as exc:  # truncated or not a checkpoint
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot read checkpoint {file}: {first}", "use a checkpoint written by 'edgeaffect train'") from exc
     if not isinstance(ckpt, dict) or "model_name" not in ckpt:
         raise ModelError(f"{file} is not an edgeaffect checkpoint", "use a checkpoint written by 'edgeaffect train'")
     return ckpt

@@ -115,10 +115,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(run_pulse_eval(run, data=data, format=format, split=split, window=window, hop=hop,
                                       detector=detector, detector_model=detector_model, as_json=as_json, out=out))
             return
-        from edgeaffect.io import atomic_write_json
+        from edgeaffect.io import atomic_write_json, check_writable
         from edgeaffect.train.evaluate import EvalOptions, evaluate_checkpoint, format_report
         from edgeaffect.train.resize_study import parse_list, run_resize_study, table, write_results
 
+        if out is not None:
+            check_writable(out, folder=True)  # before the evaluation, which may take minutes
         opts = EvalOptions(checkpoint=str(run), data=data, split=split, format=format, options=parse_options(option),
                            limit=limit, batch=batch, which=which)
         if resize:
@@ -142,8 +144,10 @@ def register(app: typer.Typer) -> None:
         per_frame: bool = typer.Option(False, "--per-frame", help="Video models: one map per frame instead of the mean."),
     ) -> None:
         """Write Grad-CAM overlays of the model's decision on N samples."""
+        from edgeaffect.io import check_writable
         from edgeaffect.train.evaluate import EvalOptions
         from edgeaffect.train.gradcam import run_explain
 
+        check_writable(out, folder=True)
         paths = run_explain(EvalOptions(checkpoint=str(run), data=data, split=split), n=n, out=out, per_frame=per_frame)
         typer.echo(f"wrote {len(paths)} overlays to {out}")

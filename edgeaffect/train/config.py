@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import math
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Mapping
@@ -141,12 +142,46 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
         return _build(cls, data, "")
+
+
+# Allowed values of numeric keys, checked when a config is built: (lowest, highest), None = open; a float lowest
+# is exclusive (lr=0 trains nothing).  A bad value must fail before any data loads, not exit 0 with an empty run
+# folder (epochs=-1) or crash inside the DataLoader (batch=0).
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "optim.batch": (1, None), "schedule.epochs": (1, None), "optim.lr": (0.0, None),
+    "optim.momentum": (0, 1), "optim.weight_decay": (0, None), "optim.grad_clip": (0, None),
+    "optim.bn_recalibrate": (0, None), "schedule.step_size": (1, None), "schedule.gamma": (0.0, None),
+    "schedule.factor": (0.0, 1), "schedule.patience": (0, None), "schedule.early_stop": (0, None),
+    "schedule.warmup": (0.0, 1), "loss.label_smoothing": (0, 1), "loss.mse": (0, None), "loss.pearson": (0, None),
+    "loss.aux_weight": (0, None), "data.limit_train": (0, None), "data.limit_valid": (0, None),
+    "data.limit_test": (0, None), "data.workers": (0, None), "model.input_size": (1, None), "model.frames": (1, None),
+    "runtime.threads": (0, None), "runtime.stop_after_epoch": (0, None),
+}
+
+
+def check_ranges(config: "TrainConfig") -> None:
+    """Raise :class:`ConfigError` naming the first key whose value is out of its range."""
+    for key, (low, high) in RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if value is None or isinstance(value, bool):
+            continue
+        too_low = low is not None and (value <= low if isinstance(low, float) else value < low)
+        if too_low or (high is not None and value > high) or not math.isfinite(value):  # nan passes both tests
+            above = "" if low is None else f"> {low:g}" if isinstance(low, float) else f">= {low}"
+            below = "" if high is None else f"<= {high}"
+            wanted = " and ".join(b for b in (above, below) if b)
+            raise ConfigError(f"config key '{key}' is {value!r}; it must be {wanted}",
+                              f"set {key}= to a value {wanted}")
 
 
 # Short names accepted on the command line.
@@ -199,7 +234,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             return float(value)
         if tp is str:
             return "" if value is None else str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(.inf)
         pass
     else:
         return value

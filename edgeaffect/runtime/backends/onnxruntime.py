@@ -39,6 +39,7 @@ class OnnxRuntimeBackend:
     def __init__(self, model_path: Path, meta: ModelMeta, *, providers: Sequence[str] = ("CPUExecutionProvider",),
                  threads: int | None = None, precision: str | None = None) -> None:
         ort = require("onnxruntime", "onnx", purpose="the ONNX Runtime backend")
+        ort.disable_telemetry_events()  # the environment switch (edgeaffect._telemetry) is too late if ORT loaded first
         model_path = Path(model_path)
         if not model_path.is_file():
             raise BundleError(f"ONNX model {model_path} does not exist", "point at the model.onnx of an ONNX bundle")

@@ -58,7 +58,11 @@ class OpenVINOBackend:
                                   f"choose one of: {', '.join(_HINTS)}")
             config["INFERENCE_PRECISION_HINT"] = _HINTS[inference_precision]
         core = ov.Core()
-        model = core.read_model(str(model_path))
+        try:
+            model = core.read_model(str(model_path))
+        except RuntimeError as exc:  # a damaged .xml or .bin (OpenVINO raises a bare RuntimeError)
+            raise BundleError(f"OpenVINO cannot read {model_path.name}: {str(exc).strip().splitlines()[0]}",
+                              "copy the bundle again or re-run 'edgeaffect export'") from exc
         quantized = any(op.get_type_name() in _QUANT_OPS for op in model.get_ops())
         try:
             self._compiled = core.compile_model(model, device, config)

@@ -1,0 +1,89 @@
+"""The runtime's privacy promise, checked on the real process: ``edgeaffect run`` with an ONNX Runtime, an OpenVINO
+and a LiteRT bundle makes no network system call and writes no file outside its outputs (no telemetry database under
+~/.cache/Microsoft, no counters under ~/intel).  Traced with strace; skips where strace is absent or not allowed."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime_support import make_bundle, make_openvino_bundle, make_video
+
+REPO = Path(__file__).resolve().parents[1]
+CALL = re.compile(r"^\d+\s+(\w+)\(")  # strace -f: "<pid> <syscall>(..."
+NETWORK_CALLS = {"socket", "connect", "sendto", "sendmsg", "sendmmsg", "bind", "listen", "accept", "accept4"}
+WRITE = re.compile(r'^\d+\s+(?:openat\(AT_FDCWD, "([^"]+)", [^)]*(?:O_WRONLY|O_RDWR|O_CREAT)|'
+                   r'(?:mkdir|creat|unlink|rename)\("([^"]+)")')
+
+
+def _strace() -> str:
+    path = shutil.which("strace")
+    if path is None:
+        pytest.skip("strace is not installed (apt-get install strace)")
+    if subprocess.run([path, "-f", "-qq", "-o", os.devnull, "true"], capture_output=True).returncode != 0:
+        pytest.skip("strace cannot trace here (ptrace not permitted)")
+    return path
+
+
+def _litert_bundle(folder: Path) -> Path:
+    """A tiny two-head model converted to a LiteRT flatbuffer (conversion needs torch; the run does not)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("litert_torch")
+    pytest.importorskip("ai_edge_litert")
+    from edgeaffect.bundle import Manifest, write_manifest
+    from edgeaffect.compress.formats import ExportOptions
+    from edgeaffect.compress.tflite_export import export
+    from export_support import META, TinyMTL
+
+    torch.manual_seed(0)
+    files = export(TinyMTL().eval(), META, folder, precision="fp32", calibration=None, options=ExportOptions())
+    META.save(folder / "meta.json")
+    write_manifest(folder, Manifest(format="tflite", precision="fp32", model_files=tuple(files)))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("privacy")
+    return {"root": root, "onnx": make_bundle(root / "onnx"), "video": make_video(root / "clip.avi", frames=6)}
+
+
+def _bundle(world, backend: str) -> Path:
+    if backend == "openvino":
+        pytest.importorskip("openvino")
+        return make_openvino_bundle(world["root"] / "openvino", world["onnx"])
+    if backend == "litert":
+        return _litert_bundle(world["root"] / "litert")
+    return world["onnx"]
+
+
+# litert is marked slow: converting its test model takes ~30 s (the traced run itself takes seconds)
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino", pytest.param("litert", marks=pytest.mark.slow)])
+def test_run_makes_no_network_call_and_writes_only_its_outputs(world, backend, tmp_path):
+    strace = _strace()
+    bundle = _bundle(world, backend)
+    home, out, trace = tmp_path / "home", tmp_path / "out", tmp_path / "trace.txt"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1",
+           "XDG_CACHE_HOME": str(home / ".cache")}
+    for key in ("ORT_DISABLE_TELEMETRY", "HF_HUB_DISABLE_TELEMETRY"):
+        env.pop(key, None)  # the project must switch telemetry off itself
+    cmd = [strace, "-f", "-qq", "-o", str(trace), "-e", "trace=%network,openat,creat,mkdir,rename,unlink",
+           sys.executable, "-m", "edgeaffect", "run", str(bundle), "--source", str(world["video"]),
+           "--headless", "--detector", "none", "--out", str(out / "r.jsonl")]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert len((out / "r.jsonl").read_text().splitlines()) == 6
+    lines = trace.read_text().splitlines()
+    network = [ln for ln in lines if (call := CALL.match(ln)) and call[1] in NETWORK_CALLS]
+    assert network == [], network[:5]
+    written = {Path(tmp_path, m[1] or m[2]).resolve() for ln in lines if (m := WRITE.match(ln)) and "ENOENT" not in ln}
+    outside = sorted(p for p in written if out.resolve() not in (p, *p.parents))
+    # the one write outside: the writability probe in the nearest existing folder, removed at once
+    assert [p.name.startswith(".edgeaffect-probe-") and not p.exists() for p in outside] == [True] * len(outside)
+    assert list(home.rglob("*")) == []
