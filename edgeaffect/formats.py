@@ -6,8 +6,10 @@ exporter and runtime backend, and the test parametrisation all derive from
 ``export(model, meta, out_dir, *, precision, calibration, options) -> list[str]``
 (relative file names written in ``out_dir``; the first is what the backend opens).
 
-Also holds :class:`ExportOptions`, the typed knobs every exporter receives.
-Torch-free.
+Also holds :class:`ExportOptions`, the typed knobs every exporter receives,
+and the ONNX metadata key the precision is stored under.  It sits below
+``compress`` and ``runtime`` because both read it: the exporters write what the
+runtime loader and backends read back.  Torch-free.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from typing import Any, Callable, Mapping
 from edgeaffect.errors import ConfigError, ExportError
 
 PRECISIONS = ("fp32", "fp16", "int8")
+PRECISION_PROP = "edgeaffect.precision"  # ONNX metadata_props key: written at export, read by the ORT backend
 
 
 class CalibrationMethod(str, enum.Enum):

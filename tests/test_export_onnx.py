@@ -13,7 +13,7 @@ pytest.importorskip("onnxruntime")
 from edgeaffect.bundle import load_bundle  # noqa: E402
 from edgeaffect.calibration.sources import from_arrays  # noqa: E402
 from edgeaffect.compress.export import export_model  # noqa: E402
-from edgeaffect.compress.formats import FORMATS, ExportOptions  # noqa: E402
+from edgeaffect.formats import FORMATS, ExportOptions  # noqa: E402
 from edgeaffect.compress.onnx_export import export as onnx_export  # noqa: E402
 from edgeaffect.errors import BundleError, DeviceError, ExportError, VerificationError  # noqa: E402
 from edgeaffect.meta import ModelMeta  # noqa: E402
@@ -254,7 +254,7 @@ def test_lstm_models_get_dynamic_int8_without_calibration(tmp_path):
 def test_histogram_calibration_is_fed_in_bounded_chunks(tmp_path, model, verify_set, method, monkeypatch):
     from onnxruntime.quantization.calibrate import HistogramCalibrater
 
-    from edgeaffect.compress.formats import CalibrationMethod
+    from edgeaffect.formats import CalibrationMethod
     from edgeaffect.compress.ort_quant import HISTOGRAM_CHUNK, histogram_stride
 
     # Percentile/entropy keep every intermediate output of what one collect_data call reads: a spy on

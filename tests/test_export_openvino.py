@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 ov = pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 
-from edgeaffect.compress.formats import ExportOptions  # noqa: E402
+from edgeaffect.formats import ExportOptions  # noqa: E402
 from edgeaffect.compress.openvino_export import RT_INFO_KEY, export  # noqa: E402
 from edgeaffect.errors import ConfigError, ExportError  # noqa: E402
 from edgeaffect.meta import ModelMeta  # noqa: E402

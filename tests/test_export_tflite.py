@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_litert")
 
-from edgeaffect.compress.formats import ExportOptions  # noqa: E402
+from edgeaffect.formats import ExportOptions  # noqa: E402
 from edgeaffect.compress.tflite_export import export  # noqa: E402
 from edgeaffect.errors import ExportError  # noqa: E402
 from edgeaffect.meta import ModelMeta  # noqa: E402

@@ -12,8 +12,8 @@ from edgeaffect._optional import available
 from edgeaffect.cli import main
 from edgeaffect.errors import ConfigError
 from edgeaffect.io import sha256_file
-from edgeaffect.runtime import modelcache
-from edgeaffect.runtime.detectors import create_detector
+from edgeaffect import modelcache
+from edgeaffect.detectors import create_detector
 from runtime_support import face_frame, face_image
 
 

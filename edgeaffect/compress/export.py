@@ -23,7 +23,7 @@ from typing import Any
 
 from edgeaffect.bundle import Manifest, write_manifest
 from edgeaffect.calibration.sources import CalibrationSource, open_source
-from edgeaffect.compress.formats import ExportFormat, ExportOptions, get_format
+from edgeaffect.formats import ExportFormat, ExportOptions, get_format
 from edgeaffect.compress.verify import Thresholds, VerificationReport, verify_export
 from edgeaffect.errors import ConfigError, ExportError
 from edgeaffect.io import atomic_write_json, atomic_write_text

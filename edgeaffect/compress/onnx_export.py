@@ -17,12 +17,11 @@ from typing import Any
 
 from edgeaffect._optional import require
 from edgeaffect.calibration.sources import CalibrationSource
-from edgeaffect.compress.formats import ExportOptions
+from edgeaffect.formats import PRECISION_PROP, ExportOptions
 from edgeaffect.errors import ConfigError, ExportError
 from edgeaffect.meta import ModelMeta
 
 log = logging.getLogger(__name__)
-PRECISION_PROP = "edgeaffect.precision"
 MODEL_FILE = "model.onnx"
 
 

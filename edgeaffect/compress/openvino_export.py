@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from edgeaffect._optional import require
-from edgeaffect.compress.formats import check_exporter_args
+from edgeaffect.formats import check_exporter_args
 from edgeaffect.errors import ExportError
 from edgeaffect.meta import ModelMeta
 

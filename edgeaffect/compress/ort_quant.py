@@ -17,7 +17,7 @@ from pathlib import Path
 from edgeaffect._optional import require
 from edgeaffect.calibration.adapters import ort_reader
 from edgeaffect.calibration.sources import CalibrationSource
-from edgeaffect.compress.formats import CalibrationMethod, ExportOptions
+from edgeaffect.formats import CalibrationMethod, ExportOptions
 from edgeaffect.errors import ConfigError, ExportError
 from edgeaffect.meta import ModelMeta
 

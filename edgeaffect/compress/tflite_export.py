@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from edgeaffect._optional import require
-from edgeaffect.compress.formats import check_exporter_args
+from edgeaffect.formats import check_exporter_args
 from edgeaffect.compress.openvino_export import as_batches, example_inputs
 from edgeaffect.errors import ExportError
 from edgeaffect.io import atomic_write

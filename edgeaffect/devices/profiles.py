@@ -26,7 +26,7 @@ class DeviceProfile:
     name: str
     description: str
     arch: str
-    formats: tuple[str, ...]  # preference order; keys of edgeaffect.compress.formats.FORMATS
+    formats: tuple[str, ...]  # preference order; keys of edgeaffect.formats.FORMATS
     precisions: tuple[str, ...]  # preference order among PRECISIONS
     backend_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     threads: int = 0  # 0 = all cores

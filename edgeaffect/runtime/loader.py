@@ -7,7 +7,7 @@ built it; an OpenVINO IR from a newer OpenVINO may use operations the installed
 runtime lacks) and opens the backend that runs the bundle's format.
 
 Which backend runs a format comes from the export-format table
-(:data:`edgeaffect.compress.formats.FORMATS`, a torch-free data table).  Torch-free.
+(:data:`edgeaffect.formats.FORMATS`, a torch-free data table).  Torch-free.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from typing import Callable
 
 from edgeaffect.bundle import Bundle, load_bundle
 from edgeaffect.errors import BundleError
+from edgeaffect.formats import FORMATS
 from edgeaffect.runtime.backends.base import Backend, create_backend
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,6 @@ def check_tool_versions(bundle: Bundle, backend: str, *, installed: str | None =
 
 
 def backend_for(bundle: Bundle) -> str:
-    from edgeaffect.compress.formats import FORMATS
-
     fmt = bundle.manifest.format
     if fmt not in FORMATS:
         raise BundleError(f"bundle {bundle.root} has format '{fmt}' that no runtime backend runs",

@@ -22,7 +22,7 @@ import numpy as np
 from edgeaffect.errors import SourceError
 from edgeaffect.io import atomic_write_json
 from edgeaffect.runtime.crop import CropOptions, crop_face
-from edgeaffect.runtime.detectors import create_detector
+from edgeaffect.detectors import create_detector
 from edgeaffect.runtime.inference import Predictor, TrackPrediction
 from edgeaffect.runtime.loader import open_model
 from edgeaffect.runtime.results import FaceResult, FrameResult, RunSummary
