@@ -4,8 +4,8 @@
 global average pooling, one linear layer) with ``in_chans`` input channels and any input
 side of at least 32 px.  The default is 64x64 gray: FER2013/FER+ faces are 48x48 gray, so
 an RGB 112-224 px input only spends compute re-learning an upsampled copy of them (the
-resize study shows nothing is lost at 48-64 px).  11,172,296 parameters for 8 classes gray
-(11,175,432 RGB), 0.15 GMACs at 64x64.  Dropout before the classifier is an option.
+resize study shows nothing is lost at 48-64 px).  11,174,344 parameters for 8 classes gray
+(11,180,616 RGB), 0.15 GMACs at 64x64.  Dropout before the classifier is an option.
 Inputs are scaled to [-1, 1] (mean = std = 0.5); these models are trained from scratch.
 """
 from __future__ import annotations
