@@ -142,8 +142,15 @@ def format_for_backend(backend: str) -> ExportFormat:
 
 
 def check_exporter_args(label: str, precision: str, calibration: Any,
-                        precisions: tuple[str, ...] = ("fp32", "fp16", "int8")) -> None:
-    """The checks every float/INT8 exporter makes before converting: a known precision, and data for INT8."""
+                        precisions: tuple[str, ...] = ("fp32", "fp16", "int8"), *, meta: Any = None) -> None:
+    """The checks every float/INT8 exporter makes before converting: a known precision, and data for INT8.
+
+    With ``meta``, also that the model takes one input: the exporters that pass it trace the
+    image/clip tensor only.
+    """
+    if meta is not None and meta.extra_inputs:
+        raise ExportError(f"model '{meta.model}' takes extra inputs {list(meta.extra_inputs)} the {label} exporter "
+                          "cannot trace", "export it to ONNX instead")
     if precision not in precisions:
         raise ExportError(f"{label} export has no precision '{precision}'", f"choose {', '.join(precisions)}")
     if precision == "int8" and calibration is None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from edgeaffect.calibration.sources import from_arrays
 from edgeaffect.meta import ModelMeta
 from edgeaffect.preprocess import prepare_batch
 
@@ -70,7 +71,7 @@ def samples():
 
 @pytest.fixture(scope="module")
 def calibration():
-    return list(prepare_batch(realish_images(32, seed=2), META))  # per-sample CHW arrays, like CalibrationSource
+    return from_arrays(realish_images(32, seed=2), META)
 
 
 def torch_out(model, x):

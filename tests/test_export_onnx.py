@@ -231,8 +231,8 @@ def test_lstm_models_get_dynamic_int8_without_calibration(tmp_path):
             self.lstm = nn.LSTM(6, 16, batch_first=True)
             self.out = nn.Linear(16, 2)
 
-        def forward(self, x):  # (N, 1, steps, features) as ModelMeta states for a gray "image"
-            y, _ = self.lstm(x[:, 0])
+        def forward(self, x):  # (N, steps, features), the layout of the registered tabular models
+            y, _ = self.lstm(x)
             return self.out(y[:, -1])
 
     torch.manual_seed(0)
@@ -244,7 +244,7 @@ def test_lstm_models_get_dynamic_int8_without_calibration(tmp_path):
 
     ops = {n.op_type for n in onnx.load(str(tmp_path / files[0])).graph.node}
     assert "DynamicQuantizeLSTM" in ops or "MatMulInteger" in ops
-    x = np.random.default_rng(0).standard_normal((8, 1, 10, 6)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((8, 10, 6)).astype(np.float32)
     (got,) = create_backend("onnxruntime", tmp_path / files[0], meta).infer(x)
     ref = model(torch.from_numpy(x)).detach().numpy()
     assert np.abs(got - ref).max() < 0.05

@@ -167,7 +167,11 @@ def test_deepphys_motion_input_is_built_inside_forward():
     ("physnet", {"frames": 8, "input_size": 16}, (2, 3, 8, 16, 16)),
 ])
 def test_onnx_export_matches_torch(tmp_path, name, kwargs, shape):
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
+    from edgeaffect.compress.onnx_export import export
+    from edgeaffect.formats import ExportOptions
+    from edgeaffect.runtime.backends import create_backend
+
     model = create_model(name, **kwargs).eval()
     # non-trivial BatchNorm statistics, so a wrong layout or fused op shows in the outputs
     gen = torch.Generator().manual_seed(1)
@@ -178,12 +182,10 @@ def test_onnx_export_matches_torch(tmp_path, name, kwargs, shape):
     x = _inputs([shape])[0]
     with torch.no_grad():
         (ref,) = model(x)
-    path = tmp_path / f"{name}.onnx"
-    torch.onnx.export(model, (x,), str(path), input_names=["input"], output_names=[model.meta.heads[0].name],
-                      opset_version=17, dynamo=False, dynamic_axes={"input": {0: "batch"}})
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (got,) = sess.run(None, {"input": x.numpy()})
+    files = export(model, model.meta, tmp_path, precision="fp32", calibration=None, options=ExportOptions())
+    backend = create_backend("onnxruntime", tmp_path / files[0], model.meta)
+    (got,) = backend.infer(x.numpy())
     assert got.shape == tuple(ref.shape) and float(ref.abs().max()) > 1e-3
     assert float(abs(got - ref.numpy()).max()) < 1e-4
-    (one,) = sess.run(None, {"input": x[:1].numpy()})  # the batch axis is dynamic
+    (one,) = backend.infer(x[:1].numpy())  # the batch axis is dynamic
     assert float(abs(one - ref[:1].numpy()).max()) < 1e-4

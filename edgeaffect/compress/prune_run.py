@@ -64,9 +64,9 @@ def backend_latency(model: Any, meta: ModelMeta, fmt: str, *, precision: str = "
 
 def measure(model: Any, meta: ModelMeta, *, runs: int = 30, formats: tuple[str, ...] = ("onnx",)) -> dict[str, float]:
     """Median latency (ms) in torch eager and in each format's runtime."""
-    torch = require("torch", "train")
-    example = (torch.zeros(meta.input_shape(1)),)
-    out = {"torch_eager": torch_latency(model.eval(), example, runs=runs)}
+    from edgeaffect.train.complexity import example_inputs
+
+    out = {"torch_eager": torch_latency(model.eval(), example_inputs(meta), runs=runs)}
     for fmt in formats:
         out[fmt] = backend_latency(model, meta, fmt, runs=runs)
     return out
@@ -76,14 +76,13 @@ def prune_run(run: str | Path, *, ratio: float, finetune_epochs: int = 0, out: s
               importance: Importance | str = Importance.L2, latency_runs: int = 30,
               latency_formats: tuple[str, ...] = ("onnx",)) -> Path:
     """Write a pruned copy of ``run`` (``best.pt``, ``meta.json``, ``config.yaml``, ``prune_report.json``)."""
-    torch = require("torch", "train")
     from edgeaffect.train.checkpoint import load_checkpoint, load_model, save_checkpoint
+    from edgeaffect.train.complexity import example_inputs
 
     run = Path(run)
     ckpt = load_checkpoint(run)
     model, meta = load_model(run)
-    example = (torch.zeros(meta.input_shape(1)),)
-    result = prune_model(model, example, ratio=ratio, importance=importance)
+    result = prune_model(model, example_inputs(meta), ratio=ratio, importance=importance)
     pruned = result.model
     pruned.model_name, pruned.build_kwargs = model.model_name, model.build_kwargs
     dst = Path(out) if out else run.with_name(f"{run.name}-pruned{round(ratio * 100)}")
