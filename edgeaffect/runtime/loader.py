@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from packaging.version import InvalidVersion, Version
+
 from edgeaffect.bundle import Bundle, load_bundle
 from edgeaffect.errors import BundleError
 from edgeaffect.formats import FORMATS
@@ -33,22 +35,26 @@ BACKEND_DISTRIBUTIONS = {
 }
 
 
-def _release(version: str, parts: int) -> tuple[int, ...]:
-    nums: list[int] = []
-    for piece in version.split(".")[:parts]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        nums.append(int(digits) if digits else 0)
-    return tuple(nums)
+def _minor(version: str) -> tuple[int, int] | None:
+    """(major, minor) of a version string, None when it is not a PEP 440 version (the check is then skipped)."""
+    try:
+        release = Version(version).release
+    except InvalidVersion:
+        log.warning("cannot read version '%s'; its compatibility is not checked", version)
+        return None
+    return (release + (0,))[:2]
 
 
 def _same_minor(built: str, installed: str) -> bool:
     """TensorRT engines are tied to the exact TensorRT major.minor that serialised them."""
-    return _release(built, 2) == _release(installed, 2)
+    b, i = _minor(built), _minor(installed)
+    return b is None or i is None or b == i
 
 
 def _not_newer(built: str, installed: str) -> bool:
     """An IR/model from a newer major.minor may use operations an older runtime lacks."""
-    return _release(built, 2) <= _release(installed, 2)
+    b, i = _minor(built), _minor(installed)
+    return b is None or i is None or b <= i
 
 
 @dataclass(frozen=True)
