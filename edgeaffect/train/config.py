@@ -79,7 +79,7 @@ class ModelConfig:
     input_size: int | None = None  # square side; None = the family's default
     frames: int | None = None  # clip length of video models
     init: str = ""  # run folder or checkpoint whose weights start the training (fine-tuning)
-    options: dict = field(default_factory=dict)  # family build kwargs, e.g. {num_head: 2}
+    options: dict = field(default_factory=dict)  # family build kwargs, e.g. {num_heads: 2}
 
 
 @dataclass(kw_only=True)
@@ -251,7 +251,7 @@ def resolve_key(key: str) -> str:
         return ALIASES[key]
     if key in keys:
         return key
-    # ``options`` dicts take free sub-keys: model.options.num_head=2
+    # ``options`` dicts take free sub-keys: model.options.num_heads=2
     for k in keys:
         if key.startswith(k + ".") and k.endswith("options"):
             return key
