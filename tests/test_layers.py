@@ -17,7 +17,7 @@ import pytest
 import edgeaffect
 
 PACKAGE = Path(edgeaffect.__file__).parent
-CORE = ("__init__", "_optional", "errors", "meta", "io", "preprocess", "metrics", "formats", "modelcache",
+CORE = ("__init__", "_optional", "errors", "plain", "meta", "io", "preprocess", "metrics", "formats", "modelcache",
         "detectors", "bundle", "devices")
 LAYERS: dict[str, int] = {
     **dict.fromkeys(CORE, 0),
