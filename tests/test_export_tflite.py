@@ -20,19 +20,13 @@ from edgeaffect.meta import ModelMeta  # noqa: E402
 from edgeaffect.preprocess import prepare_batch  # noqa: E402
 from edgeaffect.runtime.backends import create_backend  # noqa: E402
 
-from export_support import META, TinyMTL, calibration, model, realish_images, samples, torch_out  # noqa: E402,F401
+from export_support import (META, TinyMTL, calibration, export_each_precision, model, realish_images,  # noqa: E402,F401
+                            samples, torch_out)
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, model, calibration):
-    root = tmp_path_factory.mktemp("tfl")
-    out = {}
-    for precision in ("fp32", "fp16", "int8"):
-        files = export(model, META, root / precision, precision=precision, calibration=calibration,
-                       options=ExportOptions())
-        assert files == ["model.tflite"]
-        out[precision] = root / precision / files[0]
-    return out
+    return export_each_precision(export, tmp_path_factory.mktemp("tfl"), model, calibration, ["model.tflite"])
 
 
 def test_fp32_matches_torch_tightly(exported, model, samples):

@@ -1,6 +1,6 @@
 """The README's compression path through the CLI: train -> compress --prune (+ fine-tune) -> export --target -> run.
 
-A tiny CNN registered here (through the real registry) keeps it to seconds; every step is the
+A tiny CNN registered in the real registry (tests/train_support.py) keeps it to seconds; every step is the
 real one: the engine trains on built-in synthetic faces, Torch-Pruning removes channels, the
 engine fine-tunes the pruned run, the exporter writes and verifies an ONNX bundle with ONNX
 Runtime, and the torch-free runtime runs it over an image folder.
@@ -14,35 +14,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torch_pruning")
 
-from torch import nn  # noqa: E402
-
 from edgeaffect.cli import main  # noqa: E402
-from edgeaffect.meta import Head, HeadKind, ModelMeta, Task  # noqa: E402
-from edgeaffect.train.registry import register_model  # noqa: E402
-
-TINY = "tiny_prunable_cnn"
-
-
-class TinyPrunable(nn.Module):
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
-                                  nn.Conv2d(16, 32, 3, 2, 1), nn.BatchNorm2d(32), nn.ReLU())
-        self.fc = nn.Linear(32, n)
-
-    def forward(self, x):
-        return (self.fc(self.body(x).mean(dim=(2, 3))),)
-
-
-@register_model(TINY, family="test", description="tiny prunable test CNN", task=Task.CLASSIFICATION,
-                default_input=(3, 32, 32))
-def _build(*, num_classes=None, in_chans=None, input_size=None, frames=None, pretrained=False):
-    n = num_classes or 8
-    model = TinyPrunable(n)
-    model.meta = ModelMeta(model="", task=Task.CLASSIFICATION, input_size=(32, 32), color="rgb",
-                           heads=(Head("emotion", HeadKind.LOGITS, n),), labels=tuple(f"c{i}" for i in range(n)),
-                           mean=(0.5,), std=(0.25,))
-    return model
+from edgeaffect.meta import ModelMeta  # noqa: E402
+from train_support import TINY  # noqa: E402
 
 
 def test_prune_finetune_export_run(tmp_path, capsys):
@@ -63,7 +37,7 @@ def test_prune_finetune_export_run(tmp_path, capsys):
     assert (pruned / "finetune" / "metrics.json").is_file()
     model, meta = load_model(pruned)
     assert sum(p.numel() for p in model.parameters()) == report["params_after"]
-    assert model.body[3].out_channels < 32 and model.fc.out_features == 8
+    assert model.body[3].out_channels < 16 and model.fc.out_features == 8
 
     data = next((tmp_path / "cache" / "synthetic").iterdir())  # the synthetic dataset the run trained on
     bundle = tmp_path / "bundle"

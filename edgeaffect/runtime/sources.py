@@ -33,7 +33,6 @@ from edgeaffect.io import IMAGE_SUFFIXES
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Frame:
     """One decoded frame; ``index`` counts frames of the source (gaps = skipped or dropped frames)."""
