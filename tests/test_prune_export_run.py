@@ -55,3 +55,22 @@ def test_prune_finetune_export_run(tmp_path, capsys):
     assert len(lines) == len(list(faces.iterdir())) and all(line["faces"] for line in lines)
     assert {line["faces"][0]["label"] for line in lines} <= set(meta.labels)
     capsys.readouterr()
+
+
+def test_only_a_checkpoint_marked_pruned_is_resized(tmp_path):
+    from edgeaffect.errors import ModelError
+    from edgeaffect.train.checkpoint import load_model, save_checkpoint
+    from edgeaffect.train.registry import create_model
+
+    model = create_model(TINY)
+    model.fc = torch.nn.Linear(16, 8, bias=False)  # weights that do not fit the build kwargs' model
+    save_checkpoint(tmp_path / "plain" / "best.pt", model=model, epoch=0, best=None, config={})
+    with pytest.raises(ModelError, match="do not fit"):
+        load_model(tmp_path / "plain")
+    model = create_model(TINY)
+    model.body[3] = torch.nn.Conv2d(8, 12, 3, 2, 1)
+    model.fc = torch.nn.Linear(12, 8)  # thinner layers, as Torch-Pruning leaves them
+    model.pruned_info = {"ratio": 0.25}
+    save_checkpoint(tmp_path / "pruned" / "best.pt", model=model, epoch=0, best=None, config={})
+    loaded, _ = load_model(tmp_path / "pruned")
+    assert loaded.body[3].out_channels == 12 and loaded.fc.in_features == 12 and loaded.pruned_info == {"ratio": 0.25}
