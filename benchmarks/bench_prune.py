@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeaffect.formats import ExportOptions, get_format
 from edgeaffect.compress.prune import prune_model
+from edgeaffect.formats import ExportOptions, get_format
 from edgeaffect.runtime.backends import create_backend
 
 RUNTIMES = (  # label, format, backend options

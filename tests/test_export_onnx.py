@@ -13,9 +13,9 @@ pytest.importorskip("onnxruntime")
 from edgeaffect.bundle import load_bundle  # noqa: E402
 from edgeaffect.calibration.sources import from_arrays  # noqa: E402
 from edgeaffect.compress.export import export_model  # noqa: E402
-from edgeaffect.formats import FORMATS, ExportOptions  # noqa: E402
 from edgeaffect.compress.onnx_export import export as onnx_export  # noqa: E402
 from edgeaffect.errors import BundleError, DeviceError, ExportError, VerificationError  # noqa: E402
+from edgeaffect.formats import FORMATS, ExportOptions  # noqa: E402
 from edgeaffect.meta import ModelMeta  # noqa: E402
 from edgeaffect.runtime.backends import create_backend  # noqa: E402
 

@@ -9,9 +9,9 @@ torch = pytest.importorskip("torch")
 ov = pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 
-from edgeaffect.formats import ExportOptions  # noqa: E402
 from edgeaffect.compress.openvino_export import RT_INFO_KEY, export  # noqa: E402
 from edgeaffect.errors import ConfigError, ExportError  # noqa: E402
+from edgeaffect.formats import ExportOptions  # noqa: E402
 from edgeaffect.meta import ModelMeta  # noqa: E402
 from edgeaffect.runtime.backends import create_backend  # noqa: E402
 

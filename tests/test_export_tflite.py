@@ -13,9 +13,9 @@ pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_litert")
 
 from edgeaffect.calibration.sources import from_arrays  # noqa: E402
-from edgeaffect.formats import ExportOptions  # noqa: E402
 from edgeaffect.compress.tflite_export import export  # noqa: E402
 from edgeaffect.errors import ExportError  # noqa: E402
+from edgeaffect.formats import ExportOptions  # noqa: E402
 from edgeaffect.meta import ModelMeta  # noqa: E402
 from edgeaffect.preprocess import prepare_batch  # noqa: E402
 from edgeaffect.runtime.backends import create_backend  # noqa: E402

@@ -10,10 +10,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torch_pruning")
 
-from edgeaffect.formats import ExportOptions  # noqa: E402
 from edgeaffect.compress.prune import output_layers, prune_model  # noqa: E402
 from edgeaffect.compress.prune_run import prune_run  # noqa: E402
 from edgeaffect.errors import ConfigError  # noqa: E402
+from edgeaffect.formats import ExportOptions  # noqa: E402
 from edgeaffect.meta import ModelMeta  # noqa: E402
 from edgeaffect.runtime.backends import create_backend  # noqa: E402
 from edgeaffect.train.checkpoint import fit_to_state_dict  # noqa: E402

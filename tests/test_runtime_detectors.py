@@ -8,12 +8,12 @@ import threading
 import numpy as np
 import pytest
 
+from edgeaffect import modelcache
 from edgeaffect._optional import available
 from edgeaffect.cli import main
+from edgeaffect.detectors import DETECTORS, Face, create_detector
 from edgeaffect.errors import ConfigError
 from edgeaffect.io import sha256_file
-from edgeaffect import modelcache
-from edgeaffect.detectors import DETECTORS, Face, create_detector
 from runtime_support import face_frame, face_image
 
 

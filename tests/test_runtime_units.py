@@ -7,10 +7,10 @@ import sys
 import numpy as np
 import pytest
 
+from edgeaffect.detectors import Face
 from edgeaffect.errors import ConfigError
 from edgeaffect.meta import Head, ModelMeta, Temporal
 from edgeaffect.runtime.crop import CropOptions, crop_box, crop_face
-from edgeaffect.detectors import Face
 from edgeaffect.runtime.postprocess import decode
 from edgeaffect.runtime.smoothing import SmoothingSpec
 from edgeaffect.runtime.stats import LatencyHistogram

@@ -17,8 +17,8 @@ from typing import Any
 
 from edgeaffect._optional import require
 from edgeaffect.calibration.sources import CalibrationSource
-from edgeaffect.formats import PRECISION_PROP, ExportOptions
 from edgeaffect.errors import ConfigError, ExportError
+from edgeaffect.formats import PRECISION_PROP, ExportOptions
 from edgeaffect.meta import ModelMeta
 
 log = logging.getLogger(__name__)

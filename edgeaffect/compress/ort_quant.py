@@ -17,8 +17,8 @@ from pathlib import Path
 from edgeaffect._optional import require
 from edgeaffect.calibration.adapters import ort_reader
 from edgeaffect.calibration.sources import CalibrationSource
-from edgeaffect.formats import CalibrationMethod, ExportOptions
 from edgeaffect.errors import ConfigError, ExportError
+from edgeaffect.formats import CalibrationMethod, ExportOptions
 from edgeaffect.meta import ModelMeta
 
 log = logging.getLogger(__name__)
