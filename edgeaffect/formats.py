@@ -142,7 +142,7 @@ def format_for_backend(backend: str) -> ExportFormat:
 
 
 def check_exporter_args(label: str, precision: str, calibration: Any,
-                        precisions: tuple[str, ...] = ("fp32", "fp16", "int8"), *, meta: Any = None) -> None:
+                        precisions: tuple[str, ...] = PRECISIONS, *, meta: Any = None) -> None:
     """The checks every float/INT8 exporter makes before converting: a known precision, and data for INT8.
 
     With ``meta``, also that the model takes one input: the exporters that pass it trace the

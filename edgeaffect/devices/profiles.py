@@ -20,8 +20,7 @@ from typing import Any, Mapping
 import yaml
 
 from edgeaffect.errors import DeviceError
-
-PRECISIONS = ("fp32", "fp16", "int8")
+from edgeaffect.formats import PRECISIONS
 
 
 @dataclass(frozen=True)
