@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeaffect.calibration.sources import from_arrays, from_image_folder
-from edgeaffect.compress.formats import ExportOptions, get_format
+from edgeaffect.formats import ExportOptions, get_format
 from edgeaffect.runtime.backends import create_backend
 
 VARIANTS = (  # label, format, precision, backend options
@@ -41,9 +41,9 @@ VARIANTS = (  # label, format, precision, backend options
 
 def load_model(run: str | None):
     if run:
-        from edgeaffect.compress.prune_run import load_pruned
+        from edgeaffect.train.checkpoint import load_model as load_run
 
-        return load_pruned(run)
+        return load_run(run)
     import torch
 
     from edgeaffect.train.registry import create_model

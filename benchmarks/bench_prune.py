@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeaffect.compress.formats import ExportOptions, get_format
 from edgeaffect.compress.prune import prune_model
+from edgeaffect.formats import ExportOptions, get_format
 from edgeaffect.runtime.backends import create_backend
 
 RUNTIMES = (  # label, format, backend options
@@ -40,9 +40,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     if args.run:
-        from edgeaffect.compress.prune_run import load_pruned
+        from edgeaffect.train.checkpoint import load_model
 
-        model, meta = load_pruned(args.run)
+        model, meta = load_model(args.run)
     else:
         from edgeaffect.train.registry import create_model
 

@@ -68,7 +68,7 @@ def build_model():
 
 
 def export(model, meta, out: Path, fmt: str) -> Path:
-    from edgeaffect.compress.formats import ExportOptions, get_format
+    from edgeaffect.formats import ExportOptions, get_format
 
     out.mkdir(parents=True, exist_ok=True)
     files = get_format(fmt).load_exporter()(model, meta, out, precision="fp32", calibration=None,

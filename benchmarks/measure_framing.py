@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from edgeaffect.data import open_dataset
-from edgeaffect.runtime.detectors import create_detector
+from edgeaffect.detectors import create_detector
 
 
 def main() -> None:

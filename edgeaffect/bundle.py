@@ -17,13 +17,14 @@ Torch-free: the runtime imports this module.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from edgeaffect.errors import BundleError
 from edgeaffect.io import atomic_write_json, sha256_file
 from edgeaffect.meta import ModelMeta
+from edgeaffect.plain import from_plain, to_plain
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -44,17 +45,11 @@ class Manifest:
     version: int = MANIFEST_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["model_files"] = list(self.model_files)
-        d["files"], d["tools"], d["verification"] = dict(self.files), dict(self.tools), dict(self.verification)
-        return d
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Manifest":
-        data = dict(data)
-        data["model_files"] = tuple(data.get("model_files", ()))
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return from_plain(cls, data)  # fields a newer edgeaffect added are ignored
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Manifest:

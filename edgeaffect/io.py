@@ -1,4 +1,4 @@
-"""Atomic file writes and checksums shared by training, export and the runtime.
+"""Atomic file writes, checksums, and which files count as images, shared by training, export and the runtime.
 
 Outputs are written to a temporary file in the same folder and renamed into
 place, so a crash or a kill never leaves a truncated checkpoint, bundle file or
@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgeaffect.errors import ConfigError
+# Image files every reader of folders takes (datasets, calibration folders, the runtime's image-folder
+# source): the still-image formats OpenCV decodes in every build edgeaffect installs.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = True) -> Path:

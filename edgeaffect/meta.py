@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from edgeaffect.errors import BundleError
+from edgeaffect.plain import from_plain, to_plain
 
 META_VERSION = 1
 ONNX_PROP_KEY = "edgeaffect.meta"
@@ -169,12 +170,7 @@ class ModelMeta:
 
     # -- serialisation -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["task"] = self.task.value
-        d["color"] = self.color.value
-        d["heads"] = [{**asdict(h), "kind": h.kind.value} for h in self.heads]
-        d["info"] = dict(self.info)
-        return d
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelMeta":
@@ -185,11 +181,7 @@ class ModelMeta:
                 f"model metadata version {version} is newer than this edgeaffect understands ({META_VERSION})",
                 "upgrade edgeaffect on this device: pip install -U edgeaffect",
             )
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise BundleError(f"unknown model metadata fields: {sorted(unknown)}", "re-export the model with this edgeaffect version")
-        return cls(**data)
+        return from_plain(cls, data, unknown=_refuse)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -198,7 +190,7 @@ class ModelMeta:
     def from_json(cls, text: str) -> "ModelMeta":
         try:
             return cls.from_dict(json.loads(text))
-        except (json.JSONDecodeError, TypeError, ValueError) as exc:
+        except (json.JSONDecodeError, TypeError, ValueError) as exc:  # PlainError is a ValueError
             raise BundleError(f"model metadata is not valid: {exc}", "re-export the model") from exc
 
     def save(self, path: str | Path) -> Path:
@@ -225,3 +217,7 @@ class ModelMeta:
         if ONNX_PROP_KEY not in props:
             raise BundleError("the ONNX file carries no edgeaffect metadata", "export it with 'edgeaffect export'")
         return cls.from_json(props[ONNX_PROP_KEY])
+
+
+def _refuse(key: str) -> None:
+    raise BundleError(f"unknown model metadata field '{key}'", "re-export the model with this edgeaffect version")

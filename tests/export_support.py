@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from edgeaffect.calibration.sources import from_arrays
 from edgeaffect.meta import ModelMeta
 from edgeaffect.preprocess import prepare_batch
 
@@ -70,9 +71,22 @@ def samples():
 
 @pytest.fixture(scope="module")
 def calibration():
-    return list(prepare_batch(realish_images(32, seed=2), META))  # per-sample CHW arrays, like CalibrationSource
+    return from_arrays(realish_images(32, seed=2), META)
 
 
 def torch_out(model, x):
     with torch.no_grad():
         return [t.numpy() for t in model(torch.from_numpy(x))]
+
+
+def export_each_precision(export, root, model, calibration, files: list[str]) -> dict:
+    """Export ``model`` with one exporter at fp32, fp16 and int8 under ``root``; {precision: the file a backend opens}."""
+    from edgeaffect.formats import ExportOptions
+
+    out = {}
+    for precision in ("fp32", "fp16", "int8"):
+        written = export(model, META, root / precision, precision=precision, calibration=calibration,
+                         options=ExportOptions())
+        assert written == files and all((root / precision / f).is_file() for f in written)
+        out[precision] = root / precision / written[0]
+    return out

@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from edgeaffect._optional import available  # noqa: E402
-from edgeaffect.compress.formats import ExportOptions, format_for_backend  # noqa: E402
 from edgeaffect.errors import EdgeAffectError  # noqa: E402
+from edgeaffect.formats import ExportOptions, format_for_backend  # noqa: E402
 from edgeaffect.meta import ModelMeta  # noqa: E402
 from edgeaffect.runtime.backends import BACKEND_MODULES, BACKENDS, create_backend  # noqa: E402
 

@@ -7,7 +7,7 @@ import pytest
 
 from edgeaffect.calibration.adapters import ort_reader, representative_dataset
 from edgeaffect.calibration.sampling import balanced_subset
-from edgeaffect.calibration.sources import from_arrays, from_dataset, from_image_folder, for_verification, open_source
+from edgeaffect.calibration.sources import from_arrays, from_dataset, from_image_folder, for_verification, from_path
 from edgeaffect.data.base import DatasetIndex, Record
 from edgeaffect.errors import DataError
 from edgeaffect.meta import ModelMeta
@@ -75,11 +75,12 @@ def test_image_folder_balanced_by_subfolder_and_skips_corrupt(tmp_path):
     assert len(list(src)) == 7 and len(src.skipped) == 1  # counted once over re-iterations
 
 
-def test_open_source_falls_back_to_image_folder(tmp_path):
+def test_from_path_falls_back_to_image_folder(tmp_path):
     cv2.imwrite(str(tmp_path / "x.png"), np.zeros((8, 8), np.uint8))
-    assert len(open_source(tmp_path, META)) == 1
+    cv2.imwrite(str(tmp_path / "y.tif"), np.zeros((8, 8), np.uint8))  # the image types the runtime's folder source reads
+    assert len(from_path(tmp_path, META)) == 2
     with pytest.raises(DataError):
-        open_source(tmp_path / "missing", META)
+        from_path(tmp_path / "missing", META)
 
 
 def test_ort_reader_batches_and_rewinds():

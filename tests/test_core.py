@@ -103,7 +103,7 @@ def test_cli_expected_error_is_exit_2_without_traceback(tmp_path):
     assert "Traceback" not in proc.stderr and "error:" in proc.stderr
 
 
-LIGHT_MODULES = ["edgeaffect.runtime", "edgeaffect.runtime.detectors", "edgeaffect.runtime.backends",
+LIGHT_MODULES = ["edgeaffect.runtime", "edgeaffect.detectors", "edgeaffect.runtime.backends",
                  "edgeaffect.bundle", "edgeaffect.meta", "edgeaffect.preprocess", "edgeaffect.metrics",
                  "edgeaffect.devices", "edgeaffect.data", "edgeaffect.bench", "edgeaffect.cli"]
 

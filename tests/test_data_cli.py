@@ -10,7 +10,7 @@ import pytest
 
 from edgeaffect.cli import main
 from edgeaffect.data import READERS, ClipRecord, DatasetIndex, TabularRecord, open_dataset, register_reader
-from edgeaffect.data.inspect import inspect_dataset
+from edgeaffect.data.inspection import inspect_dataset
 from edgeaffect.data.split import apply_split_file, check_no_leak, make_splits, write_split_file
 from edgeaffect.errors import ConfigError, DataError
 

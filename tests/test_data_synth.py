@@ -12,7 +12,7 @@ import pytest
 from edgeaffect.data import EXPRESSIONS_8
 from edgeaffect.data.synthetic import (CIRCUMPLEX, Subject, background, draw_face, face_params, paste_face,
                                        synth_face_batch, synth_frame, write_synthetic_faces)
-from edgeaffect.runtime.detectors import create_detector
+from edgeaffect.detectors import create_detector
 
 
 def _yunet():

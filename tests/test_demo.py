@@ -17,12 +17,14 @@ def test_missing_part_stops_the_demo_naming_the_step():
     assert need("report", "edgeaffect.report.build").build_report
 
 
-def test_demo_steps_cover_the_main_job():
-    from edgeaffect.demo_steps import EXPORTS, STEPS
+def test_demo_exports_are_ones_their_devices_run():
+    """Each default demo export names a device profile that runs that format at that precision."""
+    from edgeaffect.compress.export import resolve
+    from edgeaffect.demo_steps import EXPORTS
+    from edgeaffect.devices import get_profile
 
-    assert [name for name, _ in STEPS] == ["data", "train", "export", "run", "bench", "report"]
-    assert {(t, f) for t, f, _ in EXPORTS} == {("laptop-x86", "openvino"), ("laptop-x86", "onnx"), ("rpi4", "tflite")}
-    assert ("rpi4", "tflite", "int8") in EXPORTS
+    for target, fmt, precision in EXPORTS:
+        assert resolve(get_profile(target), fmt, precision)[1] == [precision]
 
 
 def test_bad_data_env_is_refused(monkeypatch, tmp_path):

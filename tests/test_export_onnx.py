@@ -14,9 +14,9 @@ pytest.importorskip("onnxruntime")
 from edgeaffect.bundle import load_bundle  # noqa: E402
 from edgeaffect.calibration.sources import from_arrays  # noqa: E402
 from edgeaffect.compress.export import export_model  # noqa: E402
-from edgeaffect.compress.formats import FORMATS, ExportOptions  # noqa: E402
 from edgeaffect.compress.onnx_export import export as onnx_export  # noqa: E402
 from edgeaffect.errors import BundleError, ConfigError, DeviceError, ExportError, VerificationError  # noqa: E402
+from edgeaffect.formats import FORMATS, ExportOptions  # noqa: E402
 from edgeaffect.meta import ModelMeta  # noqa: E402
 from edgeaffect.runtime.backends import create_backend  # noqa: E402
 
@@ -232,8 +232,8 @@ def test_lstm_models_get_dynamic_int8_without_calibration(tmp_path):
             self.lstm = nn.LSTM(6, 16, batch_first=True)
             self.out = nn.Linear(16, 2)
 
-        def forward(self, x):  # (N, 1, steps, features) as ModelMeta states for a gray "image"
-            y, _ = self.lstm(x[:, 0])
+        def forward(self, x):  # (N, steps, features), the layout of the registered tabular models
+            y, _ = self.lstm(x)
             return self.out(y[:, -1])
 
     torch.manual_seed(0)
@@ -245,7 +245,7 @@ def test_lstm_models_get_dynamic_int8_without_calibration(tmp_path):
 
     ops = {n.op_type for n in onnx.load(str(tmp_path / files[0])).graph.node}
     assert "DynamicQuantizeLSTM" in ops or "MatMulInteger" in ops
-    x = np.random.default_rng(0).standard_normal((8, 1, 10, 6)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((8, 10, 6)).astype(np.float32)
     (got,) = create_backend("onnxruntime", tmp_path / files[0], meta).infer(x)
     ref = model(torch.from_numpy(x)).detach().numpy()
     assert np.abs(got - ref).max() < 0.05
@@ -255,7 +255,7 @@ def test_lstm_models_get_dynamic_int8_without_calibration(tmp_path):
 def test_histogram_calibration_is_fed_in_bounded_chunks(tmp_path, model, verify_set, method, monkeypatch):
     from onnxruntime.quantization.calibrate import HistogramCalibrater
 
-    from edgeaffect.compress.formats import CalibrationMethod
+    from edgeaffect.formats import CalibrationMethod
     from edgeaffect.compress.ort_quant import HISTOGRAM_CHUNK, histogram_stride
 
     # Percentile/entropy keep every intermediate output of what one collect_data call reads: a spy on

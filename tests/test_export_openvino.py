@@ -9,26 +9,19 @@ torch = pytest.importorskip("torch")
 ov = pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 
-from edgeaffect.compress.formats import ExportOptions  # noqa: E402
 from edgeaffect.compress.openvino_export import RT_INFO_KEY, export  # noqa: E402
 from edgeaffect.errors import ConfigError, ExportError  # noqa: E402
+from edgeaffect.formats import ExportOptions  # noqa: E402
 from edgeaffect.meta import ModelMeta  # noqa: E402
 from edgeaffect.runtime.backends import create_backend  # noqa: E402
 
-from export_support import META, TinyMTL, calibration, model, realish_images, samples, torch_out  # noqa: E402,F401
+from export_support import (META, TinyMTL, calibration, export_each_precision, model, realish_images,  # noqa: E402,F401
+                            samples, torch_out)
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, model, calibration):
-    root = tmp_path_factory.mktemp("ov")
-    out = {}
-    for precision in ("fp32", "fp16", "int8"):
-        files = export(model, META, root / precision, precision=precision, calibration=calibration,
-                       options=ExportOptions())
-        assert files == ["model.xml", "model.bin"]
-        assert all((root / precision / f).is_file() for f in files)
-        out[precision] = root / precision / files[0]
-    return out
+    return export_each_precision(export, tmp_path_factory.mktemp("ov"), model, calibration, ["model.xml", "model.bin"])
 
 
 def test_fp32_matches_torch_tightly_when_forced_to_f32(exported, model, samples):

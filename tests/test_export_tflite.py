@@ -12,26 +12,21 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_litert")
 
-from edgeaffect.compress.formats import ExportOptions  # noqa: E402
+from edgeaffect.calibration.sources import from_arrays  # noqa: E402
 from edgeaffect.compress.tflite_export import export  # noqa: E402
 from edgeaffect.errors import ExportError  # noqa: E402
+from edgeaffect.formats import ExportOptions  # noqa: E402
 from edgeaffect.meta import ModelMeta  # noqa: E402
 from edgeaffect.preprocess import prepare_batch  # noqa: E402
 from edgeaffect.runtime.backends import create_backend  # noqa: E402
 
-from export_support import META, TinyMTL, calibration, model, realish_images, samples, torch_out  # noqa: E402,F401
+from export_support import (META, TinyMTL, calibration, export_each_precision, model, realish_images,  # noqa: E402,F401
+                            samples, torch_out)
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, model, calibration):
-    root = tmp_path_factory.mktemp("tfl")
-    out = {}
-    for precision in ("fp32", "fp16", "int8"):
-        files = export(model, META, root / precision, precision=precision, calibration=calibration,
-                       options=ExportOptions())
-        assert files == ["model.tflite"]
-        out[precision] = root / precision / files[0]
-    return out
+    return export_each_precision(export, tmp_path_factory.mktemp("tfl"), model, calibration, ["model.tflite"])
 
 
 def test_fp32_matches_torch_tightly(exported, model, samples):
@@ -130,17 +125,17 @@ def test_int8_or_fp16_that_stays_float_is_refused_instead_of_shipped_under_that_
     meta = ModelMeta(model="clip3d", task="signal", input_size=(8, 8), color="rgb", temporal={"frames": 4, "fps": 4},
                      heads=({"name": "eda", "kind": "signal", "size": 4},))
     torch.manual_seed(0)
-    clips = [np.random.default_rng(i).random((3, 4, 8, 8), dtype=np.float32) for i in range(4)]
+    clips = [np.random.default_rng(i).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8) for i in range(4)]  # T x H x W x C
     with pytest.raises(ExportError, match="left 2 of its 2 compute ops in float" if precision == "int8"
                        else "cast too few weights") as err:
-        export(Clip3D().eval(), meta, tmp_path, precision=precision, calibration=clips, options=ExportOptions())
+        export(Clip3D().eval(), meta, tmp_path, precision=precision, calibration=from_arrays(clips, meta),
+               options=ExportOptions())
     assert "fp32" in err.value.fix
     assert precision == "fp16" or "CONV_3D" in err.value.what
     assert not (tmp_path / "model.tflite").exists()
 
 
 def test_auto_and_default_precision_drop_a_precision_the_model_cannot_take(tmp_path):
-    from edgeaffect.calibration.sources import from_arrays
     from edgeaffect.compress.export import export_model
 
     meta = ModelMeta(model="clip3d", task="signal", input_size=(8, 8), color="rgb", temporal={"frames": 4, "fps": 4},

@@ -36,7 +36,7 @@ def _litert_bundle(folder: Path) -> Path:
     pytest.importorskip("litert_torch")
     pytest.importorskip("ai_edge_litert")
     from edgeaffect.bundle import Manifest, write_manifest
-    from edgeaffect.compress.formats import ExportOptions
+    from edgeaffect.formats import ExportOptions
     from edgeaffect.compress.tflite_export import export
     from export_support import META, TinyMTL
 

@@ -10,12 +10,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torch_pruning")
 
-from edgeaffect.compress.formats import ExportOptions  # noqa: E402
 from edgeaffect.compress.prune import output_layers, prune_model  # noqa: E402
-from edgeaffect.compress.prune_run import fit_to_state_dict, load_pruned, prune_run  # noqa: E402
+from edgeaffect.compress.prune_run import prune_run  # noqa: E402
 from edgeaffect.errors import ConfigError  # noqa: E402
+from edgeaffect.formats import ExportOptions  # noqa: E402
 from edgeaffect.meta import ModelMeta  # noqa: E402
 from edgeaffect.runtime.backends import create_backend  # noqa: E402
+from edgeaffect.train.checkpoint import fit_to_state_dict  # noqa: E402
 
 META = ModelMeta(model="tiny_mtl", task="multitask", input_size=(32, 32), color="rgb", labels=tuple("ABCDEFG"),
                  heads=({"name": "expression", "kind": "logits", "size": 7},
@@ -145,7 +146,7 @@ def tiny_registered(monkeypatch):
 
 
 def test_prune_run_writes_a_loadable_run_with_a_measured_report(tmp_path, tiny_registered):
-    from edgeaffect.train.checkpoint import save_checkpoint
+    from edgeaffect.train.checkpoint import load_model, save_checkpoint
 
     torch.manual_seed(0)
     model = tiny_registered.create_model("test_tiny_mtl").eval()
@@ -158,7 +159,7 @@ def test_prune_run_writes_a_loadable_run_with_a_measured_report(tmp_path, tiny_r
     for side in ("before", "after"):
         assert set(report["latency_ms"][side]) == {"torch_eager", "onnx"}
         assert all(v > 0 for v in report["latency_ms"][side].values())
-    loaded, meta = load_pruned(out)
+    loaded, meta = load_model(out)
     assert sum(p.numel() for p in loaded.parameters()) == report["params_after"]
     assert meta.info["pruned"]["params"] == report["params_after"]
     assert ModelMeta.load(out / "meta.json") == meta

@@ -191,7 +191,7 @@ def test_real_recording_within_target(data_root, yunet_model):
 
 
 def test_ubfc_phys_videos_read_as_recordings_when_named(tmp_path):
-    from edgeaffect.data.inspect import detect_format
+    from edgeaffect.data.inspection import detect_format
     from edgeaffect.data.synthetic_video import write_synthetic_videos
 
     root = write_synthetic_videos(tmp_path, subjects=1, seconds=2.0, fps=10.0, size=48, use_e4=False)

@@ -7,10 +7,10 @@ import sys
 import numpy as np
 import pytest
 
+from edgeaffect.detectors import Face
 from edgeaffect.errors import ConfigError
 from edgeaffect.meta import Head, ModelMeta, Temporal
 from edgeaffect.runtime.crop import CropOptions, crop_box, crop_face
-from edgeaffect.runtime.detectors import Face
 from edgeaffect.runtime.postprocess import decode
 from edgeaffect.runtime.smoothing import SmoothingSpec
 from edgeaffect.runtime.stats import LatencyHistogram
@@ -21,7 +21,7 @@ from edgeaffect.runtime.tracker import IouTracker
 def test_runtime_imports_without_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
             "import edgeaffect.runtime, edgeaffect.runtime.pipeline, edgeaffect.runtime.cli, edgeaffect.runtime.live\n"
-            "import edgeaffect.runtime.loader, edgeaffect.runtime.modelcache, edgeaffect.runtime.detectors\n"
+            "import edgeaffect.runtime.loader, edgeaffect.modelcache, edgeaffect.detectors\n"
             "import edgeaffect.runtime.backends.onnxruntime\n"
             "from edgeaffect.cli import build_app; build_app()\n"
             "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n")

@@ -24,7 +24,7 @@ import yaml
 
 from edgeaffect.assets import DEFAULT_DIR, write_checksums
 from edgeaffect.compress.export import export_bundle
-from edgeaffect.compress.formats import ExportOptions
+from edgeaffect.formats import ExportOptions
 from edgeaffect.data import open_dataset
 from edgeaffect.meta import ModelMeta
 from edgeaffect.train.checkpoint import load_checkpoint

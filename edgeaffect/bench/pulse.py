@@ -129,7 +129,7 @@ def colour_rate(name: str, times: np.ndarray, rgb: np.ndarray) -> RateFn:
 def open_recordings(opts: PulseEvalOptions) -> tuple[Any, Any]:
     """(the recordings' DatasetIndex, the face detector); ConfigError when the data holds no recording."""
     from edgeaffect.data import open_dataset
-    from edgeaffect.runtime.detectors import create_detector
+    from edgeaffect.detectors import create_detector
 
     index = open_dataset(opts.data, format=opts.format)
     if index.task != "recording":

@@ -16,7 +16,7 @@ from edgeaffect.io import atomic_write_json
 def _is_recording(data: str) -> bool:
     if not data:
         return False
-    from edgeaffect.data.inspect import detect_format
+    from edgeaffect.data.inspection import detect_format
     from edgeaffect.data.recording import RECORDING_FORMATS
     from edgeaffect.errors import DataError
 

@@ -10,14 +10,13 @@ documents newer than they understand and fill defaults for older ones.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, Mapping, Sequence
 
 from edgeaffect.errors import DataError
+from edgeaffect.plain import from_plain, to_plain
 
 SCHEMA = "edgeaffect.bench"
 SCHEMA_VERSION = 1
@@ -160,7 +159,7 @@ class BenchResult:
         raise KeyError(key)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "BenchResult":
@@ -170,7 +169,7 @@ class BenchResult:
         if int(data.get("version", 0)) > SCHEMA_VERSION:
             raise DataError(f"bench result version {data['version']} is newer than this edgeaffect reads ({SCHEMA_VERSION})",
                             "upgrade edgeaffect: pip install -U edgeaffect")
-        return _build(cls, data)
+        return from_plain(cls, data)  # keys of a newer minor schema are ignored
 
     def save(self, path: str | Path) -> Path:
         from edgeaffect.io import atomic_write_json
@@ -198,52 +197,6 @@ class BenchResult:
         except (TypeError, ValueError, KeyError) as exc:
             raise DataError(f"{path} does not fit the bench result schema: {exc}",
                             "re-run 'edgeaffect bench' with this edgeaffect version") from exc
-
-
-def _plain(obj: Any) -> Any:
-    """Dataclasses/tuples/mappings -> JSON-ready values (NaN becomes None: JSON has no NaN)."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, float) and obj != obj:
-        return None
-    if hasattr(obj, "item"):  # numpy scalars
-        return _plain(obj.item())
-    return obj
-
-
-T = TypeVar("T")
-
-
-def _build(cls: type[T], data: Mapping[str, Any]) -> T:
-    """Rebuild a frozen dataclass (recursively) from ``_plain`` output; unknown keys are ignored."""
-    hints = get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name in data:
-            kwargs[f.name] = _coerce(hints[f.name], data[f.name])
-    return cls(**kwargs)
-
-
-def _coerce(tp: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin, args = get_origin(tp), get_args(tp)
-    if origin is None and dataclasses.is_dataclass(tp):
-        return _build(tp, value)
-    if origin in (tuple, abc.Sequence):
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v) for v in value)
-        return tuple(_coerce(a, v) for a, v in zip(args, value)) if args else tuple(value)
-    if origin in (abc.Mapping, dict):
-        return {k: _coerce(args[1], v) if args else v for k, v in value.items()}
-    if args and type(None) in args:  # Optional[X] / X | None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value) if len(inner) == 1 else value
-    return value
 
 
 def merge(results: Sequence[BenchResult]) -> tuple[BenchResult, ...]:

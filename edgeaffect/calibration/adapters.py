@@ -1,14 +1,17 @@
 """One adapter per quantization toolkit over a :class:`CalibrationSource`.
 
 Each toolkit wants calibration data in its own shape (an ORT data reader, an
-``nncf.Dataset``, a LiteRT/PT2E representative-dataset generator, a TensorRT
-calibrator object); the data and its preprocessing stay in the source.  Adding
-a toolkit = one function here.  Toolkit libraries load inside the functions.
+``nncf.Dataset``, a LiteRT/PT2E representative-dataset generator); the data and
+its preprocessing stay in the source, which the exporters stream (nothing holds
+the whole calibration set in memory).  TensorRT needs no adapter: its INT8
+bundles carry a QDQ ONNX model that ONNX Runtime quantizes through
+:func:`ort_reader`, so the engine reads its ranges from the graph and no
+calibrator runs on the device.  Adding a toolkit = one function here.  Toolkit
+libraries load inside the functions.
 """
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -84,60 +87,19 @@ class _ItemsView:
         return len(self.source)
 
 
-def representative_dataset(source: CalibrationSource, *,
-                           layout: str = "nchw") -> Callable[[], Iterator[list[np.ndarray]]]:
+def representative_dataset(source: CalibrationSource, *, layout: str = "nchw",
+                           batch_size: int = 1) -> Callable[[], Iterator[list[np.ndarray]]]:
     """A LiteRT/TFLite ``representative_dataset`` (and PT2E calibration loop) generator factory.
 
-    ``layout="nhwc"`` transposes channels last for converters that feed NHWC tensors.
+    Each item is the list of input arrays of one batch of ``batch_size`` samples (the last may be
+    shorter).  ``layout="nhwc"`` transposes channels last for converters that feed NHWC tensors.
     """
 
     def gen() -> Iterator[list[np.ndarray]]:
-        for item, _ in source.items():
-            arrays = [a[None] for a in item]
+        for batch, _ in source.batches(batch_size):
+            arrays = list(batch)
             if layout == "nhwc" and arrays[0].ndim == 4:
                 arrays[0] = np.ascontiguousarray(arrays[0].transpose(0, 2, 3, 1))
             yield arrays
 
     return gen
-
-
-def tensorrt_calibrator(source: CalibrationSource, cache_path: str | Path, *, batch_size: int = 8) -> Any:
-    """A TensorRT ``IInt8EntropyCalibrator2`` for implicit INT8 builds (TensorRT 8.x; deprecated in 10).
-
-    NOT RUN HERE: written against the documented TensorRT Python API + cuda-python;
-    the bundles edgeaffect ships use explicit QDQ quantization instead, which needs no calibrator.
-    """
-    trt = require("tensorrt", "tensorrt", purpose="TensorRT INT8 calibration")
-    from edgeaffect.runtime.backends.tensorrt import cudart_module
-
-    cudart = cudart_module()
-    cache = Path(cache_path)
-
-    class _Calibrator(trt.IInt8EntropyCalibrator2):
-        def __init__(self) -> None:
-            super().__init__()
-            self._batches = source.batches(batch_size)
-            self._device = None
-            self._nbytes = 0
-
-        def get_batch_size(self) -> int:
-            return batch_size
-
-        def get_batch(self, names: list[str]) -> list[int] | None:
-            nxt = next(self._batches, None)
-            if nxt is None:
-                return None
-            host = np.ascontiguousarray(nxt[0][0])
-            if self._device is None or host.nbytes > self._nbytes:
-                _, self._device = cudart.cudaMalloc(host.nbytes)
-                self._nbytes = host.nbytes
-            cudart.cudaMemcpy(self._device, host.ctypes.data, host.nbytes, cudart.cudaMemcpyKind.cudaMemcpyHostToDevice)
-            return [int(self._device)]
-
-        def read_calibration_cache(self) -> bytes | None:
-            return cache.read_bytes() if cache.is_file() else None
-
-        def write_calibration_cache(self, data: bytes) -> None:
-            cache.write_bytes(bytes(data))
-
-    return _Calibrator()

@@ -20,11 +20,11 @@ import numpy as np
 
 from edgeaffect.calibration.sampling import balanced_subset, check_calibration_split, random_subset
 from edgeaffect.errors import DataError
+from edgeaffect.io import IMAGE_SUFFIXES
 from edgeaffect.meta import ModelMeta, Task
 from edgeaffect.preprocess import prepare_clip, prepare_image
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,10 @@ class CalibrationSource:
     # -- binding and preprocessing -------------------------------------------------------
     def with_meta(self, meta: ModelMeta) -> "CalibrationSource":
         return replace(self, meta=meta, skipped=[])
+
+    def bound(self, meta: ModelMeta) -> "CalibrationSource":
+        """This source when it is already bound to a model (its skip count kept), else bound to ``meta``."""
+        return self if self.meta is not None else self.with_meta(meta)
 
     def _require_meta(self) -> ModelMeta:
         if self.meta is None:
@@ -221,7 +225,7 @@ def from_arrays(arrays: Sequence[Any], meta: ModelMeta | None = None, *, labels:
     return CalibrationSource(samples, meta, tuple(classes), source, None, 0)
 
 
-def open_source(path: str | Path, meta: ModelMeta | None = None, *, purpose: str = "calibration",
+def from_path(path: str | Path, meta: ModelMeta | None = None, *, purpose: str = "calibration",
                 split: str | None = None, n: int | None = 300, seed: int = 0) -> CalibrationSource:
     """A dataset folder (any registered layout) or a plain image folder, for the CLI flags."""
     from edgeaffect.data import open_dataset

@@ -1,7 +1,7 @@
 """``edgeaffect export`` and ``edgeaffect compress``: one typed config each, one call each.
 
 Format and precision choices come from the export-format table
-(:data:`edgeaffect.compress.formats.FORMATS`), so a new format appears here
+(:data:`edgeaffect.formats.FORMATS`), so a new format appears here
 without touching this file.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from edgeaffect.compress.formats import FORMATS, PRECISIONS, CalibrationMethod
+from edgeaffect.formats import FORMATS, PRECISIONS, CalibrationMethod
 
 FormatChoice = enum.Enum("FormatChoice", {name: name for name in FORMATS}, type=str)
 PrecisionChoice = enum.Enum("PrecisionChoice", {p: p for p in (*PRECISIONS, "auto")}, type=str)
@@ -39,7 +39,7 @@ class ExportConfig:
 
 def run_export(cfg: ExportConfig) -> Path:
     from edgeaffect.compress.export import export_bundle
-    from edgeaffect.compress.formats import ExportOptions
+    from edgeaffect.formats import ExportOptions
 
     return export_bundle(cfg.run, target=cfg.target, out=cfg.out, format=cfg.format, precision=cfg.precision,
                          calibration=cfg.calib_data, verify_data=cfg.verify_data, n_verify=cfg.n_verify,

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeaffect.bundle import Manifest, is_bundle_folder, write_manifest
-from edgeaffect.calibration.sources import CalibrationSource, open_source
-from edgeaffect.compress.formats import ExportFormat, ExportOptions, get_format
+from edgeaffect.calibration.sources import CalibrationSource, from_path
+from edgeaffect.formats import ExportFormat, ExportOptions, get_format
 from edgeaffect.compress.verify import Thresholds, VerificationReport, verify_export
 from edgeaffect.errors import ConfigError, ExportError
 from edgeaffect.io import atomic_write_json, atomic_write_text, check_writable
@@ -86,7 +86,7 @@ def _source(data: CalibrationSource | str | Path | None, meta: ModelMeta, *, pur
         return None
     if isinstance(data, CalibrationSource):
         return data.with_meta(meta)
-    return open_source(Path(data), meta, purpose=purpose, split=split, n=n)
+    return from_path(Path(data), meta, purpose=purpose, split=split, n=n)
 
 
 def tool_versions(fmt: ExportFormat, profile: Any) -> dict[str, str]:

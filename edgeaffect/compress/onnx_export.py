@@ -17,35 +17,17 @@ from typing import Any
 
 from edgeaffect._optional import require
 from edgeaffect.calibration.sources import CalibrationSource
-from edgeaffect.compress.formats import ExportOptions
 from edgeaffect.errors import ConfigError, ExportError
+from edgeaffect.formats import PRECISION_PROP, ExportOptions
 from edgeaffect.meta import ModelMeta
 
 log = logging.getLogger(__name__)
-PRECISION_PROP = "edgeaffect.precision"
 WEIGHTS_PROP = "edgeaffect.weights"  # "fp16" when FP32 weights are stored as float16
 MODEL_FILE = "model.onnx"
 
 
 def input_names(meta: ModelMeta) -> list[str]:
     return ["input", *meta.extra_inputs]
-
-
-def example_inputs(model: Any, meta: ModelMeta, batch: int = 1) -> tuple[Any, ...]:
-    """Dummy inputs for tracing: the image/clip tensor plus any extra inputs ModelMeta lists."""
-    torch = require("torch", "train")
-    if hasattr(model, "example_inputs"):  # models with extra inputs describe their own shapes
-        return tuple(model.example_inputs(batch))
-    if meta.extra_inputs:
-        shapes = dict(meta.info.get("extra_input_shapes", {}))
-        missing = [n for n in meta.extra_inputs if n not in shapes]
-        if missing:
-            raise ExportError(f"no example shape for extra inputs {missing} of '{meta.model}'",
-                              "give the model an example_inputs(batch) method or meta.info['extra_input_shapes']")
-        extras = tuple(torch.zeros(batch, *shapes[n]) for n in meta.extra_inputs)
-    else:
-        extras = ()
-    return (torch.zeros(*meta.input_shape(batch)), *extras)
 
 
 def stamp(model_proto: Any, meta: ModelMeta, precision: str) -> None:
@@ -74,6 +56,8 @@ def export_fp32(model: Any, meta: ModelMeta, path: Path, options: ExportOptions,
     """torch -> ONNX float32 with head-named outputs (weights stored as float16 with ``fp16_weights``)."""
     torch = require("torch", "train")
     onnx = require("onnx", "onnx")
+    from edgeaffect.train.complexity import example_inputs
+
     names = input_names(meta)
     outputs = [h.name for h in meta.heads]
     dynamic = {n: {0: "batch"} for n in names + outputs} if options.dynamic_batch else None
@@ -82,7 +66,7 @@ def export_fp32(model: Any, meta: ModelMeta, path: Path, options: ExportOptions,
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is deprecated, still maintained
         try:
-            torch.onnx.export(model, example_inputs(model, meta, options.batch_size), str(path), dynamo=False,
+            torch.onnx.export(model, example_inputs(meta, options.batch_size), str(path), dynamo=False,
                               opset_version=options.opset, input_names=names, output_names=outputs,
                               dynamic_axes=dynamic, do_constant_folding=True)
         except Exception as exc:  # the exporter raises many types; the op name is in the message

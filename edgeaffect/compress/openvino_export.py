@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Iterable
-
-import numpy as np
+from typing import Any
 
 from edgeaffect._optional import require
-from edgeaffect.compress.formats import check_exporter_args
+from edgeaffect.calibration.adapters import nncf_dataset
+from edgeaffect.calibration.sources import CalibrationSource
 from edgeaffect.errors import ExportError
+from edgeaffect.formats import check_exporter_args
 from edgeaffect.meta import ModelMeta
 
 log = logging.getLogger(__name__)
@@ -27,38 +27,12 @@ RT_INFO_KEY = ("edgeaffect", "meta")
 DEFAULT_SUBSET = 300  # NNCF's own default; more samples rarely move the ranges
 
 
-def as_batches(calibration: Iterable[Any], meta: ModelMeta) -> list[tuple[np.ndarray, ...]]:
-    """Calibration items (one sample or one batch, single array or tuple with extra inputs) as input tuples.
-
-    The calibration source yields already-preprocessed float32 inputs; a sample
-    without the batch axis gets one, so both per-sample and batched sources work.
-    """
-    rank = len(meta.input_shape())
-    out = []
-    for item in calibration:
-        arrays = item if isinstance(item, (tuple, list)) else (item,)
-        arrays = tuple(np.asarray(a, dtype=np.float32) for a in arrays)
-        if arrays[0].ndim == rank - 1:
-            arrays = tuple(a[None] for a in arrays)
-        out.append(arrays)
-    if not out:
-        raise ExportError("the calibration source yielded no samples", "calibrate on a split that holds images")
-    return out
-
-
-def example_inputs(meta: ModelMeta, batch: int = 1) -> tuple[Any, ...]:
-    """Zero tensors of the model's input shape (torch), for tracing."""
-    torch = require("torch", "train")
-    if meta.extra_inputs:
-        raise ExportError(f"model '{meta.model}' takes extra inputs {list(meta.extra_inputs)} this exporter cannot trace",
-                          "export it to ONNX instead")
-    return (torch.zeros(meta.input_shape(batch), dtype=torch.float32),)
-
-
 def convert(model: Any, meta: ModelMeta, *, batch: int, dynamic_batch: bool) -> Any:
     """torch module -> ``openvino.Model`` with outputs named after the heads."""
     ov = require("openvino", "openvino", purpose="OpenVINO export")
     torch = require("torch", "train")
+    from edgeaffect.train.complexity import example_inputs
+
     model = model.eval()
     example = example_inputs(meta, batch)
     shape = list(meta.input_shape(batch))
@@ -79,26 +53,24 @@ def convert(model: Any, meta: ModelMeta, *, batch: int, dynamic_batch: bool) -> 
     return ov_model
 
 
-def quantize_int8(ov_model: Any, meta: ModelMeta, calibration: Iterable[Any], options: Any) -> Any:
+def quantize_int8(ov_model: Any, meta: ModelMeta, calibration: CalibrationSource, options: Any) -> Any:
     """NNCF post-training quantization (activations + weights to INT8) of an ``openvino.Model``."""
     nncf = require("nncf", "openvino", purpose="INT8 quantization for OpenVINO")
-    batches = as_batches(calibration, meta)
-    inputs = [inp.get_any_name() for inp in ov_model.inputs]
-    dataset = nncf.Dataset(batches, lambda arrays: dict(zip(inputs, arrays)))
+    dataset = nncf_dataset(calibration.bound(meta))
     backend_opts = dict(getattr(options, "backend_options", {}) or {})
     # MIXED = symmetric weights + asymmetric activations: the right default for ReLU/PReLU CNNs.
     preset = nncf.QuantizationPreset(backend_opts.get("preset", "mixed"))
-    subset = int(backend_opts.get("subset_size", min(DEFAULT_SUBSET, len(batches))))
-    log.info("NNCF INT8 quantization on %d calibration batches (preset %s)", min(subset, len(batches)), preset.value)
+    subset = int(backend_opts.get("subset_size", min(DEFAULT_SUBSET, len(calibration))))
+    log.info("NNCF INT8 quantization on %d calibration samples (preset %s)", min(subset, len(calibration)), preset.value)
     return nncf.quantize(ov_model, dataset, preset=preset, subset_size=subset,
                          fast_bias_correction=bool(backend_opts.get("fast_bias_correction", True)))
 
 
-def export(model: Any, meta: ModelMeta, out_dir: Path, *, precision: str, calibration: Iterable[Any] | None,
+def export(model: Any, meta: ModelMeta, out_dir: Path, *, precision: str, calibration: CalibrationSource | None,
            options: Any) -> list[str]:
     """Write ``model.xml`` + ``model.bin`` in ``out_dir`` at ``precision`` (fp32 | fp16 | int8)."""
     ov = require("openvino", "openvino", purpose="OpenVINO export")
-    check_exporter_args("OpenVINO", precision, calibration)
+    check_exporter_args("OpenVINO", precision, calibration, meta=meta)
     ov_model = convert(model, meta, batch=int(getattr(options, "batch_size", 1)),
                        dynamic_batch=bool(getattr(options, "dynamic_batch", True)))
     if precision == "int8":

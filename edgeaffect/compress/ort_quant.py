@@ -17,8 +17,8 @@ from pathlib import Path
 from edgeaffect._optional import require
 from edgeaffect.calibration.adapters import ort_reader
 from edgeaffect.calibration.sources import CalibrationSource
-from edgeaffect.compress.formats import CalibrationMethod, ExportOptions
 from edgeaffect.errors import ConfigError, ExportError
+from edgeaffect.formats import CalibrationMethod, ExportOptions
 from edgeaffect.meta import ModelMeta
 
 log = logging.getLogger(__name__)
@@ -83,8 +83,7 @@ def quantize(fp32_path: Path, dst: Path, meta: ModelMeta, *, calibration: Calibr
                 # The histogram collector stacks a chunk's outputs into one array, so every batch must be the
                 # same size: one sample each (a short last batch of 8 failed with "inhomogeneous shape").
                 batch = 1 if histogram else 8
-            reader = ort_reader(calibration.with_meta(meta) if calibration.meta is None else calibration,
-                                input_names(meta), batch_size=batch)
+            reader = ort_reader(calibration.bound(meta), input_names(meta), batch_size=batch)
             symmetric = options.symmetric_activations
             extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True}
             if histogram:

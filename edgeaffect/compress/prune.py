@@ -142,10 +142,10 @@ def _importance(kind: Importance) -> Any:
 
 
 def count(model: Any, example: tuple) -> tuple[int, int]:
-    """(MACs, parameters) of ``model`` at ``example``, counted by Torch-Pruning."""
-    tp = require("torch_pruning", "train", purpose="structured pruning")
-    macs, params = tp.utils.count_ops_and_params(model, example)
-    return int(macs), int(params)
+    """(MACs, parameters) of ``model`` at ``example``, by the same counter as the training run's model card."""
+    from edgeaffect.train.complexity import count_macs, count_parameters
+
+    return count_macs(model, example), count_parameters(model)
 
 
 def prune_model(model: Any, example: Any, *, ratio: float | None = None, mac_target: float | None = None,

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from edgeaffect._optional import require
 from edgeaffect.calibration.sources import CalibrationSource
-from edgeaffect.compress.formats import ExportOptions
 from edgeaffect.errors import ConfigError, ExportError
+from edgeaffect.formats import ExportOptions
 from edgeaffect.io import atomic_write_text
 from edgeaffect.meta import ModelMeta
 

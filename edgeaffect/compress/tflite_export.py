@@ -23,14 +23,16 @@ import io
 import logging
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from itertools import islice
+from typing import Any
 
 import numpy as np
 
 from edgeaffect._optional import require
-from edgeaffect.compress.formats import check_exporter_args
-from edgeaffect.compress.openvino_export import as_batches, example_inputs
+from edgeaffect.calibration.adapters import representative_dataset
+from edgeaffect.calibration.sources import CalibrationSource
 from edgeaffect.errors import ExportError
+from edgeaffect.formats import check_exporter_args
 from edgeaffect.io import atomic_write
 from edgeaffect.meta import ModelMeta
 
@@ -141,7 +143,7 @@ def to_fp16_weights(content: bytes) -> bytes:
         return bytes(quantizer.quantize().quantized_model)
 
 
-def quantize_int8(model: Any, sample: tuple, meta: ModelMeta, calibration: Iterable[Any], options: Any) -> bytes:
+def quantize_int8(model: Any, sample: tuple, meta: ModelMeta, calibration: CalibrationSource, options: Any) -> bytes:
     """PT2E static INT8: observe the calibration batches, then convert the Q/DQ graph."""
     torch = require("torch", "train")
     require("litert_torch", "tflite", purpose="INT8 TFLite export")
@@ -155,22 +157,22 @@ def quantize_int8(model: Any, sample: tuple, meta: ModelMeta, calibration: Itera
     graph = quantize_pt2e.prepare_pt2e(graph, quantizer)
     # HistogramObserver (the quantizer's activation observer) costs ~0.5 s per DDAMFN sample: cap the subset
     subset = int(dict(getattr(options, "backend_options", {}) or {}).get("subset_size", PT2E_SUBSET))
-    batches = as_batches(calibration, meta)[:subset]
-    log.info("PT2E INT8 calibration on %d batches", len(batches))
+    log.info("PT2E INT8 calibration on up to %d batches of %d", subset, batch)
     with torch.no_grad():
-        for arrays in batches:
-            # the exported graph has a static batch: feed the calibration batch in chunks of that size
-            for i in range(0, arrays[0].shape[0] - batch + 1, batch):
-                graph(*(torch.from_numpy(a[i:i + batch]) for a in arrays))
+        for arrays in islice(representative_dataset(calibration.bound(meta), batch_size=batch)(), subset):
+            if arrays[0].shape[0] == batch:  # the exported graph has a static batch: a short last one is left out
+                graph(*(torch.from_numpy(a) for a in arrays))
     graph = quantize_pt2e.convert_pt2e(graph, fold_quantize=False)
     return _convert(graph, sample, meta, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer))
 
 
-def export(model: Any, meta: ModelMeta, out_dir: Path, *, precision: str, calibration: Iterable[Any] | None,
+def export(model: Any, meta: ModelMeta, out_dir: Path, *, precision: str, calibration: CalibrationSource | None,
            options: Any) -> list[str]:
     """Write ``model.tflite`` in ``out_dir`` at ``precision`` (fp32 | fp16 | int8); static batch ``options.batch_size``."""
     torch = require("torch", "train")
-    check_exporter_args("TFLite", precision, calibration)
+    from edgeaffect.train.complexity import example_inputs
+
+    check_exporter_args("TFLite", precision, calibration, meta=meta)
     model = model.eval()
     sample = example_inputs(meta, int(getattr(options, "batch_size", 1) or 1))
     if precision == "int8":  # the quantized file is checked on its own: one conversion instead of two

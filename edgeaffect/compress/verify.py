@@ -23,8 +23,8 @@ import numpy as np
 from edgeaffect import metrics
 from edgeaffect._optional import require
 from edgeaffect.calibration.sources import CalibrationSource
-from edgeaffect.compress.formats import ExportFormat
 from edgeaffect.errors import DataError, MissingExtraError, VerificationError
+from edgeaffect.formats import ExportFormat
 from edgeaffect.meta import HeadKind, ModelMeta
 from edgeaffect.runtime.backends import create_backend
 

@@ -23,13 +23,13 @@ from tqdm import tqdm
 
 from edgeaffect.data.base import DatasetIndex, Record, Skipped, register_reader
 from edgeaffect.errors import DataError
+from edgeaffect.io import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
 # The expression code order of AffectNet annotations (index = code in *_exp.npy).
 CLASSES = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger", "contempt")
 SPLIT_FOLDERS = {"train_set": "train", "val_set": "valid", "test_set": "test"}
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SUBJECTS_FILE = "subjects.csv"
 N_LANDMARKS = 68
 

@@ -64,7 +64,7 @@ class SynthTabularConfig:
 
 def run_inspect(config: InspectConfig) -> str:
     """The text ``data inspect`` prints (a table, or JSON)."""
-    from edgeaffect.data.inspect import format_report, inspect_dataset
+    from edgeaffect.data.inspection import format_report, inspect_dataset
 
     report = inspect_dataset(config.path, format=config.format, decode=config.decode,
                              mode=config.mode.value if config.mode is not None else None)
@@ -73,7 +73,7 @@ def run_inspect(config: InspectConfig) -> str:
 
 def run_split(config: SplitConfig) -> str:
     """Make, check and write the split file; returns the summary to print."""
-    from edgeaffect.data.inspect import load_index
+    from edgeaffect.data.inspection import load_index
     from edgeaffect.data.split import check_no_leak, make_splits, write_split_file
 
     index = make_splits(load_index(config.path, format=config.format), ratios=config.ratios, seed=config.seed,

@@ -23,9 +23,9 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
+from edgeaffect.detectors import create_detector, largest
 from edgeaffect.errors import DataError
 from edgeaffect.io import atomic_write, atomic_write_json
-from edgeaffect.runtime.detectors import create_detector, largest
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from edgeaffect.data.base import EXPRESSIONS_8, DatasetIndex, Record, Skipped, register_reader
 from edgeaffect.errors import DataError
+from edgeaffect.io import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
 SPLIT_NAMES = {"train": "train", "training": "train", "validation": "valid", "valid": "valid", "val": "valid",
                "test": "test", "testing": "test"}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 # Folder spellings seen in published class-folder releases -> canonical expression names.
 CLASS_ALIASES = {

@@ -1,10 +1,13 @@
 """Device profiles: one YAML data file per device under ``profiles/``.
 
 A profile says which export formats and precisions a device runs (in order of
-preference), the runtime options, threads, memory, camera kind and preferred
-face detector, and the tool versions a bundle for it must match.  Adding a
-device = one YAML file; export, the CLI and the README derive their choices
-from these files.  Torch-free.
+preference), which ``export --target`` follows; the backend options and tool
+versions the export applies (verification runs with those options, TensorRT
+build scripts follow those versions, the manifest records them).  ``threads``,
+``memory_mb``, ``camera`` and ``detector`` describe the device for
+``edgeaffect devices`` and the reader; ``edgeaffect run`` takes its own flags
+and does not read them.  Adding a device = one YAML file (and its row in
+tests/test_registries.py).  Torch-free.
 """
 from __future__ import annotations
 
@@ -17,8 +20,7 @@ from typing import Any, Mapping
 import yaml
 
 from edgeaffect.errors import DeviceError
-
-PRECISIONS = ("fp32", "fp16", "int8")
+from edgeaffect.formats import PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class DeviceProfile:
     name: str
     description: str
     arch: str
-    formats: tuple[str, ...]  # preference order; keys of edgeaffect.compress.formats.FORMATS
+    formats: tuple[str, ...]  # preference order; keys of edgeaffect.formats.FORMATS
     precisions: tuple[str, ...]  # preference order among PRECISIONS
     backend_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     threads: int = 0  # 0 = all cores

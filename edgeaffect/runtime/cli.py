@@ -85,14 +85,14 @@ def register(app: typer.Typer) -> None:
         dest: Optional[Path] = typer.Option(None, help="Cache folder (default: $XDG_CACHE_HOME/edgeaffect/models)."),
     ) -> None:
         """Download a model once into the cache, checking its sha256 (the only command that uses the network)."""
-        from edgeaffect.runtime.modelcache import fetch
+        from edgeaffect.modelcache import fetch
 
         typer.echo(f"saved {fetch(name, url=url, sha256=sha256, dest=dest)}")
 
     @models.command("list")
     def list_cmd(dest: Optional[Path] = typer.Option(None, help="Cache folder to look in.")) -> None:
         """Known models and whether they are in the cache."""
-        from edgeaffect.runtime.modelcache import MODELS, cache_dir, cached_path
+        from edgeaffect.modelcache import MODELS, cache_dir, cached_path
 
         typer.echo(f"cache: {cache_dir(dest)}")
         for m in MODELS.values():

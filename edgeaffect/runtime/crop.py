@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edgeaffect.runtime.detectors.base import Face
+from edgeaffect.detectors.base import Face
 
 # Five-point template on a 112x112 canvas in the detectors' landmark order
 # (right eye, left eye, nose tip, right mouth corner, left mouth corner) — the

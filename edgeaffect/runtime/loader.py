@@ -7,7 +7,7 @@ built it; an OpenVINO IR from a newer OpenVINO may use operations the installed
 runtime lacks) and opens the backend that runs the bundle's format.
 
 Which backend runs a format comes from the export-format table
-(:data:`edgeaffect.compress.formats.FORMATS`, a torch-free data table).  Torch-free.
+(:data:`edgeaffect.formats.FORMATS`, a torch-free data table).  Torch-free.
 """
 from __future__ import annotations
 
@@ -17,8 +17,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from packaging.version import InvalidVersion, Version
+
 from edgeaffect.bundle import Bundle, load_bundle
 from edgeaffect.errors import BundleError
+from edgeaffect.formats import FORMATS
 from edgeaffect.runtime.backends.base import Backend, create_backend
 
 log = logging.getLogger(__name__)
@@ -32,22 +35,26 @@ BACKEND_DISTRIBUTIONS = {
 }
 
 
-def _release(version: str, parts: int) -> tuple[int, ...]:
-    nums: list[int] = []
-    for piece in version.split(".")[:parts]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        nums.append(int(digits) if digits else 0)
-    return tuple(nums)
+def _minor(version: str) -> tuple[int, int] | None:
+    """(major, minor) of a version string, None when it is not a PEP 440 version (the check is then skipped)."""
+    try:
+        release = Version(version).release
+    except InvalidVersion:
+        log.warning("cannot read version '%s'; its compatibility is not checked", version)
+        return None
+    return (release + (0,))[:2]
 
 
 def _same_minor(built: str, installed: str) -> bool:
     """TensorRT engines are tied to the exact TensorRT major.minor that serialised them."""
-    return _release(built, 2) == _release(installed, 2)
+    b, i = _minor(built), _minor(installed)
+    return b is None or i is None or b == i
 
 
 def _not_newer(built: str, installed: str) -> bool:
     """An IR/model from a newer major.minor may use operations an older runtime lacks."""
-    return _release(built, 2) <= _release(installed, 2)
+    b, i = _minor(built), _minor(installed)
+    return b is None or i is None or b <= i
 
 
 @dataclass(frozen=True)
@@ -97,8 +104,6 @@ def check_tool_versions(bundle: Bundle, backend: str, *, installed: str | None =
 
 
 def backend_for(bundle: Bundle) -> str:
-    from edgeaffect.compress.formats import FORMATS
-
     fmt = bundle.manifest.format
     if fmt not in FORMATS:
         raise BundleError(f"bundle {bundle.root} has format '{fmt}' that no runtime backend runs",

@@ -24,7 +24,7 @@ from edgeaffect.errors import SourceError
 from edgeaffect.io import atomic_write_json, check_writable
 from edgeaffect.pulse.trace import NO_ESTIMATE, PulseEstimate
 from edgeaffect.runtime.crop import CropOptions, crop_face
-from edgeaffect.runtime.detectors import create_detector
+from edgeaffect.detectors import create_detector
 from edgeaffect.runtime.inference import Predictor, TrackPrediction
 from edgeaffect.runtime.loader import open_model
 from edgeaffect.runtime.pulse import PulseOptions, PulseStage

@@ -28,10 +28,9 @@ import cv2
 import numpy as np
 
 from edgeaffect.errors import SourceError
+from edgeaffect.io import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 @dataclass(frozen=True)

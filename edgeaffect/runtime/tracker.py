@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from edgeaffect.runtime.detectors.base import Face
+from edgeaffect.detectors.base import Face
 
 
 @dataclass(frozen=True)

@@ -193,31 +193,11 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, *, ma
 
 
 def complexity(model: torch.nn.Module, meta: ModelMeta) -> dict[str, Any]:
-    """Parameters and MACs of one forward pass (batch 1)."""
-    params = sum(p.numel() for p in model.parameters())
-    try:
-        from edgeaffect.train.complexity import count  # the models side's counter, when present
-    except ImportError:
-        count = None
-    if count is not None:
-        try:
-            return {"parameters": params, **dict(count(model, meta))}
-        except Exception as exc:  # the card is informative; never fail a finished run over it
-            log.warning("complexity count failed: %s", exc)
-    from torch.utils.flop_counter import FlopCounterMode
+    """Parameters, parameters the forward pass uses and MACs of one forward pass (batch 1), for the model card."""
+    from edgeaffect.train.complexity import count, count_parameters
 
-    inputs = [torch.zeros(meta.input_shape(1))]
-    frames = meta.temporal.frames if meta.temporal else 1
-    inputs += [torch.zeros(1, frames) for _ in meta.extra_inputs]
-    was_training = model.training
-    model.eval()
     try:
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(*inputs)
-        macs = counter.get_total_flops() // 2  # the counter reports FLOPs = 2 x multiply-accumulates
-    except Exception as exc:
-        log.warning("MAC count failed: %s", exc)
-        macs = None
-    finally:
-        model.train(was_training)
-    return {"parameters": params, "macs": macs}
+        return dict(count(model, meta))
+    except Exception as exc:  # the card is informative; never fail a finished run over it
+        log.warning("complexity count failed: %s", exc)
+        return {"parameters": count_parameters(model), "macs": None}

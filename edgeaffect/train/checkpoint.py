@@ -6,7 +6,9 @@ name + build kwargs, the ModelMeta dict and the resolved config — only tensors
 and plain values, so ``torch.load(path, weights_only=True)`` reads it (no
 pickled objects, nothing executes on load).
 
-Public for the export side: :func:`load_checkpoint` and :func:`load_model`.
+Public for the export side: :func:`load_checkpoint` and :func:`load_model`, the
+one loader of every run, pruned or not (a pruned run's layers are resized to its
+stored weights by :func:`fit_to_state_dict`).
 """
 from __future__ import annotations
 
@@ -124,27 +126,66 @@ def load_checkpoint(path: str | Path, *, which: str = "best") -> dict[str, Any]:
     return ckpt
 
 
+def _sync_layer_attrs(module: torch.nn.Module) -> None:
+    """Make a resized layer's size attributes agree with its new tensors (conv ``groups`` drives forward)."""
+    nn = torch.nn
+    w = getattr(module, "weight", None)
+    if isinstance(module, nn.modules.conv._ConvNd) and w is not None:
+        depthwise = module.groups > 1 and module.groups == module.in_channels
+        mult = module.out_channels // module.in_channels if depthwise else 1
+        # weight layout: [out, in/groups, k..] (transposed: [in, out/groups, k..])
+        ins, outs = (w.shape[0], w.shape[1]) if module.transposed else (w.shape[1], w.shape[0])
+        if depthwise:
+            module.groups = w.shape[0] if module.transposed else w.shape[0] // mult
+        if module.transposed:
+            module.in_channels, module.out_channels = ins, outs * module.groups
+        else:
+            module.in_channels, module.out_channels = ins * module.groups, outs
+    elif isinstance(module, nn.Linear):
+        module.out_features, module.in_features = module.weight.shape
+    elif isinstance(module, nn.modules.batchnorm._NormBase):
+        module.num_features = (module.weight if module.weight is not None else module.running_mean).shape[0]
+    elif isinstance(module, nn.PReLU):
+        module.num_parameters = module.weight.numel()
+    elif isinstance(module, nn.GroupNorm):
+        module.num_channels = module.weight.shape[0]
+    elif isinstance(module, nn.LayerNorm):
+        module.normalized_shape = tuple(module.weight.shape)
+
+
+def fit_to_state_dict(model: torch.nn.Module, state: dict[str, Any]) -> torch.nn.Module:
+    """Resize every parameter/buffer of ``model`` whose shape differs from ``state`` (a no-op when none does)."""
+    for prefix, module in model.named_modules():
+        old = {}
+        for kind, table in (("param", module._parameters), ("buffer", module._buffers)):
+            for name, tensor in list(table.items()):
+                key = f"{prefix}.{name}" if prefix else name
+                if tensor is None or key not in state or tuple(state[key].shape) == tuple(tensor.shape):
+                    continue
+                old[name] = tuple(tensor.shape)
+                fresh = torch.empty_like(state[key], dtype=tensor.dtype)
+                table[name] = torch.nn.Parameter(fresh, requires_grad=tensor.requires_grad) if kind == "param" else fresh
+        if old:
+            _sync_layer_attrs(module)
+    return model
+
+
 def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
-    """Rebuild the module a checkpoint describes and load its weights."""
+    """Rebuild the module a checkpoint describes and load its weights (every key, every shape)."""
     from edgeaffect.train.registry import create_model
 
     model = create_model(ckpt["model_name"], **ckpt["build_kwargs"])
     if (ckpt.get("state") or {}).get("pruned"):
-        # A structurally pruned model has thinner layers than its build kwargs say; the
-        # compress side knows how to resize them to the stored weights.
-        from edgeaffect.compress.prune_run import fit_to_state_dict
-
+        # A structurally pruned model has thinner layers than its build kwargs say: resize them to
+        # the stored weights.  Only a checkpoint marked as pruned is resized, so a mismatch in any
+        # other checkpoint stays an error.
         fit_to_state_dict(model, ckpt["model"])
         model.pruned_info = ckpt["state"]["pruned"]  # carried into the checkpoints of a fine-tuning run
     try:
-        missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)
-    except RuntimeError as exc:  # shape mismatches
+        model.load_state_dict(ckpt["model"], strict=True)
+    except RuntimeError as exc:  # missing or unexpected keys, shape mismatches
         raise ModelError(f"checkpoint weights do not fit model '{ckpt['model_name']}': {str(exc)[:300]}",
                          "rebuild with the edgeaffect version that wrote the checkpoint") from exc
-    if missing or unexpected:
-        raise ModelError(f"checkpoint weights do not fit model '{ckpt['model_name']}' "
-                         f"(missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]})",
-                         "rebuild with the edgeaffect version that wrote the checkpoint")
     model.meta = ModelMeta.from_dict(ckpt["meta"])
     return model
 

@@ -1,4 +1,4 @@
-"""Model size and compute: parameter counts, parameters the forward pass uses, and MACs.
+"""Model size and compute: parameter counts, parameters the forward pass uses, MACs, and example inputs.
 
 MACs come from ``torch.utils.flop_counter.FlopCounterMode`` (FLOPs / 2) so no extra
 dependency is needed.  It counts matrix products and convolutions (the bulk of the work);
@@ -87,7 +87,12 @@ def _recurrent_macs(total: list[int]):
 
 
 def example_inputs(meta: ModelMeta, batch: int = 1) -> tuple[torch.Tensor, ...]:
-    """Random inputs of the shapes ``meta`` describes (tabular: (N, steps, features))."""
+    """Seeded random inputs of the shapes ``meta`` describes, for counting, tracing and export.
+
+    The image/clip tensor (tabular: (N, steps, features)) and one (N, frames) series per extra
+    input, as the training loop feeds them.  Random rather than zeros so that gradients flow
+    through every used parameter (:func:`count_used_parameters`).
+    """
     gen = torch.Generator().manual_seed(0)
     if meta.task is Task.TABULAR:
         return (torch.randn(batch, *meta.input_size, generator=gen),)

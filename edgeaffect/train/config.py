@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Mapping
 
 from edgeaffect.errors import ConfigError
+from edgeaffect.plain import PlainError, from_plain, to_plain
 
 
 class Optimizer(str, enum.Enum):
@@ -80,7 +81,7 @@ class ModelConfig:
     input_size: int | None = None  # square side; None = the family's default
     frames: int | None = None  # clip length of video models
     init: str = ""  # run folder or checkpoint whose weights start the training (fine-tuning)
-    options: dict = field(default_factory=dict)  # family build kwargs, e.g. {num_head: 2}
+    options: dict = field(default_factory=dict)  # family build kwargs, e.g. {num_heads: 2}
 
 
 @dataclass(kw_only=True)
@@ -146,11 +147,14 @@ class TrainConfig:
         check_ranges(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
-        return _build(cls, data, "")
+        try:
+            return from_plain(cls, data, leaf=_coerce, unknown=_refuse)
+        except PlainError as exc:
+            raise ConfigError(f"config section '{exc.where or 'root'}': {exc.reason}", "fix the recipe YAML") from None
 
 
 # Allowed values of numeric keys, checked when a config is built: (lowest, highest), None = open; a float lowest
@@ -193,26 +197,8 @@ ALIASES = {
 }
 
 
-def _to_plain(obj: Any) -> Any:
-    if is_dataclass(obj):
-        return {f.name: _to_plain(getattr(obj, f.name)) for f in fields(obj)}
-    if isinstance(obj, enum.Enum):
-        return obj.value
-    if isinstance(obj, Mapping):
-        return {str(k): _to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_to_plain(v) for v in obj]
-    return obj
-
-
 def _coerce(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if value is None and type(None) in args:
-            return None
-        tp = next(a for a in args if a is not type(None))
-        return _coerce(tp, value, where)
+    """One leaf value of a recipe or override, checked against its field's type (:func:`from_plain`'s leaf)."""
     try:
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
             return tp(value.lower() if isinstance(value, str) else value)
@@ -222,7 +208,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             if not isinstance(value, bool):
                 raise TypeError
             return value
-        if tp in (dict,) or origin is dict:
+        if tp is dict:
             if not isinstance(value, Mapping):
                 raise TypeError
             return dict(value)
@@ -242,19 +228,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     raise ConfigError(f"config key '{where}' got {value!r}, which is not {choices}", f"set {where} to {choices}")
 
 
-def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"config section '{prefix or 'root'}' must be a mapping, got {data!r}", "fix the recipe YAML")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        where = f"{prefix}{key}"
-        if key not in names:
-            raise _unknown(where)
-        tp = hints[key]
-        kwargs[key] = _build(tp, value, where + ".") if is_dataclass(tp) else _coerce(tp, value, where)
-    return cls(**kwargs)
+def _refuse(key: str) -> None:
+    raise _unknown(key)
 
 
 def all_keys() -> list[str]:
@@ -286,7 +261,7 @@ def resolve_key(key: str) -> str:
         return ALIASES[key]
     if key in keys:
         return key
-    # ``options`` dicts take free sub-keys: model.options.num_head=2
+    # ``options`` dicts take free sub-keys: model.options.num_heads=2
     for k in keys:
         if key.startswith(k + ".") and k.endswith("options"):
             return key

@@ -3,7 +3,7 @@
 A backend opens one exported model file and runs already-preprocessed float32
 inputs (NCHW images or NCTHW clips, as ModelMeta states) to a tuple of numpy
 outputs in the order of ``meta.heads``.  Backends register by name; the export
-format table (``edgeaffect.compress.formats``) names the backend that runs each
+format table (``edgeaffect.formats``) names the backend that runs each
 format, and the runtime picks it from the bundle manifest.  Torch-free.
 
 Backend modules are imported only when asked for (``BACKEND_MODULES``), so a

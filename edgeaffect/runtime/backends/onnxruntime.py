@@ -15,11 +15,11 @@ import numpy as np
 
 from edgeaffect._optional import require
 from edgeaffect.errors import BundleError, ConfigError
+from edgeaffect.formats import PRECISION_PROP
 from edgeaffect.meta import ModelMeta
 from edgeaffect.runtime.backends.base import register_backend
 
 log = logging.getLogger(__name__)
-PRECISION_PROP = "edgeaffect.precision"  # same key as edgeaffect.compress.onnx_export (no import: torch-free)
 # Short names accepted in device profiles and on the command line.
 PROVIDER_ALIASES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
                     "tensorrt": "TensorrtExecutionProvider", "openvino": "OpenVINOExecutionProvider",

@@ -64,6 +64,14 @@ def classifier_meta(
     )
 
 
+def check_signal_args(name: str, *, num_classes: int | None, in_chans: int | None, pretrained: bool) -> None:
+    """What every video -> EDA builder refuses: other than one output, other than RGB, pretrained weights."""
+    if num_classes not in (None, 1) or in_chans not in (None, 3):
+        raise ModelError(f"{name} predicts one signal from RGB clips", "leave num_classes and in_chans unset")
+    if pretrained:
+        raise ModelError(f"no pretrained {name} weights are shipped with edgeaffect", "train with pretrained=False")
+
+
 def signal_meta(*, input_size: tuple[int, int], frames: int, fps: float, extra_inputs=(), **info) -> ModelMeta:
     """Meta of a video -> per-frame EDA model: raw RGB clips scaled to [0, 1] (mean 0, std 1)."""
     return ModelMeta(

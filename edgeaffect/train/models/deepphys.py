@@ -21,7 +21,7 @@ from torch import nn
 
 from edgeaffect.errors import ModelError
 from edgeaffect.meta import Task
-from edgeaffect.train.models.common import DEFAULT_FPS, signal_meta, size2, standardize
+from edgeaffect.train.models.common import DEFAULT_FPS, check_signal_args, signal_meta, size2, standardize
 from edgeaffect.train.registry import register_model
 
 DENSE_INPUTS = {36: 3136, 72: 16384, 96: 30976}
@@ -94,10 +94,7 @@ class DeepPhys(nn.Module):
     default_input=(3, 128, 72, 72),
 )
 def build(*, num_classes=None, in_chans=None, input_size=None, frames=None, pretrained=False, fps: float = DEFAULT_FPS):
-    if num_classes not in (None, 1) or in_chans not in (None, 3):
-        raise ModelError("deepphys predicts one signal from RGB clips", "leave num_classes and in_chans unset")
-    if pretrained:
-        raise ModelError("no pretrained DeepPhys weights are shipped with edgeaffect", "train with pretrained=False")
+    check_signal_args("deepphys", num_classes=num_classes, in_chans=in_chans, pretrained=pretrained)
     size = size2(input_size, (72, 72))
     if size[0] != size[1]:
         raise ModelError(f"deepphys takes square frames, not {size}", "use input_size=72")

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from edgeaffect.errors import ModelError
 from edgeaffect.meta import Task
-from edgeaffect.train.models.common import DEFAULT_FPS, signal_meta, size2, standardize
+from edgeaffect.train.models.common import DEFAULT_FPS, check_signal_args, signal_meta, size2, standardize
 from edgeaffect.train.registry import register_model
 
 
@@ -93,10 +93,7 @@ class PhysNet(nn.Module):
 )
 def build(*, num_classes=None, in_chans=None, input_size=None, frames=None, pretrained=False,
           fps: float = DEFAULT_FPS, standardize_input: bool = True):
-    if num_classes not in (None, 1) or in_chans not in (None, 3):
-        raise ModelError("physnet predicts one signal from RGB clips", "leave num_classes and in_chans unset")
-    if pretrained:
-        raise ModelError("no pretrained PhysNet weights are shipped with edgeaffect", "train with pretrained=False")
+    check_signal_args("physnet", num_classes=num_classes, in_chans=in_chans, pretrained=pretrained)
     t = 128 if frames is None else int(frames)
     if t % 4 or t < 4:
         raise ModelError(f"physnet needs a clip length divisible by 4, not {t}", "choose frames = 4k (e.g. 64, 128)")

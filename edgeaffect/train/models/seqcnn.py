@@ -18,7 +18,7 @@ from torch import nn
 
 from edgeaffect.errors import ModelError
 from edgeaffect.meta import Task
-from edgeaffect.train.models.common import DEFAULT_FPS, signal_meta, size2, standardize
+from edgeaffect.train.models.common import DEFAULT_FPS, check_signal_args, signal_meta, size2, standardize
 from edgeaffect.train.registry import register_model
 
 WIDTHS = (16, 32, 64, 64)
@@ -59,10 +59,7 @@ class SeqCNN(nn.Module):
 
 def _builder(with_bvp: bool):
     def build(*, num_classes=None, in_chans=None, input_size=None, frames=None, pretrained=False, fps: float = DEFAULT_FPS):
-        if num_classes not in (None, 1) or in_chans not in (None, 3):
-            raise ModelError("seqcnn predicts one signal from RGB clips", "leave num_classes and in_chans unset")
-        if pretrained:
-            raise ModelError("seqcnn has no pretrained weights", "train with pretrained=False")
+        check_signal_args("seqcnn", num_classes=num_classes, in_chans=in_chans, pretrained=pretrained)
         size = size2(input_size, (64, 64))
         if min(size) < 8:
             raise ModelError(f"seqcnn needs frames of at least 8x8, not {size}", "use a larger input_size")

@@ -6,8 +6,10 @@ exporter and runtime backend, and the test parametrisation all derive from
 ``export(model, meta, out_dir, *, precision, calibration, options) -> list[str]``
 (relative file names written in ``out_dir``; the first is what the backend opens).
 
-Also holds :class:`ExportOptions`, the typed knobs every exporter receives.
-Torch-free.
+Also holds :class:`ExportOptions`, the typed knobs every exporter receives,
+and the ONNX metadata key the precision is stored under.  It sits below
+``compress`` and ``runtime`` because both read it: the exporters write what the
+runtime loader and backends read back.  Torch-free.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from typing import Any, Callable, Mapping
 from edgeaffect.errors import ConfigError, ExportError
 
 PRECISIONS = ("fp32", "fp16", "int8")
+PRECISION_PROP = "edgeaffect.precision"  # ONNX metadata_props key: written at export, read by the ORT backend
 
 
 class CalibrationMethod(str, enum.Enum):
@@ -140,8 +143,15 @@ def format_for_backend(backend: str) -> ExportFormat:
 
 
 def check_exporter_args(label: str, precision: str, calibration: Any,
-                        precisions: tuple[str, ...] = ("fp32", "fp16", "int8")) -> None:
-    """The checks every float/INT8 exporter makes before converting: a known precision, and data for INT8."""
+                        precisions: tuple[str, ...] = PRECISIONS, *, meta: Any = None) -> None:
+    """The checks every float/INT8 exporter makes before converting: a known precision, and data for INT8.
+
+    With ``meta``, also that the model takes one input: the exporters that pass it trace the
+    image/clip tensor only.
+    """
+    if meta is not None and meta.extra_inputs:
+        raise ExportError(f"model '{meta.model}' takes extra inputs {list(meta.extra_inputs)} the {label} exporter "
+                          "cannot trace", "export it to ONNX instead")
     if precision not in precisions:
         raise ExportError(f"{label} export has no precision '{precision}'", f"choose {', '.join(precisions)}")
     if precision == "int8" and calibration is None:

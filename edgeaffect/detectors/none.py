@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeaffect.runtime.detectors.base import Face, register_detector
+from edgeaffect.detectors.base import Face, register_detector
 
 
 @register_detector("none")

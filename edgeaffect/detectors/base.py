@@ -61,7 +61,7 @@ def register_detector(name: str) -> Callable[[Callable[..., FaceDetector]], Call
 
 def create_detector(name: str, **options) -> FaceDetector:
     """Build a registered detector; unknown names list the choices."""
-    import edgeaffect.runtime.detectors  # noqa: F401  (registers the built-in detectors)
+    import edgeaffect.detectors  # noqa: F401  (registers the built-in detectors)
 
     if name not in DETECTORS:
         import difflib

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from edgeaffect.errors import ConfigError
-from edgeaffect.runtime.detectors.base import Face, register_detector
+from edgeaffect.detectors.base import Face, register_detector
 
 
 @register_detector("haar")

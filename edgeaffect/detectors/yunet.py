@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from edgeaffect.errors import ConfigError
-from edgeaffect.runtime.detectors.base import Face, register_detector
+from edgeaffect.detectors.base import Face, register_detector
 
 
 @register_detector("yunet")
@@ -24,7 +24,7 @@ class YuNetDetector:
     def __init__(self, *, model: str | Path | None = None, cache_dir: str | Path | None = None,
                  score_threshold: float = 0.6, nms_threshold: float = 0.3, top_k: int = 50,
                  max_side: int | None = None, **_: object) -> None:
-        from edgeaffect.runtime import modelcache
+        from edgeaffect import modelcache
 
         path = Path(model) if model else modelcache.cached_path("yunet", cache_dir)
         if path is None or not path.is_file():

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from edgeaffect._optional import require
-from edgeaffect.runtime.detectors.base import Face, register_detector
+from edgeaffect.detectors.base import Face, register_detector
 
 
 @register_detector("dlib")

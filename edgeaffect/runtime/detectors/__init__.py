@@ -1,5 +1,0 @@
-"""Face detectors, one file each, registered by name (see ``base.py``)."""
-from edgeaffect.runtime.detectors.base import DETECTORS, Face, FaceDetector, create_detector, largest, register_detector
-from edgeaffect.runtime.detectors import dlib_hog, haar, none, yunet  # noqa: F401  (registration)
-
-__all__ = ["DETECTORS", "Face", "FaceDetector", "create_detector", "largest", "register_detector"]
