@@ -1,7 +1,7 @@
 """The import layers: a package imports only from its own layer or the ones below it.
 
 Lowest first: the shared core (meta, errors, io, preprocess, metrics, the export-format
-table, face detectors, bundle, device profiles) -> data and runtime (which never import
+table, face detectors, bundle, device profiles, the shipped models, the pulse estimators) -> data and runtime (which never import
 each other) -> calibration, bench, report -> train -> compress -> the CLI and demo.
 Every ``import`` statement counts, also those inside functions, since a lazy import
 still ties the layers together.  The torch-free layers must not reach torch at all,
@@ -17,8 +17,8 @@ import pytest
 import edgeaffect
 
 PACKAGE = Path(edgeaffect.__file__).parent
-CORE = ("__init__", "_optional", "errors", "plain", "meta", "io", "preprocess", "metrics", "formats", "modelcache",
-        "detectors", "bundle", "devices")
+CORE = ("__init__", "_optional", "_telemetry", "errors", "plain", "meta", "io", "preprocess", "metrics", "formats",
+        "modelcache", "detectors", "bundle", "devices", "assets", "pulse")
 LAYERS: dict[str, int] = {
     **dict.fromkeys(CORE, 0),
     "data": 1, "runtime": 1,

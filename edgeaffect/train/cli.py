@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
         RUN may instead name pulse estimators (pos, chrom, green, a comma list or all): their heart rate
         from the face video of a recording (--data) is scored against its contact sensor.
         """
-        from edgeaffect.bench.pulse_cli import pulse_eval_wanted, run_pulse_eval
+        from edgeaffect.train.pulse_cli import pulse_eval_wanted, run_pulse_eval
 
         if pulse_eval_wanted(run, data):
             typer.echo(run_pulse_eval(run, data=data, format=format, split=split, window=window, hop=hop,
