@@ -38,26 +38,33 @@ def test_bad_data_env_is_refused(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_demo_quick_end_to_end(tmp_path, capsys):
-    """The whole loop in CI, without the rpi4 TFLite INT8 bundle: PT2E conversion of DDAMFN takes
-    many minutes on 2 cores, more than the CI budget; tests/test_export_tflite.py covers that route
-    on small models and `make demo` runs it in full."""
+def test_demo_quick_end_to_end(tmp_path, capsys, monkeypatch):
+    """The whole loop as a user without data runs it: the shipped default model, no training, every bundle
+    the shipped model's, and the data called synthetic wherever it appears."""
     from edgeaffect.cli import main
 
+    monkeypatch.delenv("EDGEAFFECT_DATA", raising=False)
     t0 = time.perf_counter()
-    code = main(["demo", "--quick", "--synthetic", "--out", str(tmp_path / "demo"),
+    code = main(["demo", "--quick", "--out", str(tmp_path / "demo"),
                  "--exports", "laptop-x86:openvino:fp32,laptop-x86:onnx:fp32"])
     took = time.perf_counter() - t0
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "demo finished in" in out and "report.html" in out
+    assert "demo finished in" in out and "report.html" in out and "the shipped default model" in out
+    assert not (tmp_path / "demo" / "run").exists()  # nothing was trained
     doc = json.loads((tmp_path / "demo" / "results.json").read_text())
+    assert doc["data"].startswith("synthetic-faces:")
+    for bundle in (tmp_path / "demo" / "bundles").iterdir():
+        meta = json.loads((bundle / "meta.json").read_text())
+        assert meta["model"] == "resnet18" and meta["info"]["shipped"] == "edgeaffect default"
     formats = sorted((b["target"], b["format"], b["precision"]) for b in doc["bundles"])
     assert formats == [("laptop-x86", "onnx", "fp32"), ("laptop-x86", "openvino", "fp32")]
     assert {r["resolution"] for r in doc["accuracy"]} == {None, 112, 64, 32, 16}
     assert len(doc["capture"]) == 2 * 3 and all(r["frames"] > 0 for r in doc["capture"])
     html = (tmp_path / "demo" / "report" / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 4
+    report = (tmp_path / "demo" / "report" / "report.md").read_text()
+    assert "synthetic-faces" in report and "affectnet" not in report
     assert (tmp_path / "demo" / "run.jsonl").stat().st_size > 0
     print(f"demo --quick took {took:.0f} s")
 
