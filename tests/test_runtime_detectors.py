@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,9 +54,27 @@ def test_dlib_hog_finds_the_face(frame):
     assert faces and _inside(faces[0], 120, 376, 112, 368)
 
 
-def test_yunet_without_a_model_says_how_to_get_it(tmp_path):
-    with pytest.raises(ConfigError, match="models fetch yunet"):
-        create_detector("yunet", cache_dir=tmp_path)
+def test_yunet_ships_with_the_package_and_matches_the_model_table(tmp_path, frame):
+    path = modelcache.packaged_path("yunet")
+    entry = modelcache.MODELS["yunet"]
+    assert path is not None and sha256_file(path) == entry.sha256 and path.stat().st_size == entry.size
+    assert (path.parent / "LICENSE-yunet.txt").is_file()  # MIT: the licence travels with the copy
+    shared = os.environ.get("EDGEAFFECT_TEST_MODELS")
+    if shared and (Path(shared) / entry.filename).is_file():
+        assert sha256_file(Path(shared) / entry.filename) == entry.sha256
+    # an empty cache falls back to the shipped copy: no download needed
+    det = create_detector("yunet", cache_dir=tmp_path)
+    assert det.path == path and det.detect(frame)
+
+
+def test_yunet_with_a_missing_model_file_says_what_to_do(tmp_path):
+    with pytest.raises(ConfigError, match="not at .*missing.onnx"):
+        create_detector("yunet", model=tmp_path / "missing.onnx")
+
+
+def test_models_fetch_of_a_shipped_model_needs_no_network(tmp_path, capsys):
+    assert main(["models", "fetch", "yunet", "--dest", str(tmp_path)]) == 2
+    assert "nothing to download" in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -79,8 +99,8 @@ def test_models_fetch_checks_the_hash(model_server, yunet_model, tmp_path, frame
 
 
 def test_models_fetch_refuses_a_wrong_hash(model_server, tmp_path, capsys):
-    # without --sha256 the pinned upstream hash applies, which the local test copy does not have
-    assert main(["models", "fetch", "yunet", "--url", model_server, "--dest", str(tmp_path)]) == 2
+    # without --sha256 the pinned upstream hash of the 2023 build applies, which the shipped 2026 file does not have
+    assert main(["models", "fetch", "yunet-2023mar", "--url", model_server, "--dest", str(tmp_path)]) == 2
     assert "sha256" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # nothing kept, not even the partial download
 
@@ -88,5 +108,5 @@ def test_models_fetch_refuses_a_wrong_hash(model_server, tmp_path, capsys):
 def test_models_list_shows_the_cache(tmp_path, capsys):
     assert main(["models", "list", "--dest", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "yunet" in out and "not fetched" in out and str(tmp_path) in out
-    assert modelcache.MODELS["yunet"].sha256 == "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+    assert "ships with edgeaffect" in out and "not fetched" in out and str(tmp_path) in out
+    assert modelcache.MODELS["yunet-2023mar"].sha256 == "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"

@@ -65,7 +65,8 @@ def register(app: typer.Typer) -> None:
                    f"{result.faces} faces in {result.tracks} tracks, {result.fps:.1f} FPS, stopped: {result.stop_reason}"
                    + (f"; results in {out}" if out else ""), err=True)  # stdout may carry the JSONL (--out -)
 
-    models = typer.Typer(help="Auxiliary models (face detector) in the local model cache.", no_args_is_help=True)
+    models = typer.Typer(help="Auxiliary models (face detectors): shipped ones and the local model cache.",
+                         no_args_is_help=True)
     app.add_typer(models, name="models")
 
     @models.command("fetch")
@@ -83,10 +84,10 @@ def register(app: typer.Typer) -> None:
     @models.command("list")
     def list_cmd(dest: Optional[Path] = typer.Option(None, help="Cache folder to look in.")) -> None:
         """Known models and whether they are in the cache."""
-        from edgeaffect.runtime.modelcache import MODELS, cache_dir, cached_path
+        from edgeaffect.runtime.modelcache import MODELS, cache_dir, cached_path, packaged_path
 
         typer.echo(f"cache: {cache_dir(dest)}")
         for m in MODELS.values():
-            path = cached_path(m.name, dest)
-            state = f"cached at {path}" if path else "not fetched"
+            path, shipped = cached_path(m.name, dest), packaged_path(m.name)
+            state = f"cached at {path}" if path else f"ships with edgeaffect: {shipped}" if shipped else "not fetched"
             typer.echo(f"{m.name:<8} {m.filename} ({m.size // 1024} kB, {m.licence}) - {state}\n         {m.description}")

@@ -1,10 +1,13 @@
 """YuNet through OpenCV's ``cv2.FaceDetectorYN``: boxes plus five landmarks.
 
 More robust than Haar on turned or partly hidden faces and gives the landmarks
-the aligned crop needs.  The model file comes from ``model=`` or from the user's
-model cache (``edgeaffect models fetch yunet``).  ``max_side`` shrinks large
-frames before detection (boxes are scaled back), which trades small-face recall
-for speed on big frames.
+the aligned crop needs.  The model file comes from ``model=``, else the user's
+model cache, else the copy shipped inside the package (no download).
+``max_side`` shrinks frames whose longer side is larger before detection and
+maps boxes and landmarks back to full-frame pixels: YuNet's cost grows with the
+input area, and a face that fills a fair part of the frame is still found at a
+fraction of the pixels (``benchmarks/bench_detect_side.py`` measures recall and
+time against full-resolution detection).
 """
 from __future__ import annotations
 
@@ -26,17 +29,17 @@ class YuNetDetector:
                  max_side: int | None = None, **_: object) -> None:
         from edgeaffect.runtime import modelcache
 
-        path = Path(model) if model else modelcache.cached_path("yunet", cache_dir)
+        path = Path(model) if model else modelcache.model_path("yunet", cache_dir)
         if path is None or not path.is_file():
             where = path or modelcache.cache_dir(cache_dir) / modelcache.MODELS["yunet"].filename
             raise ConfigError(f"the YuNet model is not at {where}",
-                              "run 'edgeaffect models fetch yunet' once (downloads 230 kB), pass its path, "
+                              "pass the path of a YuNet .onnx file, reinstall edgeaffect (it ships one), "
                               "or use --detector haar")
         try:
             self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold, top_k)
         except cv2.error as exc:
             raise ConfigError(f"OpenCV cannot load the YuNet model {path}: {exc.msg.strip()}",
-                              "fetch it again with 'edgeaffect models fetch yunet' (OpenCV >= 4.8 is needed)") from exc
+                              "pass another YuNet .onnx file (OpenCV >= 4.8 is needed)") from exc
         self.path = path
         self.max_side = max_side
         self._size: tuple[int, int] | None = None
