@@ -138,6 +138,29 @@ def _readme(meta: ModelMeta, fmt: ExportFormat, chosen: Candidate, profile: Any,
     return "\n".join(lines) + "\n"
 
 
+def _merged(profile: Any, given: Any) -> dict[str, dict[str, Any]]:
+    """``{backend: {key: value}}`` of the profile with the caller's keys on top, per backend."""
+    out = {b: dict(o) for b, o in dict(profile).items()}
+    for backend, opts in dict(given).items():
+        out[backend] = out.get(backend, {}) | dict(opts)
+    return out
+
+
+def _embed_detector(bundle: Path, detector: str) -> str:
+    """Copy the shipped face-detector model into ``bundle/detector/``; its bundle-relative path."""
+    from edgeaffect.runtime.modelcache import MODELS, model_path
+
+    if detector not in MODELS or model_path(detector) is None:
+        raise ConfigError(f"the '{detector}' face detector has no model file to embed", "export without --embed-detector")
+    source = model_path(detector)
+    (bundle / "detector").mkdir(exist_ok=True)
+    shutil.copyfile(source, bundle / "detector" / source.name)
+    licence = source.parent / f"LICENSE-{detector}.txt"
+    if licence.is_file():  # the detector's licence travels with every copy
+        shutil.copyfile(licence, bundle / "detector" / licence.name)
+    return f"detector/{source.name}"
+
+
 def _place(staged: Path, out: Path) -> Path:
     """Rename the finished bundle into ``out``; an older bundle there is replaced, anything else refused."""
     if out.exists():
@@ -156,29 +179,45 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
                  precision: str | None = None, calibration: CalibrationSource | str | Path | None = None,
                  verify_data: CalibrationSource | str | Path | None = None, n_calib: int = 300, n_verify: int = 500,
                  verify_split: str | None = None, accept_drop: bool = False, options: ExportOptions | None = None,
-                 thresholds: Thresholds | None = None, source_run: str = "") -> Path:
-    """Export an in-memory model (torch module or fitted scikit-learn estimator) as a bundle at ``out``."""
+                 thresholds: Thresholds | None = None, source_run: str = "", embed_detector: bool = False,
+                 data_note: dict[str, str] | None = None) -> Path:
+    """Export an in-memory model (torch module or fitted scikit-learn estimator) as a bundle at ``out``.
+
+    ``embed_detector`` copies the profile's face-detector model into the bundle (``detector/``) so the
+    device needs nothing else; ``data_note`` says in verification.json which data was used.
+    """
     from edgeaffect.devices import get_profile
 
     profile = get_profile(target)
     fmt, precisions = resolve(profile, format, precision)
     check_model(fmt, model, meta)
+    skipped: list[tuple[str, ExportError]] = []
+    if calibration is None and "int8" in precisions and precision in (None, AUTO):
+        if precisions == ["int8"]:
+            raise ConfigError(f"device '{profile.name}' runs only INT8 {fmt.name} models, which need calibration data",
+                              "pass --calib-data PATH (a dataset with a train split, or an image folder)")
+        # a precision that needs no calibration is chosen rather than failing; verification.json lists why
+        log.warning("no calibration data: INT8 left out for %s; pass --calib-data for a calibrated INT8", profile.name)
+        precisions = [p for p in precisions if p != "int8"]
+        skipped.append(("int8", ExportError("no calibration data was given or recorded by the run",
+                                            "pass --calib-data PATH for a calibrated INT8 bundle")))
     calib = _source(calibration, meta, purpose="calibration", n=n_calib, split=None) if "int8" in precisions else None
     if verify_data is None and isinstance(calibration, (str, Path)):
         verify_data = calibration  # the same dataset, but its held-out split (calibration never reads test)
     verify = _source(verify_data, meta, purpose="verification", n=n_verify, split=verify_split)
     if verify is None:
-        raise ConfigError("every export is verified on real samples, and none were given",
+        raise ConfigError("every export is verified on real samples; none were given and the run's own dataset "
+                          "is not reachable here",
                           "pass --verify-data PATH (a dataset with a valid/test split, or an image folder)")
     options = options or ExportOptions()
     options = replace(options, target=profile.name, tools=dict(profile.tools) | dict(options.tools),
-                      backend_options=dict(profile.backend_options) | dict(options.backend_options))
+                      backend_options=_merged(profile.backend_options, options.backend_options))
     exporter = fmt.load_exporter()
     out = Path(out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        cands, reference, skipped = [], {}, []
+        cands, reference = [], {}
         for p in precisions:
             folder = staging / p
             folder.mkdir()
@@ -199,20 +238,23 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
             if precision != AUTO:
                 break  # the default: the profile's first precision that exports
         if not cands:
-            raise skipped[0][1]
+            raise skipped[-1][1]  # the last precision tried, not an INT8 left out for want of data
         chosen = _choose(cands, precision == AUTO, accept_drop)
         bundle = chosen.folder
         meta.evolve(info={**dict(meta.info), "exported_from": source_run}).save(bundle / "meta.json")
         atomic_write_text(bundle / "labels.txt", "".join(f"{lb}\n" for lb in meta.labels))
         atomic_write_json(bundle / "calibration.json", calib.summary() if calib is not None and chosen.precision == "int8"
                           else {"count": 0, "note": f"{chosen.precision}: no calibration needed"})
-        atomic_write_json(bundle / "verification.json", {"chosen": chosen.precision,
+        atomic_write_json(bundle / "verification.json", {"chosen": chosen.precision, "data": dict(data_note or {}),
                                                          "candidates": [c.report.to_dict() for c in cands],
-                                                         "skipped": [{"precision": p, "reason": e.what} for p, e in skipped]})
+                                                         "skipped": [{"precision": p, "reason": e.what, "fix": e.fix}
+                                                                     for p, e in skipped]})
         atomic_write_text(bundle / "README.md", _readme(meta, fmt, chosen, profile, out.name))
+        detector_model = _embed_detector(bundle, profile.detector) if embed_detector else ""
         write_manifest(bundle, Manifest(format=fmt.name, precision=chosen.precision, model_files=chosen.files,
                                         tools=tool_versions(fmt, profile), target=profile.name,
-                                        verification=chosen.report.summary()))
+                                        verification=chosen.report.summary(),
+                                        runtime=profile.runtime_settings(fmt.backend, detector_model=detector_model)))
         return _place(bundle, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -222,11 +264,16 @@ def export_bundle(run: str | Path, *, target: str, out: str | Path | None = None
                   precision: str | None = None, calibration: CalibrationSource | str | Path | None = None,
                   verify_data: CalibrationSource | str | Path | None = None, n_verify: int = 500,
                   accept_drop: bool = False, which: str = "best", **kwargs: Any) -> Path:
-    """Load the run's checkpoint (``edgeaffect.train.checkpoint.load_model``) and export it as a bundle."""
+    """Load the run's checkpoint (``edgeaffect.train.checkpoint.load_model``) and export it as a bundle.
+
+    Without calibration/verification data the run's own recorded dataset is used (see ``export_data``).
+    """
+    from edgeaffect.compress.export_data import choose_data
     from edgeaffect.train.checkpoint import load_model
 
     model, meta = load_model(run, which=which)
     out = out or Path("bundles") / f"{meta.model}-{target}"
+    data = choose_data(run, meta, calibration, verify_data)
     return export_model(model, meta, target=target, out=out, format=format, precision=precision,
-                        calibration=calibration, verify_data=verify_data, n_verify=n_verify,
-                        accept_drop=accept_drop, source_run=str(run), **kwargs)
+                        calibration=data.calibration, verify_data=data.verification, n_verify=n_verify,
+                        accept_drop=accept_drop, source_run=str(run), data_note=dict(data.provenance), **kwargs)

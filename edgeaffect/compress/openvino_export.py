@@ -85,7 +85,7 @@ def quantize_int8(ov_model: Any, meta: ModelMeta, calibration: Iterable[Any], op
     batches = as_batches(calibration, meta)
     inputs = [inp.get_any_name() for inp in ov_model.inputs]
     dataset = nncf.Dataset(batches, lambda arrays: dict(zip(inputs, arrays)))
-    backend_opts = dict(getattr(options, "backend_options", {}) or {})
+    backend_opts = dict(dict(getattr(options, "backend_options", {}) or {}).get("openvino") or {})
     # MIXED = symmetric weights + asymmetric activations: the right default for ReLU/PReLU CNNs.
     preset = nncf.QuantizationPreset(backend_opts.get("preset", "mixed"))
     subset = int(backend_opts.get("subset_size", min(DEFAULT_SUBSET, len(batches))))

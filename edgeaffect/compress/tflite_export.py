@@ -154,7 +154,7 @@ def quantize_int8(model: Any, sample: tuple, meta: ModelMeta, calibration: Itera
     graph = torch.export.export(model, sample).module()
     graph = quantize_pt2e.prepare_pt2e(graph, quantizer)
     # HistogramObserver (the quantizer's activation observer) costs ~0.5 s per DDAMFN sample: cap the subset
-    subset = int(dict(getattr(options, "backend_options", {}) or {}).get("subset_size", PT2E_SUBSET))
+    subset = int(dict(dict(getattr(options, "backend_options", {}) or {}).get("litert") or {}).get("subset_size", PT2E_SUBSET))
     batches = as_batches(calibration, meta)[:subset]
     log.info("PT2E INT8 calibration on %d batches", len(batches))
     with torch.no_grad():
