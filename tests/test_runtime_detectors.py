@@ -110,3 +110,15 @@ def test_models_list_shows_the_cache(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "ships with edgeaffect" in out and "not fetched" in out and str(tmp_path) in out
     assert modelcache.MODELS["yunet-2023mar"].sha256 == "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+
+
+def test_yunet_detects_on_a_downscaled_copy_by_default_and_maps_back(yunet_model):
+    big = face_frame(0, face_image(), (640, 480))
+    default = create_detector("yunet", model=yunet_model)
+    full = create_detector("yunet", model=yunet_model, max_side=None).detect(big)
+    small = default.detect(big)
+    assert default.max_side == 320 and default._size == (320, 240)  # the network ran on the half-size copy
+    assert len(small) == len(full) == 1
+    a, b = small[0], full[0]
+    assert max(abs(a.x - b.x), abs(a.y - b.y), abs(a.w - b.w), abs(a.h - b.h)) < 0.06 * b.w  # full-frame pixels
+    assert abs(a.landmarks[2][0] - b.landmarks[2][0]) < 0.06 * b.w
