@@ -124,3 +124,12 @@ def test_every_shipped_profile_loads_and_its_bundle_settings_carry_its_options()
     orin = get_profile("jetson-orin-nano").runtime_settings("onnxruntime")
     assert orin.backend_options["providers"][0] == "TensorrtExecutionProvider" and orin.camera == "csi"
     assert get_profile("rpi4").runtime_settings("litert").backend_options == {"threads": 4}
+
+
+def test_providers_the_device_lacks_are_reported_as_what_ran(tmp_path, video, caplog):
+    """A Jetson bundle on a machine without CUDA/TensorRT: the summary shows the CPU ran it, with a warning."""
+    bundle = make_bundle(tmp_path / "b", runtime=get_profile("jetson-orin-nano").runtime_settings("onnxruntime"))
+    summary = run(RunConfig(bundle=bundle, source=str(video), detector="none", max_frames=2))
+    assert summary.settings["onnxruntime.providers"]["value"][0] == "TensorrtExecutionProvider"
+    assert summary.ran_on == "CPUExecutionProvider"
+    assert any("skipped" in r.message and r.levelname == "WARNING" for r in caplog.records)

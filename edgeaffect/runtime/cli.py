@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
             backend_options=_backend_flags(bundle, backend, backend_option),
             source_options=SourceOptions(max_retries=max_retries, folder_fps=fps, loop=loop, width=width, height=height))
         result = run(config)
-        typer.echo(f"settings: {settings_line(result.settings)}", err=True)
+        typer.echo(f"settings: {settings_line(result.settings)}; ran on {result.ran_on}", err=True)
         typer.echo(f"{result.frames} frames ({result.bad_frames} bad, {result.dropped_frames} dropped), "
                    f"{result.faces} faces in {result.tracks} tracks, {result.fps:.1f} FPS, stopped: {result.stop_reason}"
                    + (f"; results in {out}" if out else ""), err=True)  # stdout may carry the JSONL (--out -)
