@@ -12,36 +12,8 @@ torch = pytest.importorskip("torch")
 
 from edgeaffect.bundle import load_bundle  # noqa: E402
 from edgeaffect.cli import main  # noqa: E402
-from edgeaffect.meta import Head, HeadKind, ModelMeta, Task  # noqa: E402
-from edgeaffect.train.registry import register_model  # noqa: E402
 from runtime_support import make_video  # noqa: E402
-
-MODEL = "export_target_cnn"
-
-
-class _Net(torch.nn.Module):
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        nn = torch.nn
-        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
-        self.fc = nn.Linear(8, n)
-
-    def forward(self, x):
-        return (self.fc(self.body(x).flatten(1)),)
-
-    def forward_with_aux(self, x):
-        return self.forward(x), x.new_zeros(())
-
-
-@register_model(MODEL, family="test", description="export test CNN", task=Task.CLASSIFICATION, default_input=(3, 32, 32))
-def _build(*, num_classes=None, in_chans=None, input_size=None, frames=None, pretrained=False):
-    n = num_classes or 8
-    model = _Net(n)
-    model.meta = ModelMeta(model="", task=Task.CLASSIFICATION, input_size=(32, 32), color="rgb",
-                           heads=(Head("emotion", HeadKind.LOGITS, n),), labels=tuple(f"c{i}" for i in range(n)),
-                           mean=(0.5,), std=(0.25,))
-    return model
-
+from train_support import TINY  # noqa: E402
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
@@ -50,7 +22,7 @@ def run_dir(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("export-target")
     config = resolve_config("ddamfn-synthetic", [
-        f"model={MODEL}", "model.options={}", f"data.cache={root / 'cache'}",
+        f"model={TINY}", "model.options={}", f"data.cache={root / 'cache'}",
         "data.synthetic_options={per_class: 4, size: 48, seed: 3}", "batch=8", "epochs=1", f"out={root / 'run'}",
         "progress=false", "threads=1", "optim.bn_recalibrate=0"])
     return fit(config).run_dir
@@ -69,8 +41,12 @@ def test_export_target_rpi4_needs_no_data_flags(run_dir, tmp_path, capsys):
     out = tmp_path / "bundles" / "net-rpi4"
     assert main(["export", str(run_dir), "--target", "rpi4", "--out", str(out), "--embed-detector"]) == 0
     bundle = load_bundle(out)
-    assert bundle.manifest.precision == "int8"  # calibrated on the run's own train split
-    data = _verification(out)["data"]
+    record = _verification(out)
+    # INT8 (rpi4's first precision) was calibrated on the run's own train split and verified; a one-epoch
+    # model may miss the INT8 gate, and then the default keeps the next precision that passes
+    assert record["candidates"][0]["precision"] == "int8" and bundle.manifest.precision == record["chosen"]
+    assert record["candidates"][-1]["passed"]
+    data = record["data"]
     assert "the run's dataset, train split" in data["calibration"] and "held-out" in data["verification"]
     rt = bundle.manifest.runtime
     assert (rt.backend, dict(rt.backend_options), rt.threads, rt.camera) == ("litert", {"threads": 4}, 4, "picamera2")

@@ -2,7 +2,8 @@
 
 Order of work (nothing is written to ``out`` until everything passed):
 resolve format + precision from the device profile (and refuse formats the
-profile or the model cannot run) -> build calibration/verification sources ->
+profile or the model cannot run; without a precision, the profile's first one
+that exports and passes verification is kept) -> build calibration/verification sources ->
 export each candidate precision into a staging folder -> run it with its own
 backend against the float model -> write meta.json, labels.txt,
 calibration.json, verification.json, README.md and the manifest (sha256 +
@@ -235,8 +236,13 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
                                    thresholds=thresholds, accept_drop=True, backend_options=options.backend_options,
                                    latency=precision == AUTO, reference_cache=reference)
             cands.append(Candidate(p, folder, files, report))
-            if precision != AUTO:
-                break  # the default: the profile's first precision that exports
+            if precision == AUTO:
+                continue  # auto measures every candidate
+            if precision is not None or report.passed or accept_drop:
+                break  # an explicit precision, or the default: the profile's first precision that exports and passes
+            # the default moves on to the profile's next precision; verification.json keeps the failed one
+            log.warning("%s %s failed verification (%s); trying the profile's next precision", fmt.name, p,
+                        "; ".join(report.failures))
         if not cands:
             raise skipped[-1][1]  # the last precision tried, not an INT8 left out for want of data
         chosen = _choose(cands, precision == AUTO, accept_drop)
