@@ -119,4 +119,4 @@ def register(app: typer.Typer) -> None:
         for m in MODELS.values():
             path, shipped = cached_path(m.name, dest), packaged_path(m.name)
             state = f"cached at {path}" if path else f"ships with edgeaffect: {shipped}" if shipped else "not fetched"
-            typer.echo(f"{m.name:<8} {m.filename} ({m.size // 1024} kB, {m.licence}) - {state}\n         {m.description}")
+            typer.echo(f"{m.name:<14} {m.filename} ({m.size // 1024} kB, {m.licence}) - {state}\n{'':<15}{m.description}")
