@@ -51,6 +51,7 @@ def test_export_target_rpi4_needs_no_data_flags(run_dir, tmp_path, capsys):
     rt = bundle.manifest.runtime
     assert (rt.backend, dict(rt.backend_options), rt.threads, rt.camera) == ("litert", {"threads": 4}, 4, "picamera2")
     assert rt.detector == "yunet" and (out / rt.detector_model).is_file() and (out / "detector/LICENSE-yunet.txt").is_file()
+    assert "litert (threads=4), 4 threads, yunet face detector" in (out / "README.md").read_text()
 
 
 def test_laptop_intel_gpu_bundle_carries_the_gpu_and_the_run_reports_its_absence(run_dir, tmp_path, video, capsys):

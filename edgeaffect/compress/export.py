@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edgeaffect.bundle import Manifest, write_manifest
+from edgeaffect.bundle import Manifest, RuntimeSettings, write_manifest
 from edgeaffect.calibration.sources import CalibrationSource, open_source
 from edgeaffect.compress.formats import ExportFormat, ExportOptions, get_format
 from edgeaffect.compress.verify import Thresholds, VerificationReport, verify_export
@@ -113,7 +113,8 @@ def _choose(cands: list[Candidate], auto: bool, accept_drop: bool) -> Candidate:
     return passing[0]
 
 
-def _readme(meta: ModelMeta, fmt: ExportFormat, chosen: Candidate, profile: Any, folder_name: str) -> str:
+def _readme(meta: ModelMeta, fmt: ExportFormat, chosen: Candidate, profile: Any, folder_name: str,
+            runtime: RuntimeSettings) -> str:
     lines = [f"# {meta.model} for {profile.name}", "", profile.description, "",
              f"- format: {fmt.name} ({chosen.precision}), model files: {', '.join(chosen.files)}",
              f"- task: {meta.task.value}; input {meta.input_size[0]}x{meta.input_size[1]} {meta.color.value}"
@@ -123,7 +124,12 @@ def _readme(meta: ModelMeta, fmt: ExportFormat, chosen: Candidate, profile: Any,
     if fmt.name == "tensorrt":
         lines += ["## Build the engine (once, on the device)", "", "```sh", f"cd {folder_name} && ./build_engine.sh", "```",
                   "", "Engines only run under the TensorRT version and GPU that built them: rebuild after a JetPack upgrade.", ""]
+    options = ", ".join(f"{k}={v}" for k, v in runtime.backend_options.items()) or "defaults"
     lines += ["## Run", "", "```sh", f"edgeaffect run {folder_name} --source 0", "```", "",
+              f"It runs as the {profile.name} profile says (manifest.json `runtime`): {runtime.backend} ({options}), "
+              f"{runtime.threads or 'all'} threads, {runtime.detector} face detector every {runtime.detect_every} "
+              f"frame(s), {runtime.camera} camera, smoothing {runtime.smoothing}. A flag overrides one "
+              "(e.g. --threads 2, --backend-option KEY=VALUE); the run summary says where each setting came from.", "",
               "## Verification (against the float model)", ""]
     r = chosen.report
     lines += [f"{r.samples} samples, run by {r.backend}{' (proxy)' if r.proxy else ''}: "
@@ -255,12 +261,13 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
                                                          "candidates": [c.report.to_dict() for c in cands],
                                                          "skipped": [{"precision": p, "reason": e.what, "fix": e.fix}
                                                                      for p, e in skipped]})
-        atomic_write_text(bundle / "README.md", _readme(meta, fmt, chosen, profile, out.name))
         detector_model = _embed_detector(bundle, profile.detector) if embed_detector else ""
+        runtime = profile.runtime_settings(fmt.backend, detector_model=detector_model)
+        atomic_write_text(bundle / "README.md", _readme(meta, fmt, chosen, profile, out.name, runtime))
         write_manifest(bundle, Manifest(format=fmt.name, precision=chosen.precision, model_files=chosen.files,
                                         tools=tool_versions(fmt, profile), target=profile.name,
                                         verification=chosen.report.summary(),
-                                        runtime=profile.runtime_settings(fmt.backend, detector_model=detector_model)))
+                                        runtime=runtime))
         return _place(bundle, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
