@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -133,7 +132,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--detect-every", type=int, default=5)
     ap.add_argument("--minutes", type=float, default=0.5, help="long-run memory check duration (20 for the real check)")
-    ap.add_argument("--yunet", type=Path, default=None, help="YuNet model (default: $EDGEAFFECT_TEST_MODELS or the cache)")
+    ap.add_argument("--yunet", type=Path, default=None, help="YuNet model (default: the one shipped in the package)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--video", type=Path, default=None, help="a recorded video instead of the generated one")
     args = ap.parse_args()
@@ -141,10 +140,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    yunet = args.yunet
-    if yunet is None and os.environ.get("EDGEAFFECT_TEST_MODELS"):
-        yunet = Path(os.environ["EDGEAFFECT_TEST_MODELS"]) / "face_detection_yunet_2026may.onnx"
-    fast_detector = {"detector": "yunet", "detector_options": {"model": yunet} if yunet else {}}
+    fast_detector = {"detector": "yunet", "detector_options": {"model": args.yunet} if args.yunet else {}}
     work = Path(tempfile.mkdtemp(prefix="bench-runtime-"))
     video = args.video or make_video(work / "clip.avi", args.frames)
     model, meta = build_model()

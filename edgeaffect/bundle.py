@@ -5,19 +5,21 @@ Layout (written by ``edgeaffect export``, read by ``edgeaffect run``/``bench``):
     bundle/
       meta.json            ModelMeta
       manifest.json        Manifest: format, precision, model files, sha256 of every
-                           file, tool versions, target profile, verification summary
+                           file, tool versions, target profile, verification summary,
+                           and the profile's runtime settings (RuntimeSettings)
       labels.txt           one label per line (for humans and other tools)
       verification.json    per-precision numbers against the float torch model
       calibration.json     what the INT8 calibration saw (count, classes, source)
       README.md            how to install the runtime and run this bundle on the device
       model files          e.g. model.onnx | model.xml + model.bin | model.tflite | model.engine
+      detector/            optional: the face-detector model, so the device needs nothing else
 
 Torch-free: the runtime imports this module.
 """
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -28,6 +30,31 @@ from edgeaffect.plain import from_plain, to_plain
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeSettings:
+    """How the device profile meant the bundle to run; ``edgeaffect run`` applies them, flags override.
+
+    ``backend_options`` are the backend's runtime keys only (``{key: value}`` for ``backend``);
+    ``threads`` 0 = the runtime's default (all cores); ``detector_model`` is a bundle-relative
+    path when the bundle embeds its face detector, empty otherwise.
+    """
+
+    backend: str = ""
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
+    threads: int = 0
+    detector: str = "yunet"
+    detector_model: str = ""
+    detect_every: int = 1
+    detect_side: int = 0  # YuNet input side; 0 = the detector's default
+    camera: str = "usb"
+    smoothing: str = "none"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RuntimeSettings":
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in dict(data).items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -42,6 +69,7 @@ class Manifest:
     target: str = ""  # device profile name
     created: str = ""
     verification: Mapping[str, Any] = field(default_factory=dict)  # summary; details in verification.json
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)  # empty in bundles from before it existed
     version: int = MANIFEST_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,7 +91,7 @@ def write_manifest(folder: Path, manifest: Manifest) -> Manifest:
     if missing:
         raise BundleError(f"model files {missing} are not in {folder}", "this is a bug in the exporter; please report it")
     created = manifest.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    final = Manifest(**{**manifest.to_dict(), "model_files": tuple(manifest.model_files), "files": files, "created": created})
+    final = replace(manifest, files=files, created=created)
     atomic_write_json(folder / MANIFEST, final.to_dict())
     return final
 

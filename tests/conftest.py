@@ -28,8 +28,9 @@ def ferplus_root(data_root) -> Path:
 
 @pytest.fixture(scope="session")
 def yunet_model() -> Path:
-    root = _env_dir("EDGEAFFECT_TEST_MODELS")
-    path = root / "face_detection_yunet_2026may.onnx" if root else None
-    if path is None or not path.is_file():
-        pytest.skip("EDGEAFFECT_TEST_MODELS does not hold the YuNet model")
+    """The YuNet file shipped inside the package: the tests use the file users get."""
+    from edgeaffect.modelcache import packaged_path
+
+    path = packaged_path("yunet")
+    assert path is not None, "the package lost its YuNet model (edgeaffect/assets/yunet/)"
     return path

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeaffect.bundle import Manifest, write_manifest
+from edgeaffect.bundle import Manifest, RuntimeSettings, write_manifest
 from edgeaffect.meta import Head, ModelMeta, Temporal
 
 LABELS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
@@ -50,8 +50,12 @@ def _model(kind: str, batch: int | None, size: int, frames: int):
 
 
 def make_bundle(folder: Path, *, kind: str = "multitask", batch: int | None = None, size: int = 48,
-                frames: int = 8, fps: float = 5.0, stride: int | None = 4, tools: dict | None = None) -> Path:
-    """A real ONNX bundle: ``classification``, ``multitask`` (logits + valence/arousal) or ``signal`` (EDA clip)."""
+                frames: int = 8, fps: float = 5.0, stride: int | None = 4, tools: dict | None = None,
+                runtime: RuntimeSettings | None = None) -> Path:
+    """A real ONNX bundle: ``classification``, ``multitask`` (logits + valence/arousal) or ``signal`` (EDA clip).
+
+    ``runtime``: the device settings the manifest carries (as ``edgeaffect export`` writes them).
+    """
     import onnx
     import onnxruntime
 
@@ -69,7 +73,8 @@ def make_bundle(folder: Path, *, kind: str = "multitask", batch: int | None = No
                          labels=LABELS, mean=(0.5,), std=(0.5,))
     meta.save(folder / "meta.json")
     write_manifest(folder, Manifest(format="onnx", precision="fp32", model_files=("model.onnx",),
-                                    tools=tools if tools is not None else {"onnxruntime": onnxruntime.__version__}))
+                                    tools=tools if tools is not None else {"onnxruntime": onnxruntime.__version__},
+                                    runtime=runtime or RuntimeSettings()))
     return folder
 
 

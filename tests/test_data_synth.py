@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import csv
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from edgeaffect.data import EXPRESSIONS_8
 from edgeaffect.data.synthetic import (CIRCUMPLEX, Subject, background, draw_face, face_params, paste_face,
@@ -16,11 +13,9 @@ from edgeaffect.detectors import create_detector
 
 
 def _yunet():
-    root = os.environ.get("EDGEAFFECT_TEST_MODELS")
-    path = Path(root) / "face_detection_yunet_2026may.onnx" if root else None
-    if path is None or not path.exists():
-        pytest.skip("EDGEAFFECT_TEST_MODELS with the YuNet ONNX is not available")
-    return cv2.FaceDetectorYN.create(str(path), "", (320, 240), 0.6)
+    from edgeaffect.modelcache import packaged_path
+
+    return cv2.FaceDetectorYN.create(str(packaged_path("yunet")), "", (320, 240), 0.6)  # the shipped file
 
 
 def _hit(box, boxes) -> bool:

@@ -197,12 +197,7 @@ def test_ubfc_face_crops_show_the_face(ubfc, tmp_path):
 
 
 def test_ubfc_reads_with_yunet(ubfc, tmp_path):
-    models = os.environ.get("EDGEAFFECT_TEST_MODELS")
-    model = Path(models) / "face_detection_yunet_2026may.onnx" if models else None
-    if model is None or not model.exists():
-        pytest.skip("EDGEAFFECT_TEST_MODELS with the YuNet ONNX is not available")
-    index = open_dataset(ubfc, window=WINDOW, tasks=("T2",), detector="yunet", detector_options={"model": str(model)},
-                         cache_dir=tmp_path)
+    index = open_dataset(ubfc, window=WINDOW, tasks=("T2",), detector="yunet", cache_dir=tmp_path)  # the shipped YuNet
     assert not index.skipped and sum(len(v) for v in index.splits.values()) == 3 * 4
 
 

@@ -134,6 +134,16 @@ def test_broken_quantization_fails_with_numbers(tmp_path, model, verify_set):
     assert load_bundle(out).manifest.verification["passed"] is False
 
 
+def test_default_precision_moves_on_when_int8_fails_verification(tmp_path, model, verify_set):
+    """Without --precision the profile's first precision that passes is kept; the failed one stays on record."""
+    constant = from_arrays([np.full((28, 28), 128, np.uint8)] * 16, tiny_meta(), labels=[0] * 16)
+    out = export_model(model, tiny_meta(), target="rpi4", out=tmp_path / "b", format="onnx",
+                       calibration=constant, verify_data=verify_set)
+    record = json.loads((out / "verification.json").read_text())
+    assert load_bundle(out).manifest.precision == record["chosen"] == "fp32"
+    assert [(c["precision"], c["passed"]) for c in record["candidates"]] == [("int8", False), ("fp32", True)]
+
+
 def test_precision_auto_keeps_fastest_passing(tmp_path, model, calib, verify_set):
     out = export_model(model, tiny_meta(), target="laptop-x86", out=tmp_path / "b", format="onnx", precision="auto",
                        calibration=calib, verify_data=verify_set)

@@ -1,8 +1,8 @@
 """The import layers: a package imports only from its own layer or the ones below it.
 
 Lowest first: the shared core (meta, errors, io, preprocess, metrics, the export-format
-table, face detectors, bundle, device profiles, the shipped models, the pulse estimators) -> data and runtime (which never import
-each other) -> calibration, bench, report -> train -> compress -> the CLI and demo.
+table, face detectors, bundle, the shipped models, the pulse estimators) -> data and runtime (which never import
+each other) -> calibration, bench, report, device profiles -> train -> compress -> the CLI and demo.
 Every ``import`` statement counts, also those inside functions, since a lazy import
 still ties the layers together.  The torch-free layers must not reach torch at all,
 neither by ``import`` nor through ``_optional.require``.
@@ -18,11 +18,13 @@ import edgeaffect
 
 PACKAGE = Path(edgeaffect.__file__).parent
 CORE = ("__init__", "_optional", "_telemetry", "errors", "plain", "meta", "io", "preprocess", "metrics", "formats",
-        "modelcache", "detectors", "bundle", "devices", "assets", "pulse")
+        "backend_options",
+        "modelcache", "detectors", "bundle", "assets", "pulse")
 LAYERS: dict[str, int] = {
     **dict.fromkeys(CORE, 0),
     "data": 1, "runtime": 1,
     "calibration": 2, "bench": 2, "report": 2,
+    "devices": 2,  # profiles check their runtime settings (smoothing, detectors) against the runtime's registries
     "train": 3,
     "compress": 4,
     "cli": 5, "__main__": 5, "demo": 5, "demo_steps": 5,

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,9 +83,27 @@ def test_detector_contract(name, frame, request):
     assert blank == ((Face(0.0, 0.0, 320.0, 240.0, 1.0),) if name == "none" else ())
 
 
-def test_yunet_without_a_model_says_how_to_get_it(tmp_path):
-    with pytest.raises(ConfigError, match="models fetch yunet"):
-        create_detector("yunet", cache_dir=tmp_path)
+def test_yunet_ships_with_the_package_and_matches_the_model_table(tmp_path, frame):
+    path = modelcache.packaged_path("yunet")
+    entry = modelcache.MODELS["yunet"]
+    assert path is not None and sha256_file(path) == entry.sha256 and path.stat().st_size == entry.size
+    assert (path.parent / "LICENSE-yunet.txt").is_file()  # MIT: the licence travels with the copy
+    shared = os.environ.get("EDGEAFFECT_TEST_MODELS")
+    if shared and (Path(shared) / entry.filename).is_file():
+        assert sha256_file(Path(shared) / entry.filename) == entry.sha256
+    # an empty cache falls back to the shipped copy: no download needed
+    det = create_detector("yunet", cache_dir=tmp_path)
+    assert det.path == path and det.detect(frame)
+
+
+def test_yunet_with_a_missing_model_file_says_what_to_do(tmp_path):
+    with pytest.raises(ConfigError, match="not at .*missing.onnx"):
+        create_detector("yunet", model=tmp_path / "missing.onnx")
+
+
+def test_models_fetch_of_a_shipped_model_needs_no_network(tmp_path, capsys):
+    assert main(["models", "fetch", "yunet", "--dest", str(tmp_path)]) == 2
+    assert "nothing to download" in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -108,8 +128,8 @@ def test_models_fetch_checks_the_hash(model_server, yunet_model, tmp_path, frame
 
 
 def test_models_fetch_refuses_a_wrong_hash(model_server, tmp_path, capsys):
-    # without --sha256 the pinned upstream hash applies, which the local test copy does not have
-    assert main(["models", "fetch", "yunet", "--url", model_server, "--dest", str(tmp_path)]) == 2
+    # without --sha256 the pinned upstream hash of the 2023 build applies, which the shipped 2026 file does not have
+    assert main(["models", "fetch", "yunet-2023mar", "--url", model_server, "--dest", str(tmp_path)]) == 2
     assert "sha256" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # nothing kept, not even the partial download
 
@@ -117,4 +137,17 @@ def test_models_fetch_refuses_a_wrong_hash(model_server, tmp_path, capsys):
 def test_models_list_shows_the_cache(tmp_path, capsys):
     assert main(["models", "list", "--dest", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "yunet" in out and "not fetched" in out and str(tmp_path) in out
+    assert "ships with edgeaffect" in out and "not fetched" in out and str(tmp_path) in out
+    assert modelcache.MODELS["yunet-2023mar"].sha256 == "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+
+
+def test_yunet_detects_on_a_downscaled_copy_by_default_and_maps_back(yunet_model):
+    big = face_frame(0, face_image(), (640, 480))
+    default = create_detector("yunet", model=yunet_model)
+    full = create_detector("yunet", model=yunet_model, max_side=None).detect(big)
+    small = default.detect(big)
+    assert default.max_side == 320 and default._size == (320, 240)  # the network ran on the half-size copy
+    assert len(small) == len(full) == 1
+    a, b = small[0], full[0]
+    assert max(abs(a.x - b.x), abs(a.y - b.y), abs(a.w - b.w), abs(a.h - b.h)) < 0.06 * b.w  # full-frame pixels
+    assert abs(a.landmarks[2][0] - b.landmarks[2][0]) < 0.06 * b.w

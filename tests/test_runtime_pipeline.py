@@ -39,12 +39,8 @@ def _lines(path: Path) -> list[dict]:
 
 
 def _detector_args() -> list[str]:
-    """YuNet when the test model is there, else the Haar cascade that ships with OpenCV."""
-    root = os.environ.get("EDGEAFFECT_TEST_MODELS")
-    model = Path(root) / "face_detection_yunet_2026may.onnx" if root else None
-    if model is not None and model.is_file():
-        return ["--detector", "yunet", "--detector-model", str(model)]
-    return ["--detector", "haar"]
+    """YuNet, the default detector, from the package: the file users get."""
+    return ["--detector", "yunet"]
 
 
 def test_run_cli_writes_one_line_per_frame(bundle, video, tmp_path, capsys):

@@ -1,6 +1,6 @@
 """The training engine end to end on a tiny CNN: run folder, checkpoints, resume, divergence, DDP, CLI.
 
-A tiny model registered here (through the real registry) keeps these tests to seconds; the
+A tiny model (train_support.py, through the real registry) keeps these tests to seconds; the
 learning tests with the shipped models are in test_train_learning.py.
 """
 from __future__ import annotations

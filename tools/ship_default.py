@@ -37,6 +37,9 @@ def main() -> None:
     ap.add_argument("run", type=Path)
     ap.add_argument("--data", type=Path, required=True, help="the dataset the run was trained on (verification)")
     ap.add_argument("--n-verify", type=int, default=1000)
+    ap.add_argument("--data-as", default="$EDGEAFFECT_DATA/ferplus",
+                    help="how the shipped config names its dataset (expanded where it is used, so a user's "
+                         "EDGEAFFECT_DATA finds it)")
     args = ap.parse_args()
 
     ckpt = load_checkpoint(args.run, which="best")
@@ -46,18 +49,19 @@ def main() -> None:
         meta = meta.evolve(framing=index.info["framing"])
     meta = meta.evolve(info={**dict(meta.info), "shipped": "edgeaffect default", "trained_epochs": ckpt["epoch"],
                              "weights": "float16-rounded"})
+    config = {**ckpt["config"], "data": {**ckpt["config"]["data"], "path": args.data_as}}
     staging = Path(tempfile.mkdtemp(prefix=".default-", dir=DEFAULT_DIR.parent))
     try:
         run = staging / "run"
         run.mkdir()
         payload = {"format": ckpt["format"], "model_name": ckpt["model_name"], "build_kwargs": ckpt["build_kwargs"],
                    "meta": meta.to_dict(), "epoch": ckpt["epoch"], "best": ckpt["best"], "state": {},
-                   "config": ckpt["config"], "torch_version": ckpt.get("torch_version", str(torch.__version__)),
+                   "config": config, "torch_version": ckpt.get("torch_version", str(torch.__version__)),
                    "model": {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["model"].items()},
                    "optimizer": None, "scheduler": None}
         torch.save(payload, run / "best.pt")
         meta.save(run / "meta.json")
-        (run / "config.yaml").write_text(yaml.safe_dump(ckpt["config"], sort_keys=False), encoding="utf-8")
+        (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         export_bundle(run, target="laptop-x86", out=staging / "bundle", format="onnx", precision="fp32",
                       verify_data=args.data, n_verify=args.n_verify, options=ExportOptions(fp16_weights=True))
         for sub in ("run", "bundle"):

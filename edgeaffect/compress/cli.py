@@ -35,6 +35,7 @@ class ExportConfig:
     accept_drop: bool = False
     opset: int = 17
     fp16_weights: bool = False
+    embed_detector: bool = False
 
 
 def run_export(cfg: ExportConfig) -> Path:
@@ -44,6 +45,7 @@ def run_export(cfg: ExportConfig) -> Path:
     return export_bundle(cfg.run, target=cfg.target, out=cfg.out, format=cfg.format, precision=cfg.precision,
                          calibration=cfg.calib_data, verify_data=cfg.verify_data, n_verify=cfg.n_verify,
                          accept_drop=cfg.accept_drop, n_calib=cfg.n_calib, verify_split=cfg.verify_split,
+                         embed_detector=cfg.embed_detector,
                          options=ExportOptions(opset=cfg.opset, calibration_method=cfg.calib_method,
                                                fp16_weights=cfg.fp16_weights))
 
@@ -68,12 +70,19 @@ def register(app: typer.Typer) -> None:
         fp16_weights: bool = typer.Option(False, "--fp16-weights",
                                           help="ONNX FP32: store the weights as float16 (half the file, float32 compute)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Bundle folder (default bundles/<model>-<target>)."),
+        embed_detector: bool = typer.Option(False, "--embed-detector",
+                                            help="Copy the profile's face-detector model into the bundle."),
     ) -> None:
-        """Export a trained run as a verified bundle for a device."""
+        """Export a trained run as a verified bundle for a device.
+
+        Without --calib-data/--verify-data the run's own dataset is used (train split calibrates,
+        held-out split verifies); the bundle records the profile's runtime settings for 'edgeaffect run'.
+        """
         cfg = ExportConfig(run=run, target=target, out=out, format=format.value if format else None,
                            precision=precision.value if precision else None, calib_data=calib_data, n_calib=n_calib,
                            calib_method=calib_method.value, verify_data=verify_data, verify_split=verify_split,
-                           n_verify=n_verify, accept_drop=accept_drop, opset=opset, fp16_weights=fp16_weights)
+                           n_verify=n_verify, accept_drop=accept_drop, opset=opset, fp16_weights=fp16_weights,
+                           embed_detector=embed_detector)
         bundle = run_export(cfg)
         from edgeaffect.bundle import load_bundle
 

@@ -2,7 +2,8 @@
 
 Order of work (nothing is written to ``out`` until everything passed):
 resolve format + precision from the device profile (and refuse formats the
-profile or the model cannot run) -> build calibration/verification sources ->
+profile or the model cannot run; without a precision, the profile's first one
+that exports and passes verification is kept) -> build calibration/verification sources ->
 export each candidate precision into a staging folder -> run it with its own
 backend against the float model -> write meta.json, labels.txt,
 calibration.json, verification.json, README.md and the manifest (sha256 +
@@ -21,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edgeaffect.bundle import Manifest, is_bundle_folder, write_manifest
+from edgeaffect.bundle import Manifest, RuntimeSettings, is_bundle_folder, write_manifest
 from edgeaffect.calibration.sources import CalibrationSource, from_path
 from edgeaffect.formats import ExportFormat, ExportOptions, get_format
 from edgeaffect.compress.verify import Thresholds, VerificationReport, verify_export
@@ -112,7 +113,8 @@ def _choose(cands: list[Candidate], auto: bool, accept_drop: bool) -> Candidate:
     return passing[0]
 
 
-def _readme(meta: ModelMeta, fmt: ExportFormat, chosen: Candidate, profile: Any, folder_name: str) -> str:
+def _readme(meta: ModelMeta, fmt: ExportFormat, chosen: Candidate, profile: Any, folder_name: str,
+            runtime: RuntimeSettings) -> str:
     lines = [f"# {meta.model} for {profile.name}", "", profile.description, "",
              f"- format: {fmt.name} ({chosen.precision}), model files: {', '.join(chosen.files)}",
              f"- task: {meta.task.value}; input {meta.input_size[0]}x{meta.input_size[1]} {meta.color.value}"
@@ -122,7 +124,12 @@ def _readme(meta: ModelMeta, fmt: ExportFormat, chosen: Candidate, profile: Any,
     if fmt.name == "tensorrt":
         lines += ["## Build the engine (once, on the device)", "", "```sh", f"cd {folder_name} && ./build_engine.sh", "```",
                   "", "Engines only run under the TensorRT version and GPU that built them: rebuild after a JetPack upgrade.", ""]
+    options = ", ".join(f"{k}={v}" for k, v in runtime.backend_options.items()) or "defaults"
     lines += ["## Run", "", "```sh", f"edgeaffect run {folder_name} --source 0", "```", "",
+              f"It runs as the {profile.name} profile says (manifest.json `runtime`): {runtime.backend} ({options}), "
+              f"{runtime.threads or 'all'} threads, {runtime.detector} face detector every {runtime.detect_every} "
+              f"frame(s), {runtime.camera} camera, smoothing {runtime.smoothing}. A flag overrides one "
+              "(e.g. --threads 2, --backend-option KEY=VALUE); the run summary says where each setting came from.", "",
               "## Verification (against the float model)", ""]
     r = chosen.report
     lines += [f"{r.samples} samples, run by {r.backend}{' (proxy)' if r.proxy else ''}: "
@@ -147,6 +154,29 @@ def check_out_folder(out: Path) -> None:
                           "choose a new or empty --out folder")
 
 
+def _merged(profile: Any, given: Any) -> dict[str, dict[str, Any]]:
+    """``{backend: {key: value}}`` of the profile with the caller's keys on top, per backend."""
+    out = {b: dict(o) for b, o in dict(profile).items()}
+    for backend, opts in dict(given).items():
+        out[backend] = out.get(backend, {}) | dict(opts)
+    return out
+
+
+def _embed_detector(bundle: Path, detector: str) -> str:
+    """Copy the shipped face-detector model into ``bundle/detector/``; its bundle-relative path."""
+    from edgeaffect.modelcache import MODELS, model_path
+
+    if detector not in MODELS or model_path(detector) is None:
+        raise ConfigError(f"the '{detector}' face detector has no model file to embed", "export without --embed-detector")
+    source = model_path(detector)
+    (bundle / "detector").mkdir(exist_ok=True)
+    shutil.copyfile(source, bundle / "detector" / source.name)
+    licence = source.parent / f"LICENSE-{detector}.txt"
+    if licence.is_file():  # the detector's licence travels with every copy
+        shutil.copyfile(licence, bundle / "detector" / licence.name)
+    return f"detector/{source.name}"
+
+
 def _place(staged: Path, out: Path) -> Path:
     """Rename the finished bundle into ``out``; an older bundle there is replaced, anything else refused."""
     if out.exists():
@@ -164,30 +194,46 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
                  precision: str | None = None, calibration: CalibrationSource | str | Path | None = None,
                  verify_data: CalibrationSource | str | Path | None = None, n_calib: int = 300, n_verify: int = 500,
                  verify_split: str | None = None, accept_drop: bool = False, options: ExportOptions | None = None,
-                 thresholds: Thresholds | None = None, source_run: str = "") -> Path:
-    """Export an in-memory model (torch module or fitted scikit-learn estimator) as a bundle at ``out``."""
+                 thresholds: Thresholds | None = None, source_run: str = "", embed_detector: bool = False,
+                 data_note: dict[str, str] | None = None) -> Path:
+    """Export an in-memory model (torch module or fitted scikit-learn estimator) as a bundle at ``out``.
+
+    ``embed_detector`` copies the profile's face-detector model into the bundle (``detector/``) so the
+    device needs nothing else; ``data_note`` says in verification.json which data was used.
+    """
     from edgeaffect.devices import get_profile
 
     profile = get_profile(target)
     fmt, precisions = resolve(profile, format, precision)
     check_model(fmt, model, meta)
+    skipped: list[tuple[str, ExportError]] = []
+    if calibration is None and "int8" in precisions and precision in (None, AUTO):
+        if precisions == ["int8"]:
+            raise ConfigError(f"device '{profile.name}' runs only INT8 {fmt.name} models, which need calibration data",
+                              "pass --calib-data PATH (a dataset with a train split, or an image folder)")
+        # a precision that needs no calibration is chosen rather than failing; verification.json lists why
+        log.warning("no calibration data: INT8 left out for %s; pass --calib-data for a calibrated INT8", profile.name)
+        precisions = [p for p in precisions if p != "int8"]
+        skipped.append(("int8", ExportError("no calibration data was given or recorded by the run",
+                                            "pass --calib-data PATH for a calibrated INT8 bundle")))
     calib = _source(calibration, meta, purpose="calibration", n=n_calib, split=None) if "int8" in precisions else None
     if verify_data is None and isinstance(calibration, (str, Path)):
         verify_data = calibration  # the same dataset, but its held-out split (calibration never reads test)
     verify = _source(verify_data, meta, purpose="verification", n=n_verify, split=verify_split)
     if verify is None:
-        raise ConfigError("every export is verified on real samples, and none were given",
+        raise ConfigError("every export is verified on real samples; none were given and the run's own dataset "
+                          "is not reachable here",
                           "pass --verify-data PATH (a dataset with a valid/test split, or an image folder)")
     out = Path(out).expanduser()
     check_out_folder(out)  # before any work: a wrong --out fails in a second, not after the export
     options = options or ExportOptions()
     options = replace(options, target=profile.name, tools=dict(profile.tools) | dict(options.tools),
-                      backend_options=dict(profile.backend_options) | dict(options.backend_options))
+                      backend_options=_merged(profile.backend_options, options.backend_options))
     exporter = fmt.load_exporter()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        cands, reference, skipped = [], {}, []
+        cands, reference = [], {}
         for p in precisions:
             folder = staging / p
             folder.mkdir()
@@ -205,23 +251,32 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
                                    thresholds=thresholds, accept_drop=True, backend_options=options.backend_options,
                                    latency=precision == AUTO, reference_cache=reference)
             cands.append(Candidate(p, folder, files, report))
-            if precision != AUTO:
-                break  # the default: the profile's first precision that exports
+            if precision == AUTO:
+                continue  # auto measures every candidate
+            if precision is not None or report.passed or accept_drop:
+                break  # an explicit precision, or the default: the profile's first precision that exports and passes
+            # the default moves on to the profile's next precision; verification.json keeps the failed one
+            log.warning("%s %s failed verification (%s); trying the profile's next precision", fmt.name, p,
+                        "; ".join(report.failures))
         if not cands:
-            raise skipped[0][1]
+            raise skipped[-1][1]  # the last precision tried, not an INT8 left out for want of data
         chosen = _choose(cands, precision == AUTO, accept_drop)
         bundle = chosen.folder
         meta.evolve(info={**dict(meta.info), "exported_from": source_run}).save(bundle / "meta.json")
         atomic_write_text(bundle / "labels.txt", "".join(f"{lb}\n" for lb in meta.labels))
         atomic_write_json(bundle / "calibration.json", calib.summary() if calib is not None and chosen.precision == "int8"
                           else {"count": 0, "note": f"{chosen.precision}: no calibration needed"})
-        atomic_write_json(bundle / "verification.json", {"chosen": chosen.precision,
+        atomic_write_json(bundle / "verification.json", {"chosen": chosen.precision, "data": dict(data_note or {}),
                                                          "candidates": [c.report.to_dict() for c in cands],
-                                                         "skipped": [{"precision": p, "reason": e.what} for p, e in skipped]})
-        atomic_write_text(bundle / "README.md", _readme(meta, fmt, chosen, profile, out.name))
+                                                         "skipped": [{"precision": p, "reason": e.what, "fix": e.fix}
+                                                                     for p, e in skipped]})
+        detector_model = _embed_detector(bundle, profile.detector) if embed_detector else ""
+        runtime = profile.runtime_settings(fmt.backend, detector_model=detector_model)
+        atomic_write_text(bundle / "README.md", _readme(meta, fmt, chosen, profile, out.name, runtime))
         write_manifest(bundle, Manifest(format=fmt.name, precision=chosen.precision, model_files=chosen.files,
                                         tools=tool_versions(fmt, profile), target=profile.name,
-                                        verification=chosen.report.summary()))
+                                        verification=chosen.report.summary(),
+                                        runtime=runtime))
         return _place(bundle, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -231,8 +286,12 @@ def export_bundle(run: str | Path, *, target: str, out: str | Path | None = None
                   precision: str | None = None, calibration: CalibrationSource | str | Path | None = None,
                   verify_data: CalibrationSource | str | Path | None = None, n_verify: int = 500,
                   accept_drop: bool = False, which: str = "best", **kwargs: Any) -> Path:
-    """Load the run's checkpoint (``edgeaffect.train.checkpoint.load_model``) and export it as a bundle."""
+    """Load the run's checkpoint (``edgeaffect.train.checkpoint.load_model``) and export it as a bundle.
+
+    Without calibration/verification data the run's own recorded dataset is used (see ``export_data``).
+    """
     from edgeaffect.assets import DEFAULT, is_default
+    from edgeaffect.compress.export_data import choose_data
     from edgeaffect.devices import get_profile
     from edgeaffect.train.checkpoint import load_model
 
@@ -242,6 +301,7 @@ def export_bundle(run: str | Path, *, target: str, out: str | Path | None = None
         check_out_folder(Path(out).expanduser())
     model, meta = load_model(run, which=which)
     out = out or Path("bundles") / f"{DEFAULT if is_default(run) else meta.model}-{target}"
+    data = choose_data(run, meta, calibration, verify_data)
     return export_model(model, meta, target=target, out=out, format=format, precision=precision,
-                        calibration=calibration, verify_data=verify_data, n_verify=n_verify,
-                        accept_drop=accept_drop, source_run=str(run), **kwargs)
+                        calibration=data.calibration, verify_data=data.verification, n_verify=n_verify,
+                        accept_drop=accept_drop, source_run=str(run), data_note=dict(data.provenance), **kwargs)

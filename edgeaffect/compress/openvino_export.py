@@ -57,7 +57,7 @@ def quantize_int8(ov_model: Any, meta: ModelMeta, calibration: CalibrationSource
     """NNCF post-training quantization (activations + weights to INT8) of an ``openvino.Model``."""
     nncf = require("nncf", "openvino", purpose="INT8 quantization for OpenVINO")
     dataset = nncf_dataset(calibration.bound(meta))
-    backend_opts = dict(getattr(options, "backend_options", {}) or {})
+    backend_opts = dict(dict(getattr(options, "backend_options", {}) or {}).get("openvino") or {})
     # MIXED = symmetric weights + asymmetric activations: the right default for ReLU/PReLU CNNs.
     preset = nncf.QuantizationPreset(backend_opts.get("preset", "mixed"))
     subset = int(backend_opts.get("subset_size", min(DEFAULT_SUBSET, len(calibration))))

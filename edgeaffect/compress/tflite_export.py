@@ -55,7 +55,7 @@ def _refuse(op: str, meta: ModelMeta, detail: str) -> ExportError:
 
 
 def _convert(model: Any, sample: tuple, meta: ModelMeta, **kwargs: Any) -> bytes:
-    litert_torch = require("litert_torch", "tflite", purpose="TFLite export")
+    litert_torch = require("litert_torch", "tflite-export", purpose="TFLite export")
     litert_torch.config.show_progress = False  # keep export logs to our own progress lines
     try:
         return litert_torch.convert(model, sample, **kwargs).model_content()
@@ -133,7 +133,7 @@ def check_fp16(fp32: bytes, fp16: bytes, meta: ModelMeta) -> None:
 
 def to_fp16_weights(content: bytes) -> bytes:
     """Cast every float weight to float16 (weight-only; computation stays float32)."""
-    aeq = require("ai_edge_quantizer", "tflite", purpose="FP16 TFLite export")
+    aeq = require("ai_edge_quantizer", "tflite-export", purpose="FP16 TFLite export")
     from ai_edge_quantizer import algorithm_manager, qtyping  # submodules of the checked package
 
     quantizer = aeq.Quantizer(content)
@@ -146,7 +146,7 @@ def to_fp16_weights(content: bytes) -> bytes:
 def quantize_int8(model: Any, sample: tuple, meta: ModelMeta, calibration: CalibrationSource, options: Any) -> bytes:
     """PT2E static INT8: observe the calibration batches, then convert the Q/DQ graph."""
     torch = require("torch", "train")
-    require("litert_torch", "tflite", purpose="INT8 TFLite export")
+    require("litert_torch", "tflite-export", purpose="INT8 TFLite export")
     from litert_torch.quantize import pt2e_quantizer, quant_config
     from torchao.quantization.pt2e import quantize_pt2e
 
@@ -156,7 +156,7 @@ def quantize_int8(model: Any, sample: tuple, meta: ModelMeta, calibration: Calib
     graph = torch.export.export(model, sample).module()
     graph = quantize_pt2e.prepare_pt2e(graph, quantizer)
     # HistogramObserver (the quantizer's activation observer) costs ~0.5 s per DDAMFN sample: cap the subset
-    subset = int(dict(getattr(options, "backend_options", {}) or {}).get("subset_size", PT2E_SUBSET))
+    subset = int(dict(dict(getattr(options, "backend_options", {}) or {}).get("litert") or {}).get("subset_size", PT2E_SUBSET))
     log.info("PT2E INT8 calibration on up to %d batches of %d", subset, batch)
     with torch.no_grad():
         for arrays in islice(representative_dataset(calibration.bound(meta), batch_size=batch)(), subset):

@@ -23,7 +23,7 @@ import numpy as np
 from edgeaffect import metrics
 from edgeaffect._optional import require
 from edgeaffect.calibration.sources import CalibrationSource
-from edgeaffect.errors import DataError, MissingExtraError, VerificationError
+from edgeaffect.errors import DataError, EdgeAffectError, MissingExtraError, VerificationError
 from edgeaffect.formats import ExportFormat
 from edgeaffect.meta import HeadKind, ModelMeta
 from edgeaffect.runtime.backends import create_backend
@@ -67,6 +67,7 @@ class VerificationReport:
     failures: tuple[str, ...]
     latency_ms: float | None = None  # median single-batch latency on this machine
     ran_precision: str = ""  # what the backend says it ran
+    note: str = ""  # e.g. the profile's device was not on the export machine, so the CPU verified it
 
     @property
     def passed(self) -> bool:
@@ -96,15 +97,39 @@ class VerificationReport:
                 "calibrate on more/representative data (--calib-data), try another precision, or pass --accept-drop")
 
 
-def open_backend(fmt: ExportFormat, path: Path, meta: ModelMeta, **options: Any) -> tuple[Any, bool]:
-    """The format's own backend, or its declared proxy when that runtime is not installed here."""
+def open_backend(fmt: ExportFormat, path: Path, meta: ModelMeta, **options: Any) -> tuple[Any, bool, str]:
+    """The format's own backend, or its declared proxy when that runtime is not installed here.
+
+    ``options`` are ``{backend: {key: value}}`` (a device profile's); only each backend's runtime keys
+    reach it.  When the profile's hardware (an OpenVINO GPU) is not on this machine, the file is
+    verified on the backend's default device instead and the returned note says so.
+    """
+    from edgeaffect.backend_options import runtime_options, without_placement
+
+    def create(name: str) -> tuple[Any, str]:
+        opts = runtime_options(name, options.get(name, {}))
+        try:
+            return create_backend(name, path, meta, **opts), ""
+        except MissingExtraError:
+            raise
+        except EdgeAffectError as exc:
+            fallback = without_placement(name, opts)
+            if fallback == opts:
+                raise
+            note = (f"{name} {opts} is not available on the export machine ({exc.what}); "
+                    f"verified with {fallback or 'the default device'}")
+            log.warning("%s", note)
+            return create_backend(name, path, meta, **fallback), note
+
     try:
-        return create_backend(fmt.backend, path, meta, **options.get(fmt.backend, {})), False
+        backend, note = create(fmt.backend)
+        return backend, False, note
     except MissingExtraError:
         if fmt.proxy_backend is None:
             raise
         log.warning("%s is not installed here: verifying %s with %s instead", fmt.backend, path.name, fmt.proxy_backend)
-        return create_backend(fmt.proxy_backend, path, meta, **options.get(fmt.proxy_backend, {})), True
+        backend, note = create(fmt.proxy_backend)
+        return backend, True, note
 
 
 def float_outputs(model: Any, arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
@@ -189,7 +214,7 @@ def verify_export(model: Any, meta: ModelMeta, model_path: Path, *, fmt: ExportF
     cache = {} if reference_cache is None else reference_cache
     thresholds = thresholds or DEFAULT_THRESHOLDS[precision]
     data = data.with_meta(meta) if data.meta is None else data
-    backend, proxy = open_backend(fmt, Path(model_path), meta, **dict(backend_options or {}))
+    backend, proxy, note = open_backend(fmt, Path(model_path), meta, **dict(backend_options or {}))
     bs = backend.batch_size or batch_size
     refs, gots, labels, values, first = [], [], [], [], None
     for i, (arrays, owners) in enumerate(data.batches(bs)):
@@ -221,7 +246,7 @@ def verify_export(model: Any, meta: ModelMeta, model_path: Path, *, fmt: ExportF
                             f" (max |delta| {result.max_abs_diff:.4g})")
     report = VerificationReport(fmt.name, precision, backend.name, proxy, Path(model_path).name, n, tuple(heads),
                                 thresholds, tuple(failures), measure_latency(backend, first) if latency else None,
-                                getattr(backend, "precision", precision))
+                                getattr(backend, "precision", precision), note)
     log.info("verified %s/%s on %d samples with %s: %s", fmt.name, precision, n, backend.name,
              "passed" if report.passed else "; ".join(failures))
     if not accept_drop:

@@ -1,13 +1,15 @@
 """Device profiles: one YAML data file per device under ``profiles/``.
 
 A profile says which export formats and precisions a device runs (in order of
-preference), which ``export --target`` follows; the backend options and tool
-versions the export applies (verification runs with those options, TensorRT
-build scripts follow those versions, the manifest records them).  ``threads``,
-``memory_mb``, ``camera`` and ``detector`` describe the device for
-``edgeaffect devices`` and the reader; ``edgeaffect run`` takes its own flags
-and does not read them.  Adding a device = one YAML file (and its row in
-tests/test_registries.py).  Torch-free.
+preference), the backend options (``{backend: {key: value}}``, see
+``edgeaffect.backend_options``), threads, memory, camera kind,
+preferred face detector, detection interval and smoothing, the tool versions a
+bundle for it must match, and how :func:`edgeaffect.devices.detect_device`
+recognises the hardware (``match``).  Adding a device = one YAML file; export,
+the CLI and the README derive their choices from these files.  A profile is
+checked when it loads: an unknown key, format, precision, backend, backend
+option, detector, camera or smoothing is an error naming the file and the key.
+Torch-free.
 """
 from __future__ import annotations
 
@@ -19,8 +21,12 @@ from typing import Any, Mapping
 
 import yaml
 
-from edgeaffect.errors import DeviceError
+from edgeaffect.bundle import RuntimeSettings
+from edgeaffect.errors import DeviceError, EdgeAffectError
 from edgeaffect.formats import PRECISIONS
+
+CAMERAS = ("usb", "csi", "picamera2")
+MATCH_KEYS = ("model", "l4t", "fallback")
 
 
 @dataclass(frozen=True)
@@ -35,10 +41,16 @@ class DeviceProfile:
     memory_mb: int = 0
     camera: str = "usb"  # usb | csi | picamera2
     detector: str = "yunet"
+    detect_every: int = 1  # run the detector every N frames; the tracker fills in
+    detect_side: int = 0  # YuNet input side (longer side of the downscaled frame); 0 = the detector's default
+    smoothing: str = "none"  # a SmoothingSpec: none | ema:A | majority:N | oneeuro[...]
     python: str = ""
     runtime_supported: bool = True  # False: the edgeaffect loop cannot run on the stock OS (see notes)
     tools: Mapping[str, str] = field(default_factory=dict)
     notes: str = ""
+    # how detect_device() recognises the device: ``model`` a regex on the device-tree model,
+    # ``l4t`` [first, last] L4T major releases, ``fallback`` any machine of ``arch`` nothing else matched
+    match: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def default_format(self) -> str:
@@ -47,6 +59,15 @@ class DeviceProfile:
     @property
     def default_precision(self) -> str:
         return self.precisions[0]
+
+    def runtime_settings(self, backend: str, *, detector_model: str = "") -> RuntimeSettings:
+        """What a bundle for this device carries for ``edgeaffect run`` (runtime keys of ``backend`` only)."""
+        from edgeaffect.backend_options import runtime_options
+
+        return RuntimeSettings(backend=backend, backend_options=runtime_options(backend, self.backend_options.get(backend, {})),
+                               threads=self.threads, detector=self.detector, detector_model=detector_model,
+                               detect_every=self.detect_every, detect_side=self.detect_side, camera=self.camera,
+                               smoothing=self.smoothing)
 
     def supports(self, fmt: str, precision: str | None = None) -> bool:
         return fmt in self.formats and (precision is None or precision in self.precisions)
@@ -61,18 +82,54 @@ class DeviceProfile:
                               f"use one of: {', '.join(self.precisions)}")
 
 
+def _bad(source: str, key: str, value: Any, choices: Any) -> DeviceError:
+    choices = list(choices)
+    near = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    hint = f"did you mean '{near[0]}'? " if near else ""
+    return DeviceError(f"device profile {source}: {key} '{value}' is not known", f"{hint}use one of: {', '.join(map(str, choices))}")
+
+
+def _check(data: Mapping[str, Any], source: str) -> None:
+    """Name the file and key of anything a profile says that edgeaffect would otherwise ignore."""
+    from edgeaffect.formats import FORMATS
+    from edgeaffect.backend_options import check_backend_options
+    from edgeaffect.detectors import DETECTORS
+    from edgeaffect.runtime.smoothing import SmoothingSpec
+
+    for key in data:
+        if key not in DeviceProfile.__dataclass_fields__:
+            raise _bad(source, "key", key, DeviceProfile.__dataclass_fields__)
+    for fmt in data.get("formats", ()):
+        if fmt not in FORMATS:
+            raise _bad(source, "formats entry", fmt, FORMATS)
+    for precision in data.get("precisions", ()):
+        if precision not in PRECISIONS:
+            raise _bad(source, "precisions entry", precision, PRECISIONS)
+    check_backend_options(data.get("backend_options") or {}, f"device profile {source}")
+    if data.get("detector", "yunet") not in DETECTORS:
+        raise _bad(source, "detector", data["detector"], DETECTORS)
+    if data.get("camera", "usb") not in CAMERAS:
+        raise _bad(source, "camera", data["camera"], CAMERAS)
+    for key in data.get("match") or {}:
+        if key not in MATCH_KEYS:
+            raise _bad(source, "match key", key, MATCH_KEYS)
+    try:
+        SmoothingSpec.parse(str(data.get("smoothing", "none")))
+    except EdgeAffectError as exc:
+        raise DeviceError(f"device profile {source}: smoothing: {exc.what}", exc.fix) from exc
+
+
 def _from_yaml(text: str, source: str) -> DeviceProfile:
     data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise DeviceError(f"device profile {source} is not a YAML mapping", "fix the YAML file")
+    _check(data, source)
     try:
         data["formats"] = tuple(data["formats"])
         data["precisions"] = tuple(data["precisions"])
-        profile = DeviceProfile(**data)
+        return DeviceProfile(**data)
     except (KeyError, TypeError) as exc:
         raise DeviceError(f"device profile {source} is malformed: {exc}", "fix the YAML file") from exc
-    bad = [p for p in profile.precisions if p not in PRECISIONS]
-    if bad:
-        raise DeviceError(f"device profile {source} names unknown precisions {bad}", f"use {PRECISIONS}")
-    return profile
 
 
 @lru_cache(maxsize=1)

@@ -15,6 +15,20 @@ def _smoothing(text: str):
     return SmoothingSpec.parse(text)
 
 
+def _backend_flags(bundle: Path, backend: str | None, pairs: list[str]) -> dict:
+    """``--backend-option KEY=VALUE`` pairs, checked against the backend that will run the bundle."""
+    if not pairs:
+        return {}
+    from edgeaffect.bundle import load_bundle
+    from edgeaffect.backend_options import parse_option
+    from edgeaffect.runtime.loader import backend_for
+
+    if backend is None:
+        found = load_bundle(bundle, check=False)
+        backend = found.manifest.runtime.backend or backend_for(found)
+    return dict(parse_option(text, backend) for text in pairs)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
@@ -25,11 +39,18 @@ def register(app: typer.Typer) -> None:
         headless: bool = typer.Option(False, "--headless", help="No preview window."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="JSONL results, one line per processed frame ('-' = stdout)."),
         csv: Optional[Path] = typer.Option(None, "--csv", help="CSV results, one row per face."),
-        detector: str = typer.Option("yunet", help="Face detector: yunet, haar, dlib or none (whole frame)."),
-        detector_model: Optional[Path] = typer.Option(None, help="YuNet model file (default: the model cache)."),
-        detect_every: int = typer.Option(1, min=1, help="Run the detector every N frames; the tracker fills in."),
+        detector: Optional[str] = typer.Option(None, help="Face detector: yunet, haar, dlib or none (whole frame). "
+                                                          "Default: the bundle's (its device profile's), else yunet."),
+        detector_model: Optional[Path] = typer.Option(None, help="YuNet model file (default: the bundle's embedded "
+                                                                 "detector, the model cache, else the shipped copy)."),
+        detect_every: Optional[int] = typer.Option(None, min=1, help="Run the detector every N frames; the tracker "
+                                                                     "fills in (default: the bundle's, else 1)."),
+        detect_side: Optional[int] = typer.Option(None, min=0, help="YuNet runs on a copy of the frame whose longer "
+                                                                    "side is at most this (boxes mapped back); 0 = full "
+                                                                    "resolution. Default: the bundle's, else the detector's."),
         max_faces: Optional[int] = typer.Option(None, min=1, help="Keep at most N faces per frame (best first)."),
-        smoothing: str = typer.Option("none", help="none | ema:ALPHA | majority:WINDOW | oneeuro[:MIN_CUTOFF,BETA,D_CUTOFF]."),
+        smoothing: Optional[str] = typer.Option(None, help="none | ema:ALPHA | majority:WINDOW | "
+                                                           "oneeuro[:MIN_CUTOFF,BETA,D_CUTOFF] (default: the bundle's)."),
         margin: Optional[float] = typer.Option(
             None, help="Crop margin per side, as a fraction of the face box (negative = tighter than the box). "
                        "Default: the framing the model was trained on (ModelMeta), else 0.15."),
@@ -39,7 +60,9 @@ def register(app: typer.Typer) -> None:
         save_crops: Optional[Path] = typer.Option(None, help="Write every face crop here (off by default: privacy)."),
         save_video: Optional[Path] = typer.Option(None, help="Write the annotated video here (off by default)."),
         backend: Optional[str] = typer.Option(None, help="Override the bundle's backend (e.g. onnxruntime)."),
-        threads: Optional[int] = typer.Option(None, min=1, help="Inference threads."),
+        backend_option: list[str] = typer.Option([], "--backend-option", help="KEY=VALUE for the backend, overriding "
+                                                 "the bundle's (e.g. device=CPU, providers=[CPUExecutionProvider]); repeatable."),
+        threads: Optional[int] = typer.Option(None, min=1, help="Inference threads (default: the bundle's)."),
         max_retries: int = typer.Option(5, min=0, help="Reconnect attempts when a camera or stream is lost."),
         timeout: float = typer.Option(5.0, min=0.1, help="Seconds a stream may take to open or to deliver a frame."),
         fps: float = typer.Option(30.0, help="Frame rate assumed for image folders (timestamps)."),
@@ -53,6 +76,7 @@ def register(app: typer.Typer) -> None:
         """Run a bundle on live or recorded video: detect, crop, infer, smooth, write results."""
         from edgeaffect.runtime.crop import CropOptions
         from edgeaffect.runtime.pipeline import RunConfig, run
+        from edgeaffect.runtime.settings import settings_line
         from edgeaffect.runtime.sources import SourceOptions
 
         try:
@@ -62,19 +86,25 @@ def register(app: typer.Typer) -> None:
         from edgeaffect.runtime.pulse import PulseOptions
 
         pulse_options = PulseOptions(estimator=pulse, window_s=pulse_window) if pulse else None
+        detector_options = {"model": detector_model} if detector_model else {}
+        if detect_side is not None:
+            detector_options["max_side"] = detect_side or None
         config = RunConfig(
             bundle=bundle, source=source, out=out, csv=csv, summary=summary, headless=headless, detector=detector,
-            detector_options={"model": detector_model} if detector_model else {}, detect_every=detect_every,
-            max_faces=max_faces, smoothing=_smoothing(smoothing), crop=crop, max_frames=max_frames, max_seconds=max_seconds,
-            save_crops=save_crops, save_video=save_video, backend=backend, threads=threads,
-            source_options=SourceOptions(max_retries=max_retries, timeout_s=timeout, folder_fps=fps, loop=loop, width=width,
-                                         height=height), pulse=pulse_options)
+            detector_options=detector_options, detect_every=detect_every, max_faces=max_faces,
+            smoothing=_smoothing(smoothing) if smoothing else None, crop=crop, max_frames=max_frames,
+            max_seconds=max_seconds, save_crops=save_crops, save_video=save_video, backend=backend, threads=threads,
+            backend_options=_backend_flags(bundle, backend, backend_option),
+            source_options=SourceOptions(max_retries=max_retries, timeout_s=timeout, folder_fps=fps, loop=loop,
+                                         width=width, height=height), pulse=pulse_options)
         result = run(config)
+        typer.echo(f"settings: {settings_line(result.settings)}; ran on {result.ran_on}", err=True)
         typer.echo(f"{result.frames} frames ({result.bad_frames} bad, {result.dropped_frames} dropped), "
                    f"{result.faces} faces in {result.tracks} tracks, {result.fps:.1f} FPS, stopped: {result.stop_reason}"
                    + (f"; results in {out}" if out else ""), err=True)  # stdout may carry the JSONL (--out -)
 
-    models = typer.Typer(help="Auxiliary models (face detector) in the local model cache.", no_args_is_help=True)
+    models = typer.Typer(help="Auxiliary models (face detectors): shipped ones and the local model cache.",
+                         no_args_is_help=True)
     app.add_typer(models, name="models")
 
     @models.command("fetch")
@@ -92,10 +122,10 @@ def register(app: typer.Typer) -> None:
     @models.command("list")
     def list_cmd(dest: Optional[Path] = typer.Option(None, help="Cache folder to look in.")) -> None:
         """Known models and whether they are in the cache."""
-        from edgeaffect.modelcache import MODELS, cache_dir, cached_path
+        from edgeaffect.modelcache import MODELS, cache_dir, cached_path, packaged_path
 
         typer.echo(f"cache: {cache_dir(dest)}")
         for m in MODELS.values():
-            path = cached_path(m.name, dest)
-            state = f"cached at {path}" if path else "not fetched"
-            typer.echo(f"{m.name:<8} {m.filename} ({m.size // 1024} kB, {m.licence}) - {state}\n         {m.description}")
+            path, shipped = cached_path(m.name, dest), packaged_path(m.name)
+            state = f"cached at {path}" if path else f"ships with edgeaffect: {shipped}" if shipped else "not fetched"
+            typer.echo(f"{m.name:<14} {m.filename} ({m.size // 1024} kB, {m.licence}) - {state}\n{'':<15}{m.description}")

@@ -120,10 +120,13 @@ class LoadedModel:
     backend_name: str
 
 
-def open_model(folder: str | Path, *, backend: str | None = None, check: bool = True,
+def open_model(folder: str | Path | Bundle, *, backend: str | None = None, check: bool = True,
                **backend_options: object) -> LoadedModel:
-    """Load and check a bundle, then open its backend (``backend`` overrides the format's default)."""
-    bundle = load_bundle(folder, check=check)
+    """Load and check a bundle (or take one already loaded), then open its backend.
+
+    ``backend`` overrides the format's default.
+    """
+    bundle = folder if isinstance(folder, Bundle) else load_bundle(folder, check=check)
     name = backend or backend_for(bundle)
     check_tool_versions(bundle, name)
     options = {k: v for k, v in backend_options.items() if v is not None}

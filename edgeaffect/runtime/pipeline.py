@@ -26,9 +26,11 @@ from edgeaffect.pulse.trace import NO_ESTIMATE, PulseEstimate
 from edgeaffect.runtime.crop import CropOptions, crop_face
 from edgeaffect.detectors import create_detector
 from edgeaffect.runtime.inference import Predictor, TrackPrediction
-from edgeaffect.runtime.loader import open_model
+from edgeaffect.bundle import load_bundle
+from edgeaffect.runtime.loader import backend_for, open_model
 from edgeaffect.runtime.pulse import PulseOptions, PulseStage
 from edgeaffect.runtime.results import FaceResult, FrameResult, RunSummary
+from edgeaffect.runtime.settings import ResolvedSettings, resolve_settings
 from edgeaffect.runtime.signals import stop_on_signals
 from edgeaffect.runtime.sinks import CropSaver, CsvSink, JsonlSink, Sink, VideoSink, WindowSink
 from edgeaffect.runtime.smoothing import Smoothed, Smoother, SmoothingSpec
@@ -49,11 +51,12 @@ class RunConfig:
     csv: Path | None = None
     summary: Path | None = None  # default: <out stem>.summary.json next to ``out``
     headless: bool = True
-    detector: str = "yunet"
+    # None = the bundle's runtime setting (its device profile's), else the built-in default
+    detector: str | None = None
     detector_options: Mapping[str, Any] = field(default_factory=dict)
-    detect_every: int = 1
+    detect_every: int | None = None
     max_faces: int | None = None
-    smoothing: SmoothingSpec = field(default_factory=SmoothingSpec)
+    smoothing: SmoothingSpec | None = None
     crop: CropOptions = field(default_factory=CropOptions)
     tracker_iou: float = 0.3
     max_missed: int = 5  # detection rounds a track may miss before it expires
@@ -61,16 +64,16 @@ class RunConfig:
     max_seconds: float | None = None  # stop after this much wall time (long-run checks, timed captures)
     save_crops: Path | None = None
     save_video: Path | None = None
-    backend: str | None = None  # default: the one the bundle's format names
+    backend: str | None = None  # default: the bundle's, else the one its format names
     threads: int | None = None
-    backend_options: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"inference_precision": "fp32"}
+    backend_options: Mapping[str, Any] = field(default_factory=dict)  # flags for the backend, e.g. {"device": "CPU"}
     source_options: SourceOptions = field(default_factory=SourceOptions)
     rss_interval_s: float = 5.0
     pulse: PulseOptions | None = None  # heart rate per track beside the model (--pulse pos)
 
     def __post_init__(self) -> None:
         self.bundle = Path(self.bundle)
-        if self.detect_every < 1:
+        if self.detect_every is not None and self.detect_every < 1:
             raise ValueError("detect_every must be >= 1")
 
     def summary_path(self) -> Path | None:
@@ -82,18 +85,18 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["smoothing"] = str(self.smoothing)
+        d["smoothing"] = None if self.smoothing is None else str(self.smoothing)
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
 
 
 class _Loop:
     """The per-frame work and its state; ``run`` drives it."""
 
-    def __init__(self, config: RunConfig, predictor: Predictor, stats: RunStats) -> None:
-        self.config, self.predictor, self.stats = config, predictor, stats
+    def __init__(self, config: RunConfig, settings: ResolvedSettings, predictor: Predictor, stats: RunStats) -> None:
+        self.config, self.settings, self.predictor, self.stats = config, settings, predictor, stats
         self.meta = predictor.meta
         self.crop = config.crop.for_model(self.meta)  # the framing the model was trained on, unless overridden
-        self.detector = create_detector(config.detector, **dict(config.detector_options))
+        self.detector = create_detector(settings.detector, **dict(settings.detector_options))
         self.tracker = IouTracker(iou_threshold=config.tracker_iou, max_missed=config.max_missed)
         self.smoothers: dict[int, Smoother] = {}
         self.held: dict[int, Smoothed] = {}  # last smoothed output per track (clip models between runs)
@@ -117,7 +120,7 @@ class _Loop:
         stats.begin_frame()
         stats.record("decode", frame.decode_ms)
         t = time.perf_counter()
-        if self.processed % cfg.detect_every == 0:
+        if self.processed % self.settings.detect_every == 0:
             faces = self.detector.detect(frame.image)[: cfg.max_faces]
             t = self._timed("detect", t)
             tracks = self.tracker.update(faces, frame.index)
@@ -159,7 +162,7 @@ class _Loop:
         pred = tp.prediction
         if pred is None:
             return FaceResult(**base)
-        smoother = self.smoothers.get(track.id) or self.smoothers.setdefault(track.id, self.config.smoothing.build())
+        smoother = self.smoothers.get(track.id) or self.smoothers.setdefault(track.id, self.settings.smoothing.build())
         held = self.held.get(track.id)
         if tp.inferred or held is None:
             s = self.held[track.id] = smoother.update(timestamp, pred.probs, pred.va)
@@ -189,21 +192,24 @@ def _open_sinks(config: RunConfig) -> list[Sink]:
 
 def run(config: RunConfig) -> RunSummary:
     """Run the loop until the source ends, ``max_frames``, a signal or a lost source."""
-    if config.threads:
-        import cv2
-
-        cv2.setNumThreads(config.threads)  # OpenCV's detectors share the cores with the backend
     # Every output is checked first: a wrong --out fails before the model loads, not after the work.
     sinks = _open_sinks(config)  # nothing is opened yet: file sinks open at their first result
     path = config.summary_path()
     if path is not None:
         check_writable(path, flag="--summary")
     try:
-        loaded = open_model(config.bundle, backend=config.backend, threads=config.threads,
-                            **dict(config.backend_options))
+        bundle = load_bundle(config.bundle)
+        settings = resolve_settings(config, bundle, backend_for(bundle))
+        log.info("settings: %s", settings.line())
+        threads = settings.backend_options.get("threads")
+        if threads:
+            import cv2
+
+            cv2.setNumThreads(int(threads))  # OpenCV's detectors share the cores with the backend
+        loaded = open_model(bundle, backend=settings.backend, **dict(settings.backend_options))
         stats = RunStats(rss_interval_s=config.rss_interval_s)
-        loop = _Loop(config, Predictor(loaded.backend, loaded.bundle.meta, stats), stats)
-        source = open_source(config.source, config.source_options)
+        loop = _Loop(config, settings, Predictor(loaded.backend, loaded.bundle.meta, stats), stats)
+        source = open_source(settings.source, config.source_options)
     except BaseException:
         for sink in sinks:
             sink.close()
@@ -245,7 +251,7 @@ def run(config: RunConfig) -> RunSummary:
         for sink in sinks:
             sink.close()
     stats.sample_rss(force=True)
-    summary = _summarise(config, loaded, loop, source, stats, stop_reason)
+    summary = _summarise(config, settings, loaded, loop, source, stats, stop_reason)
     # A run that got no frame does not replace an earlier summary (its results are untouched too).
     if path is not None and (loop.processed or not path.exists()):
         atomic_write_json(path, summary.to_dict())
@@ -256,17 +262,19 @@ def run(config: RunConfig) -> RunSummary:
     return summary
 
 
-def _summarise(config: RunConfig, loaded, loop: _Loop, source, stats: RunStats, stop_reason: str) -> RunSummary:
+def _summarise(config: RunConfig, settings: ResolvedSettings, loaded, loop: _Loop, source, stats: RunStats,
+               stop_reason: str) -> RunSummary:
     rss = [r for _, r in stats.rss_samples]
     c = source.counters
     return RunSummary(
         bundle=str(config.bundle), backend=loaded.backend_name, precision=str(getattr(loaded.backend, "precision", "")),
-        source=str(config.source), detector=config.detector, detect_every=config.detect_every,
-        smoothing=config.smoothing.name, smoothing_params=dict(config.smoothing.params),
+        source=settings.source, detector=settings.detector, detect_every=settings.detect_every,
+        smoothing=settings.smoothing.name, smoothing_params=dict(settings.smoothing.params),
         frames=loop.processed, last_index=loop.last_index, faces=loop.faces,
         tracks=loop.tracker.next_id - 1, bad_frames=c.bad, dropped_frames=c.dropped,
         skipped_crops=loop.skipped_crops, reconnects=c.reconnects, seconds=stats.seconds, fps=stats.fps,
         stages=stats.stage_stats(), rss_mb_start=rss[0], rss_mb_peak=max(rss), rss_mb_end=rss[-1],
         rss_samples=tuple(stats.rss_samples),
-        stop_reason=stop_reason, config=config.to_dict(),
+        stop_reason=stop_reason, config=config.to_dict(), settings=settings.describe(),
+        ran_on=", ".join(getattr(loaded.backend, "providers", None) or [str(getattr(loaded.backend, "device", "CPU"))]),
     )

@@ -98,6 +98,8 @@ class RunSummary:
     rss_samples: tuple[tuple[float, float], ...]  # (seconds since start, MiB), every rss_interval_s
     stop_reason: str  # "end", "max_frames", "max_seconds", "signal SIGTERM", "source lost: ..."
     config: Mapping[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)  # {name: {"value", "from": flag|bundle|default}}
+    ran_on: str = ""  # the hardware the backend actually used (ONNX Runtime providers, OpenVINO device)
 
     def to_dict(self) -> dict[str, Any]:
         return _round(asdict(self), 4)

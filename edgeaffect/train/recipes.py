@@ -152,8 +152,8 @@ def synthetic_data(kind: str, options: dict, cache: str = "") -> Path:
 
 def data_path(config: TrainConfig) -> Path:
     """The dataset folder a config trains on (generating synthetic data when needed)."""
-    if config.data.path:
-        return Path(config.data.path).expanduser()
+    if config.data.path:  # "$EDGEAFFECT_DATA/ferplus" (as the shipped model records it) finds the data here
+        return Path(os.path.expandvars(config.data.path)).expanduser()
     if config.data.synthetic:
         return synthetic_data(config.data.synthetic, config.data.synthetic_options, config.data.cache)
     raise ConfigError("no training data given", "pass data=PATH (e.g. data=$EDGEAFFECT_DATA/ferplus) or use a *-synthetic recipe")

@@ -76,8 +76,8 @@ class OnnxRuntimeBackend:
                               f"choose from: {', '.join(sorted(have | set(PROVIDER_ALIASES.values())))}")
         usable = [p for p in names if p in have]
         dropped = [p for p in names if p not in have]
-        if dropped:
-            log.info("execution providers not in this onnxruntime build, skipped: %s", ", ".join(dropped))
+        if dropped:  # a warning, and the run summary's ran_on shows what did run: never a silent CPU run
+            log.warning("execution providers not in this onnxruntime build, skipped: %s", ", ".join(dropped))
         return usable or ["CPUExecutionProvider"]
 
     def _map_outputs(self, names: list[str], path: Path) -> list[str]:

@@ -58,6 +58,13 @@ class OpenVINOBackend:
                                   f"choose one of: {', '.join(_HINTS)}")
             config["INFERENCE_PRECISION_HINT"] = _HINTS[inference_precision]
         core = ov.Core()
+        plain = device.split(".")[0]  # "GPU.1" names the second GPU; AUTO/HETERO/MULTI pick devices themselves
+        if ":" not in device and plain not in ("AUTO", "HETERO", "MULTI") and \
+                not any(d.split(".")[0] == plain for d in core.available_devices):
+            raise ConfigError(f"OpenVINO device '{device}' is not available on this machine "
+                              f"(devices here: {', '.join(core.available_devices)})",
+                              "install the device's driver and OpenVINO plugin (for an Intel GPU: the compute runtime, "
+                              "intel-opencl-icd), or run on another device, e.g. --backend-option device=CPU")
         try:
             model = core.read_model(str(model_path))
         except RuntimeError as exc:  # a damaged .xml or .bin (OpenVINO raises a bare RuntimeError)

@@ -1,0 +1,88 @@
+"""The option keys every backend accepts, declared once, and the one shape of ``backend_options``.
+
+``backend_options`` is ``{backend name: {key: value}}`` everywhere: in a device
+profile, in ``ExportOptions``, in a bundle's runtime settings and on the
+command line (``--backend-option KEY=VALUE`` for the bundle's backend).  Each
+backend's keys are either *runtime* keys (what the backend's constructor takes
+on the device: device, providers, threads) or *export* keys (knobs of the
+exporter that writes its format: NNCF preset, calibration subset size).  A
+profile naming an unknown backend or key fails when it loads; a bundle carries
+only the runtime keys.  *Placement* keys pick hardware (an OpenVINO device, ONNX
+Runtime providers): the export machine verifies on its CPU when that hardware
+is not present there.  Torch-free and import-light.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from edgeaffect.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class OptionKeys:
+    runtime: tuple[str, ...]
+    export: tuple[str, ...] = ()
+    placement: tuple[str, ...] = ()  # runtime keys that choose hardware
+
+
+BACKEND_OPTIONS: dict[str, OptionKeys] = {
+    "onnxruntime": OptionKeys(runtime=("providers", "threads"), placement=("providers",)),
+    "openvino": OptionKeys(runtime=("device", "threads", "inference_precision"), export=("preset", "subset_size", "fast_bias_correction"),
+                           placement=("device",)),
+    "litert": OptionKeys(runtime=("threads",), export=("subset_size",)),
+    "tensorrt": OptionKeys(runtime=()),
+}
+
+
+def _unknown(what: str, name: str, known: list[str], where: str) -> ConfigError:
+    near = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean '{near[0]}'? " if near else ""
+    return ConfigError(f"{where}: unknown {what} '{name}'", f"{hint}use one of: {', '.join(known) or '(none)'}")
+
+
+def check_backend_options(options: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    """Validate ``{backend: {key: value}}``; ``where`` names the file or flag in the error."""
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"{where}: backend_options must map backend names to options", "e.g. openvino: {device: CPU}")
+    out: dict[str, dict[str, Any]] = {}
+    for backend, opts in options.items():
+        if backend not in BACKEND_OPTIONS:
+            raise _unknown("backend", str(backend), sorted(BACKEND_OPTIONS), f"{where} backend_options")
+        if not isinstance(opts, Mapping):
+            raise ConfigError(f"{where}: backend_options.{backend} must be a mapping of options",
+                              "e.g. {threads: 4}")
+        keys = BACKEND_OPTIONS[backend]
+        for key in opts:
+            if key not in keys.runtime + keys.export:
+                raise _unknown(f"{backend} option", str(key), list(keys.runtime + keys.export),
+                               f"{where} backend_options.{backend}")
+        out[str(backend)] = dict(opts)
+    return out
+
+
+def runtime_options(backend: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of ``options`` (one backend's) that its constructor takes on the device."""
+    keys = BACKEND_OPTIONS.get(backend, OptionKeys(runtime=()))
+    return {k: v for k, v in options.items() if k in keys.runtime}
+
+
+def without_placement(backend: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with the hardware choice removed (the backend's default device, the CPU)."""
+    keys = BACKEND_OPTIONS.get(backend, OptionKeys(runtime=()))
+    return {k: v for k, v in options.items() if k not in keys.placement}
+
+
+def parse_option(text: str, backend: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` from the command line; VALUE is read as YAML (numbers, lists), checked against ``backend``."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--backend-option '{text}' is not KEY=VALUE", "e.g. --backend-option device=CPU")
+    check_backend_options({backend: {key: None}}, "--backend-option")
+    if key not in BACKEND_OPTIONS[backend].runtime:
+        raise ConfigError(f"--backend-option {key} is an export knob of {backend}, not a runtime option",
+                          f"runtime options: {', '.join(BACKEND_OPTIONS[backend].runtime) or '(none)'}")
+    return key, yaml.safe_load(value)
