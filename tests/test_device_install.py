@@ -1,6 +1,7 @@
 """The torch-free device install, exercised: a fresh virtual environment, ``pip install .`` with no
 extras (not editable, so the wheel's package data is what ships), no torch, and ``edgeaffect run`` of
-a small bundle on a short video with the shipped YuNet detector.  Skipped only when pip cannot reach
+a small bundle and of the shipped default model (``run default``) on a short video with the shipped
+YuNet detector.  Skipped only when pip cannot reach
 a package index."""
 from __future__ import annotations
 
@@ -54,5 +55,14 @@ def test_fresh_venv_runtime_install_runs_a_bundle_without_torch(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "r.summary.json").read_text())
     assert summary["detector"] == "yunet" and summary["frames"] == 20 and summary["faces"] >= 18
+    # the shipped default model, from the wheel, with the runtime core alone
+    shipped_run = subprocess.run([str(env_dir / "bin" / "edgeaffect"), "run", "default", "--source", str(video),
+                                  "--headless", "--out", str(tmp_path / "d.jsonl"), "--max-frames", "15"],
+                                 capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert shipped_run.returncode == 0, shipped_run.stderr[-3000:]
+    lines = [json.loads(line) for line in (tmp_path / "d.jsonl").read_text().splitlines()]
+    assert len(lines) == 15 and sum(bool(r["faces"]) for r in lines) >= 13
+    assert {f["label"] for r in lines for f in r["faces"]} <= {"neutral", "happiness", "surprise", "sadness", "anger",
+                                                              "disgust", "fear", "contempt"}
     print(f"\nfresh venv + pip install . (no extras): {installed:.1f} s; edgeaffect run of 20 frames: "
           f"{time.perf_counter() - t:.1f} s; python {sys.version.split()[0]}")
