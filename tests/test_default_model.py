@@ -71,3 +71,15 @@ def test_default_on_ferplus_test(ferplus_root, tmp_path, capsys):
                  "--out", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "eval-test.json").read_text())["metrics"]
     assert metrics["accuracy"] >= 0.82 and metrics["uar"] >= 0.5
+
+
+def test_export_default_without_data_verifies_on_synthetic_faces_and_says_so(tmp_path, monkeypatch, capsys):
+    """A user with no FER+ on disk: the shipped model's recorded $EDGEAFFECT_DATA/ferplus is not there, so the
+    bundle is verified on built-in synthetic faces (float vs export), INT8 is left out, and the bundle says so."""
+    pytest.importorskip("torch")
+    monkeypatch.delenv("EDGEAFFECT_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "default", "--target", "rpi4", "--format", "onnx"]) == 0
+    verification = json.loads((tmp_path / "bundles" / "default-rpi4" / "verification.json").read_text())
+    assert "synthetic faces" in verification["data"]["verification"] and "--calib-data" in verification["data"]["int8"]
+    assert verification["chosen"] == "fp32" and verification["candidates"][0]["samples"] >= 40

@@ -21,7 +21,8 @@ from edgeaffect.meta import ModelMeta
 log = logging.getLogger(__name__)
 
 # Small on purpose: agreement between the float model and its export needs faces, not a benchmark.
-SYNTHETIC_VERIFY = {"per_class": 6, "seed": 7, "aligned": True, "per_subject": 1}
+# 24 per class gives 6 held-out faces per class (48) to verify on: more than a handful, a few seconds to draw
+SYNTHETIC_VERIFY = {"per_class": 24, "seed": 7, "aligned": True, "per_subject": 1}
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,9 @@ class ExportData:
 
 
 def _run_folder(run: str | Path) -> Path | None:
-    path = Path(run).expanduser()
+    from edgeaffect.assets import resolve
+
+    path = resolve(Path(run).expanduser(), "run")  # "default": the shipped model's run folder
     folder = path if path.is_dir() else path.parent
     return folder if (folder / "config.yaml").is_file() else None
 
