@@ -53,7 +53,10 @@ def recorded_data(run: str | Path) -> tuple[Path | None, str]:
         return None, "the run folder holds no config.yaml"
     config = TrainConfig.from_dict(yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")))
     if config.data.path:
-        path = data_path(config)
+        try:
+            path = data_path(config)
+        except EdgeAffectError:  # "$EDGEAFFECT_DATA/..." with the variable unset: not on this machine
+            return None, str(config.data.path)
         return (path if path.is_dir() else None), str(config.data.path)
     try:
         # synthetic data is regenerated from its recorded options when the cache lost it

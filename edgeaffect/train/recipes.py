@@ -153,7 +153,11 @@ def synthetic_data(kind: str, options: dict, cache: str = "") -> Path:
 def data_path(config: TrainConfig) -> Path:
     """The dataset folder a config trains on (generating synthetic data when needed)."""
     if config.data.path:  # "$EDGEAFFECT_DATA/ferplus" (as the shipped model records it) finds the data here
-        return Path(os.path.expandvars(config.data.path)).expanduser()
+        path = os.path.expandvars(config.data.path)
+        if "$" in path:
+            raise ConfigError(f"the data path {config.data.path} names an environment variable that is not set",
+                              "set it (e.g. export EDGEAFFECT_DATA=/path/to/data) or pass --data PATH / data=PATH")
+        return Path(path).expanduser()
     if config.data.synthetic:
         return synthetic_data(config.data.synthetic, config.data.synthetic_options, config.data.cache)
     raise ConfigError("no training data given", "pass data=PATH (e.g. data=$EDGEAFFECT_DATA/ferplus) or use a *-synthetic recipe")
