@@ -57,7 +57,9 @@ def bundle_info(loaded) -> BundleInfo:
 
     b, m = loaded.bundle, loaded.bundle.manifest
     return BundleInfo(
-        name=DEFAULT if is_shipped(b.root) else b.root.name,  # the shipped bundle's folder is just "bundle" sha256=bundle_digest(dict(m.files)), model_sha256=m.files.get(m.model_files[0], ""),
+        # the shipped bundle's folder is just "bundle": name it by the word that opens it
+        name=DEFAULT if is_shipped(b.root) else b.root.name, sha256=bundle_digest(dict(m.files)),
+        model_sha256=m.files.get(m.model_files[0], ""),
         format=m.format, precision=m.precision, target=m.target, model=b.meta.model, task=b.meta.task.value,
         input_size=tuple(b.meta.input_size), labels=tuple(b.meta.labels), size_bytes=b.size_bytes,
         backend=loaded.backend_name, ran_precision=str(getattr(loaded.backend, "precision", m.precision)))
