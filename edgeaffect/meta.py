@@ -43,6 +43,16 @@ class HeadKind(str, enum.Enum):
     SIGNAL = "signal"  # one value per input frame
 
 
+class SignalTarget(str, enum.Enum):
+    """What a signal head's per-frame values are; every consumer turns them into the level
+    (``edgeaffect.signal_level``)."""
+
+    LEVEL = "level"  # the signal itself
+    # its change per second to the next frame: for models that see frame differences, not
+    # levels (DeepPhys); integrated back to the level, up to a constant
+    DERIVATIVE = "derivative"
+
+
 @dataclass(frozen=True)
 class Head:
     """One model output, in the order the model returns them."""
@@ -51,9 +61,11 @@ class Head:
     kind: HeadKind
     size: int = 1
     value_range: tuple[float, float] | None = None
+    target: SignalTarget = SignalTarget.LEVEL  # signal heads only; metas written before it existed are levels
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", HeadKind(self.kind))
+        object.__setattr__(self, "target", SignalTarget(self.target))
         if self.value_range is not None:
             object.__setattr__(self, "value_range", tuple(float(v) for v in self.value_range))
 

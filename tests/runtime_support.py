@@ -51,8 +51,11 @@ def _model(kind: str, batch: int | None, size: int, frames: int):
 
 def make_bundle(folder: Path, *, kind: str = "multitask", batch: int | None = None, size: int = 48,
                 frames: int = 8, fps: float = 5.0, stride: int | None = 4, tools: dict | None = None,
-                runtime: RuntimeSettings | None = None) -> Path:
+                runtime: RuntimeSettings | None = None, target: str = "level") -> Path:
     """A real ONNX bundle: ``classification``, ``multitask`` (logits + valence/arousal) or ``signal`` (EDA clip).
+
+    A ``signal`` model outputs each frame's mean pixel value; ``target`` is what its meta says
+    that is (the EDA level, or its derivative).
 
     ``runtime``: the device settings the manifest carries (as ``edgeaffect export`` writes them).
     """
@@ -64,7 +67,7 @@ def make_bundle(folder: Path, *, kind: str = "multitask", batch: int | None = No
     onnx.save(_model(kind, batch, size, frames), str(folder / "model.onnx"))
     if kind == "signal":
         meta = ModelMeta(model="tiny-eda", task="signal", input_size=(size, size), color="rgb",
-                         heads=(Head("eda", "signal", frames),), temporal=Temporal(frames, fps, stride))
+                         heads=(Head("eda", "signal", frames, target=target),), temporal=Temporal(frames, fps, stride))
     else:
         heads = [Head("logits", "logits", len(LABELS))]
         if kind == "multitask":

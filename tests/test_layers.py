@@ -1,8 +1,9 @@
 """The import layers: a package imports only from its own layer or the ones below it.
 
 Lowest first: the shared core (meta, errors, io, preprocess, metrics, the export-format
-table, face detectors, bundle, the shipped models, the pulse estimators) -> data and runtime (which never import
-each other) -> calibration, bench, report, device profiles -> train -> compress -> the CLI and demo.
+table, face detectors, bundle, the shipped models, the pulse estimators, signal levels) -> data
+and runtime (which never import each other) -> calibration, bench, report, device profiles ->
+train -> compress -> the CLI and demo.
 Every ``import`` statement counts, also those inside functions, since a lazy import
 still ties the layers together.  The torch-free layers must not reach torch at all,
 neither by ``import`` nor through ``_optional.require``.
@@ -19,7 +20,7 @@ import edgeaffect
 PACKAGE = Path(edgeaffect.__file__).parent
 CORE = ("__init__", "_optional", "_telemetry", "errors", "plain", "meta", "io", "preprocess", "metrics", "formats",
         "backend_options",
-        "modelcache", "detectors", "bundle", "assets", "pulse")
+        "modelcache", "detectors", "bundle", "assets", "pulse", "signal_level")
 LAYERS: dict[str, int] = {
     **dict.fromkeys(CORE, 0),
     "data": 1, "runtime": 1,

@@ -46,7 +46,7 @@ def test_every_recipe_resolves_and_names_a_registered_model():
     recipes = list_recipes()
     for needed in ("ddamfn-ferplus", "xception-fer", "mtl-resnet50-affect", "mtl-efficientnet-b1-affect", "physnet-ubfc",
                    "deepphys-ubfc", "seqcnn-ubfc", "seqcnn-bvp-ubfc", "bilstm-fusion", "ddamfn-synthetic",
-                   "physnet-synthetic", "seqcnn-bvp-synthetic", "mtl-synthetic"):
+                   "physnet-synthetic", "seqcnn-bvp-synthetic", "mtl-synthetic", "deepphys-synthetic"):
         assert needed in recipes
     for name in recipes:
         cfg = resolve_config(name)

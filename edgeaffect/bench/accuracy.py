@@ -19,6 +19,7 @@ from edgeaffect.bench.samples import Samples
 from edgeaffect.errors import ConfigError
 from edgeaffect.meta import HeadKind, ModelMeta
 from edgeaffect.preprocess import INTERPOLATIONS, degrade, prepare_image
+from edgeaffect.signal_level import levels
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,10 @@ def score(bundle: str, meta: ModelMeta, samples: Samples, case: ResizeCase, outp
     if arousal is not None and samples.arousal is not None:
         fields["ccc_arousal"] = metrics.ccc(samples.arousal, arousal)
     if HeadKind.SIGNAL in kinds and samples.signal is not None:
+        head = meta.heads[kinds.index(HeadKind.SIGNAL)]
         pred = outputs[kinds.index(HeadKind.SIGNAL)].reshape(samples.signal.shape)
-        rep = metrics.signal_report(samples.signal, pred)
+        fps = meta.temporal.fps if meta.temporal is not None else 1.0
+        rep = metrics.signal_report(samples.signal, levels(head.target, pred, fps))  # each window's level
         fields.update(pearson=rep["pearson"], mse=rep["mse"])
     return AccuracyRow(bundle=bundle, resolution=case.resolution, down=case.down, up=case.up, n=len(samples), **fields)
 

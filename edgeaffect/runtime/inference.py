@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from edgeaffect.errors import ConfigError
-from edgeaffect.meta import ModelMeta
+from edgeaffect.meta import HeadKind, ModelMeta, SignalTarget
 from edgeaffect.preprocess import prepare_image
 from edgeaffect.runtime.backends.base import Backend
 from edgeaffect.runtime.postprocess import Prediction, decode
@@ -44,6 +44,9 @@ class Predictor:
         self._traces: dict[int, SignalTrace] = {}
         self._last: dict[int, Prediction] = {}
         self.calls = 0
+        # the head decode() reads the signal from: its target kind says how a trace integrates it
+        signal_heads = [h for h in meta.heads if h.kind is HeadKind.SIGNAL]
+        self._target = signal_heads[0].target if signal_heads else SignalTarget.LEVEL
 
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
         """One backend call per batch (or per chunk for a static batch size)."""
@@ -97,7 +100,8 @@ class Predictor:
             for tid, pred in zip(due, self._run(clips)):
                 self._last[tid] = pred
                 if pred.signal is not None:
-                    trace = self._traces.setdefault(tid, SignalTrace(1.0 / self.meta.temporal.fps))
+                    trace = self._traces.setdefault(tid, SignalTrace(1.0 / self.meta.temporal.fps,
+                                                                     target=self._target))
                     first = len(trace.points) == 0
                     trace.extend(t, pred.signal, len(pred.signal) if first else step)
         ran = set(due)

@@ -7,7 +7,9 @@ sampled by timestamp at the model's rate (a frame is taken when the model's
 next sampling instant has come; late frames re-anchor the clock instead of
 bursting), and the model runs every ``meta.temporal.step`` new samples once
 the window is full.  Each inference returns one value per clip frame for a
-signal head; the newest ``step`` of them extend the track's trace (EDA).
+signal head; the newest ``step`` of them extend the track's trace (EDA), as
+levels: a head trained on the derivative is integrated along the track
+(``edgeaffect.signal_level``), so what a sink sees is always the level.
 Torch-free.
 """
 from __future__ import annotations
@@ -16,7 +18,8 @@ from collections import deque
 
 import numpy as np
 
-from edgeaffect.meta import ModelMeta
+from edgeaffect.meta import ModelMeta, SignalTarget
+from edgeaffect.signal_level import newest_levels
 
 
 class ClipBuffer:
@@ -57,15 +60,17 @@ class ClipBuffer:
 
 
 class SignalTrace:
-    """A track's signal over time: (timestamp, value) pairs, bounded in memory."""
+    """A track's signal level over time: (timestamp, value) pairs, bounded in memory."""
 
-    def __init__(self, period: float, maxlen: int = 36_000) -> None:
-        self.period = period
+    def __init__(self, period: float, maxlen: int = 36_000, target: SignalTarget = SignalTarget.LEVEL) -> None:
+        self.period, self.target = period, target
         self.points: deque[tuple[float, float]] = deque(maxlen=maxlen)
 
     def extend(self, t_newest: float, values: np.ndarray, new: int) -> None:
-        """Append the newest ``new`` values of a clip whose last frame is at ``t_newest``."""
-        tail = np.asarray(values, dtype=np.float64).ravel()[-max(new, 1):]
+        """Append the levels at the newest ``new`` frames of a clip (head output ``values``) whose
+        last frame is at ``t_newest``."""
+        new = min(max(new, 1), np.asarray(values).size)
+        tail = newest_levels(self.target, values, 1.0 / self.period, new, self.latest)
         for k, v in enumerate(tail):
             self.points.append((t_newest - (len(tail) - 1 - k) * self.period, float(v)))
 

@@ -3,8 +3,10 @@
 Logits heads take cross-entropy (class-weighted, label-smoothed, or against
 FER+ soft targets); regression heads MSE on the samples that carry a value
 (valence/arousal may be missing: NaN targets are masked out); signal heads a
-mix of MSE and negative Pearson, each with its own weight.  Which loss a head
-gets follows from its ``HeadKind`` in ModelMeta — a table, not a branch chain.
+mix of MSE and negative Pearson, each with its own weight, against the level or,
+for a derivative head, the level's change per second.  Which loss a head gets
+follows from its ``HeadKind`` and ``SignalTarget`` in ModelMeta — tables, not
+branch chains.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Callable, Mapping
 import torch
 import torch.nn.functional as F
 
-from edgeaffect.meta import Head, HeadKind, ModelMeta
+from edgeaffect.meta import Head, HeadKind, ModelMeta, SignalTarget
 from edgeaffect.train.config import LossConfig
 
 
@@ -59,6 +61,30 @@ def signal_loss(pred: torch.Tensor, target: torch.Tensor, *, mse: float = 1.0, p
     return loss
 
 
+def derivative_target(level: torch.Tensor, fps: float) -> torch.Tensor:
+    """(N, T) levels -> the change per second from each frame to the next; 0 at the last frame.
+
+    The last frame's change lies after the clip, where a model that looks at frame differences
+    sees nothing (DeepPhys appends a zero motion frame); 0 there is what it can know.  The
+    inverse is ``edgeaffect.signal_level.levels`` (integration up to a constant).
+    """
+    out = torch.zeros_like(level)
+    out[..., :-1] = (level[..., 1:] - level[..., :-1]) * float(fps)
+    return out
+
+
+# What a signal head is trained on, from the (normalised) level the data gives and the model's fps.
+SIGNAL_TARGETS: dict[SignalTarget, Callable[[torch.Tensor, float], torch.Tensor]] = {
+    SignalTarget.LEVEL: lambda level, fps: level,
+    SignalTarget.DERIVATIVE: derivative_target,
+}
+
+
+def signal_target(head: Head, level: torch.Tensor, meta: ModelMeta) -> torch.Tensor:
+    fps = meta.temporal.fps if meta.temporal is not None else 1.0  # a level head needs no rate
+    return SIGNAL_TARGETS[head.target](level, fps)
+
+
 def regression_target(head: Head, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """The batch values a regression head is trained on: by head name, or (valence, arousal) for a 2-value head."""
     if head.name in batch:
@@ -74,6 +100,7 @@ class HeadLoss:
 
     config: LossConfig
     class_weight: torch.Tensor | None = None
+    meta: ModelMeta | None = None  # signal heads read their target kind and fps here
 
     def logits(self, head: Head, out: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         if self.config.soft_targets:
@@ -84,7 +111,8 @@ class HeadLoss:
         return masked_mse(out, regression_target(head, batch))
 
     def signal(self, head: Head, out: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return signal_loss(out, batch["signal"], mse=self.config.mse, pearson=self.config.pearson)
+        target = batch["signal"] if self.meta is None else signal_target(head, batch["signal"], self.meta)
+        return signal_loss(out, target, mse=self.config.mse, pearson=self.config.pearson)
 
     def table(self) -> dict[HeadKind, Callable]:
         return {HeadKind.LOGITS: self.logits, HeadKind.REGRESSION: self.regression, HeadKind.SIGNAL: self.signal}
@@ -95,7 +123,7 @@ class MultiTaskLoss:
 
     def __init__(self, meta: ModelMeta, config: LossConfig, class_weight: torch.Tensor | None = None) -> None:
         self.meta, self.config = meta, config
-        self.per_kind = HeadLoss(config, class_weight).table()
+        self.per_kind = HeadLoss(config, class_weight, meta).table()
         unknown = set(config.task_weights) - {h.name for h in meta.heads}
         if unknown:
             from edgeaffect.errors import ConfigError
@@ -106,7 +134,7 @@ class MultiTaskLoss:
     def to(self, device: torch.device) -> "MultiTaskLoss":
         cw = self.per_kind[HeadKind.LOGITS].__self__.class_weight
         if cw is not None:
-            self.per_kind = HeadLoss(self.config, cw.to(device)).table()
+            self.per_kind = HeadLoss(self.config, cw.to(device), self.meta).table()
         return self
 
     def __call__(self, outputs: tuple[torch.Tensor, ...], batch: Mapping[str, torch.Tensor],

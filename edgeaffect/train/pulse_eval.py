@@ -9,13 +9,15 @@ and the stitched output trace is scored per window like an estimator's wave
 (``bench.pulse.score``).  The report names the head: a model trained to
 predict EDA is scored too, so its figures say in numbers that it gives no
 heart rate; a model fed the sensor's BVP as an input (SeqCNN-BVP) is refused,
-as its output would not come from the video alone.
+as its output would not come from the video alone.  A head trained on the
+derivative is integrated to its level first, as every consumer does.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from edgeaffect.errors import ConfigError
+from edgeaffect.signal_level import levels
 
 
 def _model_trace(model, meta, times: np.ndarray, crops: list) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +49,9 @@ def _model_trace(model, meta, times: np.ndarray, crops: list) -> tuple[np.ndarra
             out_v.append(values)
     if not out_t:
         return np.zeros(0), np.zeros(0)
-    return np.concatenate(out_t), np.concatenate(out_v)
+    # the model's first output, as a level: a derivative head's is integrated along the recording
+    trace = levels(meta.heads[0].target, np.stack(out_v), fps, continuous=True)
+    return np.concatenate(out_t), trace.ravel()
 
 
 def evaluate_run_pulse(run, opts):

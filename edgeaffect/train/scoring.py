@@ -9,6 +9,10 @@ Flat names: the first logits head gives ``accuracy``, ``macro_f1``, ``uar``, ...
 regression heads ``<value>_ccc`` / ``_rmse`` / ``_pearson`` (``valence_ccc``);
 signal heads ``<head>_pearson`` (per window), ``_trace_pearson`` (per whole video),
 ``_session_pearson`` (per subject, videos in order) and ``_mse`` (``eda_trace_pearson``).
+A derivative signal head is scored on its level (``edgeaffect.signal_level``): each window
+integrated on its own for the per-window figures, and integrated along the stitched trace
+(a video, or a session played as one recording) for the trace figures; its MSE compares a
+level known only up to a constant, so its Pearson figures are the ones that carry meaning.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import numpy as np
 
 from edgeaffect import metrics as M
 from edgeaffect.meta import Head, HeadKind, ModelMeta
+from edgeaffect.signal_level import levels
 
 TARGET_KEYS = ("label", "target", "valence", "arousal", "signal", "video", "start", "subject")
 CLASSIFICATION_FLAT = ("accuracy", "uar", "macro_f1", "kappa", "ece")
@@ -84,23 +89,28 @@ def _regression(head: Head, out: np.ndarray, targets: Mapping[str, np.ndarray], 
 def _signal(head: Head, out: np.ndarray, targets: Mapping[str, np.ndarray], meta: ModelMeta) -> dict:
     truth = targets["signal"]
     out = out.reshape(truth.shape)
-    report = M.signal_report(truth, out)
+    fps = meta.temporal.fps if meta.temporal is not None else 1.0
+
+    def stitch(windows: np.ndarray) -> np.ndarray:  # one recording's windows, in time order
+        return levels(head.target, windows, fps, continuous=True)
+
+    report = M.signal_report(truth, levels(head.target, out, fps))
     if "video" in targets:
-        report["trace_pearson"] = _trace_pearson(truth, out, targets["video"], targets["start"])
+        report["trace_pearson"] = _trace_pearson(truth, out, targets["video"], targets["start"], stitch)
         if "subject" in targets:  # a session: the subject's videos one after another
             order_key = targets["video"].astype(np.int64) * 10**7 + targets["start"].astype(np.int64)
-            report["session_pearson"] = _trace_pearson(truth, out, targets["subject"], order_key)
+            report["session_pearson"] = _trace_pearson(truth, out, targets["subject"], order_key, stitch)
     return report
 
 
-def _trace_pearson(truth: np.ndarray, pred: np.ndarray, group: np.ndarray, order: np.ndarray) -> float:
+def _trace_pearson(truth: np.ndarray, pred: np.ndarray, group: np.ndarray, order: np.ndarray, stitch) -> float:
     """Mean over groups (videos, or sessions) of the Pearson r of the trace stitched back in ``order``."""
     rs = []
     for v in np.unique(group):
         idx = np.flatnonzero(group == v)
         idx = idx[np.argsort(order[idx], kind="stable")]
         if len(idx) * truth.shape[1] >= 3:
-            rs.append(M.pearson(truth[idx].ravel(), pred[idx].ravel()))
+            rs.append(M.pearson(truth[idx].ravel(), stitch(pred[idx]).ravel()))
     return float(np.nanmean(rs)) if rs and not np.all(np.isnan(rs)) else float("nan")
 
 

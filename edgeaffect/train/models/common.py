@@ -13,7 +13,7 @@ import torch
 
 from edgeaffect.data.base import EXPRESSIONS_8
 from edgeaffect.errors import ModelError
-from edgeaffect.meta import Color, Head, HeadKind, ModelMeta, Task, Temporal
+from edgeaffect.meta import Color, Head, HeadKind, ModelMeta, SignalTarget, Task, Temporal
 
 log = logging.getLogger(__name__)
 
@@ -72,20 +72,29 @@ def check_signal_args(name: str, *, num_classes: int | None, in_chans: int | Non
         raise ModelError(f"no pretrained {name} weights are shipped with edgeaffect", "train with pretrained=False")
 
 
-def signal_meta(*, input_size: tuple[int, int], frames: int, fps: float, extra_inputs=(), **info) -> ModelMeta:
-    """Meta of a video -> per-frame EDA model: raw RGB clips scaled to [0, 1] (mean 0, std 1)."""
+def signal_meta(*, input_size: tuple[int, int], frames: int, fps: float, extra_inputs=(),
+                target: SignalTarget | str = SignalTarget.LEVEL, **info) -> ModelMeta:
+    """Meta of a video -> per-frame EDA model: raw RGB clips scaled to [0, 1] (mean 0, std 1);
+    ``target`` says whether the head is trained on the EDA level or its derivative."""
     return ModelMeta(
         model="",
         task=Task.SIGNAL,
         input_size=input_size,
         color=Color.RGB,
-        heads=(Head("eda", HeadKind.SIGNAL, frames),),
+        heads=(Head("eda", HeadKind.SIGNAL, frames, target=_signal_target(target)),),
         mean=(0.0,),
         std=(1.0,),
         temporal=Temporal(frames=frames, fps=fps),
         extra_inputs=tuple(extra_inputs),
         info=dict(info),
     )
+
+
+def _signal_target(value: SignalTarget | str) -> SignalTarget:
+    try:
+        return SignalTarget(value)
+    except ValueError:
+        raise ModelError(f"unknown signal target '{value}'", f"use one of {[t.value for t in SignalTarget]}") from None
 
 
 def standardize(x: torch.Tensor, dims: Sequence[int], eps: float = 1e-6) -> torch.Tensor:

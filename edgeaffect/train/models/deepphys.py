@@ -1,4 +1,4 @@
-"""DeepPhys: a two-branch convolutional attention network, one EDA value per frame.
+"""DeepPhys: a two-branch convolutional attention network, one EDA value (change) per frame.
 
 The motion branch sees normalised frame differences, the appearance branch the standardised
 frames; sigmoid 1x1 masks from the appearance branch (scaled to mean 0.5 over the image) gate
@@ -13,6 +13,13 @@ so exports need no preprocessing step of their own:
   the clip, with a zero frame appended so the output keeps T values (the last one sees no motion);
   appearance = the clip standardised over all its pixels.
 Frames are then folded into the batch: the network itself is per-frame 2D.
+
+What it is trained on: the motion input is divided by the clip's own spread, so the
+network sees how the skin changes, never its level; trained on the EDA level it stays
+near chance.  By default its head is therefore a derivative head (``target="derivative"``
+in ModelMeta): output t is trained on the level's change from frame t to t+1, and every
+consumer integrates it back to the level (``edgeaffect.signal_level``).  ``target="level"``
+keeps the old behaviour, for comparison.
 """
 from __future__ import annotations
 
@@ -89,11 +96,13 @@ class DeepPhys(nn.Module):
 @register_model(
     "deepphys",
     family="deepphys",
-    description="DeepPhys motion/appearance attention CNN, 72x72 frames -> EDA per frame (2.2 M params)",
+    description="DeepPhys motion/appearance attention CNN, 72x72 frames -> EDA change per frame, "
+                "integrated to the level (2.2 M params)",
     task=Task.SIGNAL,
     default_input=(3, 128, 72, 72),
 )
-def build(*, num_classes=None, in_chans=None, input_size=None, frames=None, pretrained=False, fps: float = DEFAULT_FPS):
+def build(*, num_classes=None, in_chans=None, input_size=None, frames=None, pretrained=False, fps: float = DEFAULT_FPS,
+          target: str = "derivative"):
     check_signal_args("deepphys", num_classes=num_classes, in_chans=in_chans, pretrained=pretrained)
     size = size2(input_size, (72, 72))
     if size[0] != size[1]:
@@ -102,5 +111,5 @@ def build(*, num_classes=None, in_chans=None, input_size=None, frames=None, pret
     if t < 2:
         raise ModelError("deepphys needs at least 2 frames (it looks at frame differences)", "use frames >= 2")
     model = DeepPhys(size[0])
-    model.meta = signal_meta(input_size=size, frames=t, fps=float(fps))
+    model.meta = signal_meta(input_size=size, frames=t, fps=float(fps), target=target)
     return model
