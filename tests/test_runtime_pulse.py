@@ -19,8 +19,8 @@ def test_lines_carry_expression_and_heart_rate_once_the_window_is_full(tmp_path)
     bundle = make_bundle(tmp_path / "bundle", kind="multitask")
     times = np.arange(int(SECONDS * FPS)) / FPS
     video = write_video(tmp_path / "face.avi", face_frames(times, HR), FPS)
-    out = tmp_path / "r.jsonl"
-    summary = run(RunConfig(bundle=bundle, source=str(video), out=out, detector="haar",
+    out, table = tmp_path / "r.jsonl", tmp_path / "r.csv"
+    summary = run(RunConfig(bundle=bundle, source=str(video), out=out, csv=table, detector="haar",
                             pulse=PulseOptions(estimator="pos", window_s=WINDOW)))
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     faces = [(line["timestamp"], line["faces"][0]) for line in lines if line["faces"]]
@@ -35,6 +35,10 @@ def test_lines_carry_expression_and_heart_rate_once_the_window_is_full(tmp_path)
     assert pulse.count == summary.frames and pulse.mean_ms > 0
     saved = json.loads(out.with_name("r.summary.json").read_text())
     assert saved["config"]["pulse"]["estimator"] == "pos"
+    import csv
+
+    rows = list(csv.DictReader(table.open()))  # the CSV carries the heart rate too, empty until the window fills
+    assert rows[0]["heart_rate"] == "" and abs(float(rows[-1]["heart_rate"]) - HR) < 2.0 and rows[-1]["pulse_snr"]
 
 
 def test_pulse_options_reject_unknown_estimator_and_short_window():

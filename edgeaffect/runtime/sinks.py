@@ -79,7 +79,7 @@ class CsvSink(_LazyFile):
     """One row per face (frames without a face give one row with an empty track)."""
 
     COLUMNS = ("index", "timestamp", "track_id", "x", "y", "w", "h", "detected", "label", "raw_label",
-               "top_score", "valence", "arousal", "eda")
+               "top_score", "valence", "arousal", "eda", "heart_rate", "pulse_snr")
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, "--csv")
@@ -98,7 +98,8 @@ class CsvSink(_LazyFile):
             self._csv.writerow([result.index, f"{result.timestamp:.4f}", f.track_id, *(round(v, 1) for v in f.box),
                                 int(f.detected), f.label or "", f.raw_label or "", top,
                                 "" if f.valence is None else f.valence, "" if f.arousal is None else f.arousal,
-                                "" if f.eda is None else f.eda])
+                                "" if f.eda is None else f.eda,
+                                "" if f.heart_rate is None else f.heart_rate, "" if f.pulse_snr is None else f.pulse_snr])
         fh.flush()
 
 
@@ -114,6 +115,8 @@ def annotate(image: np.ndarray, result: FrameResult) -> np.ndarray:
             text += f" v{f.valence:+.2f} a{f.arousal:+.2f}"
         if f.eda is not None:
             text += f" eda {f.eda:.2f}"
+        if f.heart_rate is not None:
+            text += f" {f.heart_rate:.0f} bpm"
         cv2.putText(out, text, (x, max(y - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
     return out
 
