@@ -105,6 +105,17 @@ def standardize(x: torch.Tensor, dims: Sequence[int], eps: float = 1e-6) -> torc
     return centred / torch.sqrt(var + eps)
 
 
+class SingleHead(torch.nn.Module):
+    """A one-output classifier (a timm network) under the registry's contract: forward returns a 1-tuple."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        return (self.net(x),)
+
+
 # -- timm backbones -------------------------------------------------------------------------
 def _cached_weights(model_name: str) -> Path | None:
     """A weights file for ``model_name`` already on this machine (HF cache or torch hub dir).

@@ -13,24 +13,14 @@ Inputs are scaled to [-1, 1] (mean = std = 0.5); these models are trained from s
 """
 from __future__ import annotations
 
-from torch import nn
 
 from edgeaffect.errors import ModelError
 from edgeaffect.meta import Task
-from edgeaffect.train.models.common import classifier_meta, color_for, size2, timm_backbone
+from edgeaffect.train.models.common import SingleHead, classifier_meta, color_for, size2, timm_backbone
 from edgeaffect.train.registry import register_model
 
 MEAN = STD = (0.5, 0.5, 0.5)
 MIN_SIDE = 32  # five stride-2 steps leave a 1x1 map at 32 px
-
-
-class ResNetClassifier(nn.Module):
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return (self.net(x),)
 
 
 def _builder(arch: str, default_side: int):
@@ -47,7 +37,7 @@ def _builder(arch: str, default_side: int):
         extra = {} if channels is None else {"channels": tuple(int(c) for c in channels)}
         net = timm_backbone(arch, pretrained=pretrained, pretrained_file=pretrained_file,
                             num_classes=n, in_chans=chans, drop_rate=drop_rate, **extra)
-        model = ResNetClassifier(net)
+        model = SingleHead(net)
         model.meta = classifier_meta(num_classes=n, chans=chans, input_size=size, mean=MEAN, std=STD, backbone=arch)
         return model
 

@@ -8,24 +8,14 @@ replicated to RGB by the preprocessing.  ``in_chans=1`` builds a gray model inst
 """
 from __future__ import annotations
 
-from torch import nn
 
 from edgeaffect.errors import ModelError
 from edgeaffect.meta import Task
-from edgeaffect.train.models.common import classifier_meta, color_for, size2, timm_backbone
+from edgeaffect.train.models.common import SingleHead, classifier_meta, color_for, size2, timm_backbone
 from edgeaffect.train.registry import register_model
 
 ARCH = "legacy_xception"
 MEAN = STD = (0.5, 0.5, 0.5)
-
-
-class Xception(nn.Module):
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return (self.net(x),)
 
 
 @register_model(
@@ -46,6 +36,6 @@ def build(*, num_classes=None, in_chans=None, input_size=None, frames=None, pret
         raise ModelError(f"xception needs inputs of at least 71x71, not {size}", "use a larger input_size")
     net = timm_backbone(ARCH, pretrained=pretrained, pretrained_file=pretrained_file,
                         num_classes=n, in_chans=chans, drop_rate=drop_rate)
-    model = Xception(net)
+    model = SingleHead(net)
     model.meta = classifier_meta(num_classes=n, chans=chans, input_size=size, mean=MEAN, std=STD, backbone=ARCH)
     return model
