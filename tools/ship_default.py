@@ -54,11 +54,10 @@ def main() -> None:
     try:
         run = staging / "run"
         run.mkdir()
-        payload = {"format": ckpt["format"], "model_name": ckpt["model_name"], "build_kwargs": ckpt["build_kwargs"],
-                   "meta": meta.to_dict(), "epoch": ckpt["epoch"], "best": ckpt["best"], "state": {},
-                   "config": config, "torch_version": ckpt.get("torch_version", str(torch.__version__)),
-                   "model": {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["model"].items()},
-                   "optimizer": None, "scheduler": None}
+        # the run's checkpoint as it is, less what only resuming needs, with float16 weights
+        payload = {**ckpt, "meta": meta.to_dict(), "config": config, "state": {}, "optimizer": None,
+                   "scheduler": None, "rng": None,
+                   "model": {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["model"].items()}}
         torch.save(payload, run / "best.pt")
         meta.save(run / "meta.json")
         (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -27,7 +27,7 @@ DEFAULT = "default"
 ROOT = Path(__file__).resolve().parent
 DEFAULT_DIR = ROOT / "default"
 CHECKSUMS = "checksums.json"
-KINDS = {"run": "run", "bundle": "bundle"}  # what a verb expects -> the sub-folder that holds it
+KINDS = ("run", "bundle")  # what a verb expects = the sub-folder that holds it
 REINSTALL = "reinstall the package: pip install --force-reinstall edgeaffect"
 
 
@@ -52,7 +52,7 @@ def resolve(path: str | Path, kind: str) -> Path:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}")
     _check_install()
-    return DEFAULT_DIR / KINDS[kind]
+    return DEFAULT_DIR / kind
 
 
 @lru_cache(maxsize=1)

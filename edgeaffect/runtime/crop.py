@@ -9,7 +9,7 @@ are usually aligned.  Torch-free.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -50,8 +50,6 @@ class CropOptions:
 
     def for_model(self, meta) -> "CropOptions":
         """These options with the model's framing filled in where the user left the margin unset."""
-        from dataclasses import replace
-
         if self.margin is not None:
             return self
         framing = getattr(meta, "framing", None)

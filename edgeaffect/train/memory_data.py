@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from edgeaffect.errors import DataError
+from edgeaffect.errors import ConfigError, DataError
 from edgeaffect.meta import ModelMeta
 from edgeaffect.preprocess import resize_to, to_color
 
@@ -44,8 +44,6 @@ def build_batch_augment(options: dict[str, Any]) -> torch.nn.Module:
     opts = dict(options)
     erasing = float(opts.pop("erasing", 0.0))
     if not 0.0 <= erasing <= 1.0:
-        from edgeaffect.errors import ConfigError
-
         raise ConfigError(f"augmentation erasing={erasing} must be a probability in [0, 1]", "e.g. 0.25")
     c = AugmentConfig(**opts)
     steps: list[torch.nn.Module] = []
