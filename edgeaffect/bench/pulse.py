@@ -80,13 +80,15 @@ class PulseEvalReport:
 
 def face_pass(record: Any, detector: Any, per_face: Callable[[np.ndarray, tuple], Any]) -> tuple[list, float]:
     """``per_face(frame, box)`` of the largest face of every frame (None where there is none), share found."""
+    from edgeaffect.detectors import largest
+
     out: list[Any] = [None] * len(record.frame_times)
     found = 0
     for i, frame in enumerate(record.frames()):
-        faces = detector.detect(frame)
-        if faces:
+        face = largest(detector.detect(frame))
+        if face is not None:
             found += 1
-            out[i] = per_face(frame, max(faces, key=lambda f: f.area).box)
+            out[i] = per_face(frame, face.box)
     return out, found / max(len(out), 1)
 
 
