@@ -103,6 +103,7 @@ class Loaders:
     train: torch.utils.data.DataLoader
     valid: torch.utils.data.DataLoader
     class_weight: torch.Tensor | None
+    prior: torch.Tensor | None = None  # class frequencies of the training records (logit adjustment)
 
 
 def make_dataset(records: Sequence[Any], meta: ModelMeta, config: TrainConfig, *, train: bool) -> torch.utils.data.Dataset:
@@ -154,7 +155,19 @@ def build_loaders(config: TrainConfig, index: DatasetIndex, meta: ModelMeta, env
         train=loader(make_dataset(train_records, meta, config, train=True), batch=batch, sampler=train_sampler, workers=d.workers),
         valid=loader(make_dataset(valid_records, meta, config, train=False), batch=batch, sampler=valid_sampler, workers=d.workers),
         class_weight=class_weight,
+        prior=torch.from_numpy(class_prior(train_records, n_classes)) if n_classes else None,
     )
+
+
+def class_prior(records: Sequence[Any], num_classes: int) -> np.ndarray:
+    """Class frequencies of the records: the mean of their soft targets where they carry them (FER+ votes),
+    else of their labels.  What the logit-adjusted loss corrects for."""
+    rows = [np.asarray(r.target, np.float64) / max(float(np.sum(r.target)), 1e-8) for r in records
+            if getattr(r, "target", None) is not None]
+    if not rows:
+        counts = td.class_counts(records, num_classes).astype(np.float64)
+        return (counts / max(counts.sum(), 1.0)).astype(np.float32)
+    return np.mean(rows, axis=0).astype(np.float32)
 
 
 def eval_loader(records: Sequence[Any], meta: ModelMeta, config: TrainConfig, env: Env) -> torch.utils.data.DataLoader:

@@ -116,6 +116,10 @@ class LossConfig:
     pearson: float = 0.0  # signal heads: weight of the negative-Pearson term
     task_weights: dict = field(default_factory=dict)  # head name -> weight (default 1.0)
     aux_weight: float = 0.0  # weight of a model's auxiliary loss (DDAMFN attention loss)
+    # Logit-adjusted loss (Menon et al., ICLR 2021): the classifier is trained on logits + tau * log(prior),
+    # prior = the training split's class frequencies, so its own logits come out balanced (each class
+    # judged as if all were equally common).  0 = plain cross-entropy.
+    logit_adjust: float = 0.0
 
 
 @dataclass(kw_only=True)
@@ -166,7 +170,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "optim.bn_recalibrate": (0, None), "schedule.step_size": (1, None), "schedule.gamma": (0.0, None),
     "schedule.factor": (0.0, 1), "schedule.patience": (0, None), "schedule.early_stop": (0, None),
     "schedule.warmup": (0.0, 1), "loss.label_smoothing": (0, 1), "loss.mse": (0, None), "loss.pearson": (0, None),
-    "loss.aux_weight": (0, None), "data.limit_train": (0, None), "data.limit_valid": (0, None),
+    "loss.aux_weight": (0, None), "loss.logit_adjust": (0, 4), "data.limit_train": (0, None), "data.limit_valid": (0, None),
     "data.limit_test": (0, None), "data.workers": (0, None), "model.input_size": (1, None), "model.frames": (1, None),
     "runtime.threads": (0, None), "runtime.stop_after_epoch": (0, None),
 }

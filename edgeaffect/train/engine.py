@@ -86,7 +86,7 @@ def _fit(config: TrainConfig, env: dist.Env) -> RunResult:
         model = model.to(memory_format=torch.channels_last)
     meta = model.meta
     loaders = builders.build_loaders(config, index, meta, env)
-    loss_fn = MultiTaskLoss(meta, config.loss, loaders.class_weight).to(env.device)
+    loss_fn = MultiTaskLoss(meta, config.loss, loaders.class_weight, loaders.prior).to(env.device)
     step = TrainStep(model, use_aux=bool(config.loss.aux_weight))
     train_step = dist.wrap(step, env)
     optimizer = builders.build_optimizer(model, config)

@@ -101,8 +101,11 @@ class HeadLoss:
     config: LossConfig
     class_weight: torch.Tensor | None = None
     meta: ModelMeta | None = None  # signal heads read their target kind and fps here
+    log_prior: torch.Tensor | None = None  # log class frequencies of the training split (logit adjustment)
 
     def logits(self, head: Head, out: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        if self.config.logit_adjust and self.log_prior is not None:
+            out = out.float() + self.config.logit_adjust * self.log_prior
         if self.config.soft_targets:
             return soft_cross_entropy(out, batch["target"], weight=self.class_weight)
         return cross_entropy(out, batch["label"], weight=self.class_weight, smoothing=self.config.label_smoothing)
@@ -121,9 +124,11 @@ class HeadLoss:
 class MultiTaskLoss:
     """sum_h weight_h * loss_h over the model's heads, plus ``aux_weight`` * the model's auxiliary loss."""
 
-    def __init__(self, meta: ModelMeta, config: LossConfig, class_weight: torch.Tensor | None = None) -> None:
+    def __init__(self, meta: ModelMeta, config: LossConfig, class_weight: torch.Tensor | None = None,
+                 prior: torch.Tensor | None = None) -> None:
         self.meta, self.config = meta, config
-        self.per_kind = HeadLoss(config, class_weight, meta).table()
+        self.log_prior = None if prior is None else prior.float().clamp_min(1e-6).log()
+        self.per_kind = HeadLoss(config, class_weight, meta, self.log_prior).table()
         unknown = set(config.task_weights) - {h.name for h in meta.heads}
         if unknown:
             from edgeaffect.errors import ConfigError
@@ -133,8 +138,9 @@ class MultiTaskLoss:
 
     def to(self, device: torch.device) -> "MultiTaskLoss":
         cw = self.per_kind[HeadKind.LOGITS].__self__.class_weight
-        if cw is not None:
-            self.per_kind = HeadLoss(self.config, cw.to(device), self.meta).table()
+        lp = self.log_prior
+        self.per_kind = HeadLoss(self.config, None if cw is None else cw.to(device), self.meta,
+                                 None if lp is None else lp.to(device)).table()
         return self
 
     def __call__(self, outputs: tuple[torch.Tensor, ...], batch: Mapping[str, torch.Tensor],
