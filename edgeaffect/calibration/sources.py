@@ -185,8 +185,12 @@ def from_clips(index: Any, meta: ModelMeta | None = None, *, split: str = "train
 
 def for_verification(index: Any, meta: ModelMeta | None = None, *, split: str = "valid", n: int | None = 500,
                      seed: int = 0) -> CalibrationSource:
-    """Held-out samples to verify an export against the float model (any split, test included)."""
-    return _from_records(index, meta, split=split, n=n, seed=seed, balanced=False, purpose="verify")
+    """Held-out samples to verify an export against the float model (any split, test included).
+
+    Class-balanced like calibration: the export gate compares UAR too, and a random 500 of FER+ hold
+    three contempt faces, too few to see a quantised model stop predicting a rare class.
+    """
+    return _from_records(index, meta, split=split, n=n, seed=seed, balanced=True, purpose="verify")
 
 
 def from_image_folder(path: str | Path, meta: ModelMeta | None = None, *, n: int | None = 300,
