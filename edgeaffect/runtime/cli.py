@@ -6,28 +6,6 @@ from typing import Optional
 
 import typer
 
-from edgeaffect.errors import ConfigError
-
-
-def _smoothing(text: str):
-    from edgeaffect.runtime.smoothing import SmoothingSpec
-
-    return SmoothingSpec.parse(text)
-
-
-def _backend_flags(bundle: Path, backend: str | None, pairs: list[str]) -> dict:
-    """``--backend-option KEY=VALUE`` pairs, checked against the backend that will run the bundle."""
-    if not pairs:
-        return {}
-    from edgeaffect.bundle import load_bundle
-    from edgeaffect.backend_options import parse_option
-    from edgeaffect.runtime.loader import backend_for
-
-    if backend is None:
-        found = load_bundle(bundle, check=False)
-        backend = found.manifest.runtime.backend or backend_for(found)
-    return dict(parse_option(text, backend) for text in pairs)
-
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
@@ -74,29 +52,17 @@ def register(app: typer.Typer) -> None:
         pulse_window: float = typer.Option(10.0, help="Seconds of face video per heart-rate estimate."),
     ) -> None:
         """Run a bundle on live or recorded video: detect, crop, infer, smooth, write results."""
-        from edgeaffect.runtime.crop import CropOptions
-        from edgeaffect.runtime.pipeline import RunConfig, run
+        from edgeaffect.runtime.pipeline import run
+        from edgeaffect.runtime.runflags import run_config
         from edgeaffect.runtime.settings import settings_line
-        from edgeaffect.runtime.sources import SourceOptions
 
-        try:
-            crop = CropOptions(margin=margin, align=align)
-        except ValueError as exc:
-            raise ConfigError(str(exc), "use a --margin between -0.4 and 2") from None
-        from edgeaffect.runtime.pulse import PulseOptions
-
-        pulse_options = PulseOptions(estimator=pulse, window_s=pulse_window) if pulse else None
-        detector_options = {"model": detector_model} if detector_model else {}
-        if detect_side is not None:
-            detector_options["max_side"] = detect_side or None
-        config = RunConfig(
-            bundle=bundle, source=source, out=out, csv=csv, summary=summary, headless=headless, detector=detector,
-            detector_options=detector_options, detect_every=detect_every, max_faces=max_faces,
-            smoothing=_smoothing(smoothing) if smoothing else None, crop=crop, max_frames=max_frames,
-            max_seconds=max_seconds, save_crops=save_crops, save_video=save_video, backend=backend, threads=threads,
-            backend_options=_backend_flags(bundle, backend, backend_option),
-            source_options=SourceOptions(max_retries=max_retries, timeout_s=timeout, folder_fps=fps, loop=loop,
-                                         width=width, height=height), pulse=pulse_options)
+        config = run_config(  # the same keywords edgeaffect.load() takes
+            bundle, source, out=out, csv=csv, summary=summary, headless=headless, detector=detector,
+            detector_model=detector_model, detect_every=detect_every, detect_side=detect_side, max_faces=max_faces,
+            smoothing=smoothing, margin=margin, align=align, max_frames=max_frames, max_seconds=max_seconds,
+            save_crops=save_crops, save_video=save_video, backend=backend, backend_option=backend_option,
+            threads=threads, max_retries=max_retries, timeout=timeout, fps=fps, loop=loop, width=width,
+            height=height, pulse=pulse, pulse_window=pulse_window)
         result = run(config)
         typer.echo(f"settings: {settings_line(result.settings)}; ran on {result.ran_on}", err=True)
         typer.echo(f"{result.frames} frames ({result.bad_frames} bad, {result.dropped_frames} dropped), "

@@ -40,6 +40,9 @@ class FaceResult:
     heart_rate: float | None = None  # bpm from --pulse, once the track's window is full (None: no estimate)
     pulse_snr: float | None = None  # signal quality of that estimate: the pulse wave's SNR in dB
 
+    def to_dict(self) -> dict[str, Any]:
+        return _round(asdict(self))
+
 
 @dataclass(frozen=True)
 class FrameResult:
