@@ -264,5 +264,6 @@ def _summarise(config: RunConfig, settings: ResolvedSettings, loaded, loop: _Loo
         stages=stats.stage_stats(), rss_mb_start=rss[0], rss_mb_peak=max(rss), rss_mb_end=rss[-1],
         rss_samples=tuple(stats.rss_samples),
         stop_reason=stop_reason, config=config.to_dict(), settings=settings.describe(),
+        labels=tuple(loop.meta.labels),  # a report names the scores without the bundle at hand
         ran_on=", ".join(getattr(loaded.backend, "providers", None) or [str(getattr(loaded.backend, "device", "CPU"))]),
     )

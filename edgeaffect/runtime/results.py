@@ -103,6 +103,7 @@ class RunSummary:
     config: Mapping[str, Any] = field(default_factory=dict)
     settings: Mapping[str, Any] = field(default_factory=dict)  # {name: {"value", "from": flag|bundle|default}}
     ran_on: str = ""  # the hardware the backend actually used (ONNX Runtime providers, OpenVINO device)
+    labels: tuple[str, ...] = ()  # the model's class names, in the order of every result's ``scores``
 
     def to_dict(self) -> dict[str, Any]:
         return _round(asdict(self), 4)
