@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from edgeaffect.errors import ConfigError
+
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
@@ -50,6 +52,12 @@ def register(app: typer.Typer) -> None:
         summary: Optional[Path] = typer.Option(None, help="Summary JSON (default: <out>.summary.json)."),
         pulse: Optional[str] = typer.Option(None, help="Also estimate heart rate per face: pos, chrom or green."),
         pulse_window: float = typer.Option(10.0, help="Seconds of face video per heart-rate estimate."),
+        jobs: int = typer.Option(1, min=1, help="Corpus: videos processed at once, one process each (threads per "
+                                                "job default to cores // jobs)."),
+        shard: Optional[str] = typer.Option(None, help="Corpus: I/N runs every N-th video from the I-th (array jobs)."),
+        ray: bool = typer.Option(False, "--ray", help="Corpus: run the videos as Ray tasks (the 'ray' extra)."),
+        ray_address: Optional[str] = typer.Option(None, help="Corpus: Ray cluster to join (ray://HOST:10001 or auto; "
+                                                             "default: a local Ray). Implies --ray."),
     ) -> None:
         """Run a bundle on live or recorded video: detect, crop, infer, smooth, write results."""
         from edgeaffect.runtime.pipeline import run
@@ -63,6 +71,16 @@ def register(app: typer.Typer) -> None:
             save_crops=save_crops, save_video=save_video, backend=backend, backend_option=backend_option,
             threads=threads, max_retries=max_retries, timeout=timeout, fps=fps, loop=loop, width=width,
             height=height, pulse=pulse, pulse_window=pulse_window)
+        from edgeaffect.runtime.batch import is_corpus
+
+        if is_corpus(source):  # a folder of videos or a list file: one result file per video in --out
+            from edgeaffect.runtime.batch_cli import run_corpus
+
+            run_corpus(config, source, out, jobs=jobs, shard=shard, ray=ray_address or ("local" if ray else None))
+            return
+        if jobs != 1 or shard or ray or ray_address:
+            raise ConfigError("--jobs, --shard and --ray work on a corpus", "pass a folder of videos or a list file "
+                              "(.txt, one video per line) as --source, and a folder as --out")
         result = run(config)
         typer.echo(f"settings: {settings_line(result.settings)}; ran on {result.ran_on}", err=True)
         typer.echo(f"{result.frames} frames ({result.bad_frames} bad, {result.dropped_frames} dropped), "
