@@ -122,7 +122,9 @@ def run_batch(config, source: str, outdir: str | Path, *, jobs: int = 1, shard_s
     log.info("corpus: %d items, %d in this shard, %d finished earlier, %d to run", len(everything), len(mine),
              len(mine) - len(todo), len(todo))
     t0 = clock()
-    if ray is not None:
+    if not todo:
+        runner: Iterator[VideoOutcome] = iter(())  # nothing to run: no pool, no Ray to start
+    elif ray is not None:
         runner = _ray(config, todo, outdir, ray, threads or 1)
     elif jobs > 1:
         runner = _processes(config, todo, outdir, jobs)
