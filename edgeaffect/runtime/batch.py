@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 LIST_SUFFIXES = (".txt", ".lst")
 FINISHED = ("end", "max_frames", "max_seconds")  # stop reasons of a complete result
-# settings that do not change a result: where it is written, and the source (named by the item)
-NOT_SETTINGS = ("source", "out", "summary", "csv", "save_crops", "save_video", "headless", "rss_interval_s")
+# what does not change a result: where it is written, the source (named by the item), and how many threads
+# compute it (so a corpus started serially resumes under --jobs or Ray)
+NOT_SETTINGS = ("source", "out", "summary", "csv", "save_crops", "save_video", "headless", "rss_interval_s", "threads")
 
 
 @dataclass(frozen=True)

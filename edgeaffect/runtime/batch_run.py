@@ -108,9 +108,11 @@ def run_batch(config, source: str, outdir: str | Path, *, jobs: int = 1, shard_s
     outdir = check_writable(outdir, folder=True)
     outdir.mkdir(parents=True, exist_ok=True)
     threads = config.threads
-    if jobs > 1 or ray is not None:
+    if ray is not None:  # Ray spreads one task per CPU over the cluster unless --threads asks for more
+        threads = threads or 1
+    elif jobs > 1:
         threads = threads or max(1, cores() // jobs)
-        if ray is None and jobs * threads > cores():
+        if jobs * threads > cores():
             if threads > 1:
                 raise ConfigError(f"--jobs {jobs} x --threads {threads} is more than the {cores()} cores here",
                                   f"use --threads {max(1, cores() // jobs)} or fewer jobs")
