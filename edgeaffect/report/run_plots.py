@@ -104,6 +104,11 @@ def coverage(runs: Sequence[RunData]) -> Figure:
         ax.step(t, [len(f.faces) for f in r.frames], where="post", lw=1, label=f"{r.name} (tracked)")
         ax.plot(t, [sum(x.detected for x in f.faces) for f in r.frames], ".", ms=2, alpha=0.6,
                 label=f"{r.name} (detected)")
+    from matplotlib.ticker import MaxNLocator
+
+    most = max((len(f.faces) for r in runs for f in r.frames), default=1)
+    ax.set_ylim(-0.1, max(most, 1) + 0.5)  # 0 in view: a frame without a face is the point of the figure
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("time (s)")
     ax.set_ylabel("faces")
     ax.grid(True, alpha=0.3)
