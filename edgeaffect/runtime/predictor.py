@@ -41,8 +41,6 @@ from edgeaffect.runtime.stats import RunStats
 
 log = logging.getLogger(__name__)
 
-Image = "np.ndarray | str | Path"
-
 
 def _as_bgr(image: Any, bgr: bool) -> np.ndarray:
     """A uint8 BGR (or gray) array from an array in the stated colour order, or from an image file."""
