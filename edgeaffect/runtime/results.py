@@ -40,6 +40,9 @@ class FaceResult:
     heart_rate: float | None = None  # bpm from --pulse, once the track's window is full (None: no estimate)
     pulse_snr: float | None = None  # signal quality of that estimate: the pulse wave's SNR in dB
 
+    def to_dict(self) -> dict[str, Any]:
+        return _round(asdict(self))
+
 
 @dataclass(frozen=True)
 class FrameResult:
@@ -100,6 +103,7 @@ class RunSummary:
     config: Mapping[str, Any] = field(default_factory=dict)
     settings: Mapping[str, Any] = field(default_factory=dict)  # {name: {"value", "from": flag|bundle|default}}
     ran_on: str = ""  # the hardware the backend actually used (ONNX Runtime providers, OpenVINO device)
+    labels: tuple[str, ...] = ()  # the model's class names, in the order of every result's ``scores``
 
     def to_dict(self) -> dict[str, Any]:
         return _round(asdict(self), 4)
