@@ -20,10 +20,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
+from edgeaffect.data.classes import EXPRESSIONS_8  # noqa: F401  (re-exported: the readers' class names)
 from edgeaffect.errors import DataError
-
-# FER+ vote-column order of the 8 basic expressions (AffectNet codes them in another order: see affectnet.py).
-EXPRESSIONS_8 = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 
 
 @dataclass(frozen=True)
