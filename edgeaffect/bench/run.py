@@ -34,6 +34,7 @@ class BenchConfig:
     split: str = "test"
     data_format: str | None = None  # reader name; None = detect
     data_options: dict = field(default_factory=dict)  # e.g. {"mode": "majority"} for FER+
+    class_map: dict = field(default_factory=dict)  # data class -> model class or "skip" (data.classes)
     limit: int | None = None
     resolutions: tuple[int, ...] = STUDY_RESOLUTIONS
     interpolations: tuple[str, ...] = STUDY_INTERPOLATIONS  # names (all pairs) or "down:up" pairs
@@ -85,7 +86,9 @@ def run_bench(config: BenchConfig) -> BenchResult:
         bundles.append(info)
         meta = loaded.bundle.meta
         if index is not None:
-            samples = load_samples(index, config.split, meta, limit=config.limit, group_by=config.group_by)
+            view, classes = model_data(index, meta, config, info.name)
+            samples = load_samples(view, config.split, meta, limit=config.limit, group_by=config.group_by,
+                                   classes=classes)
             if samples.skipped:
                 log.warning("%s: %d samples skipped (unreadable or unknown class)", info.name, samples.skipped)
             accuracy += evaluate(loaded.backend, meta, samples, cases, bundle=info.key,
@@ -106,3 +109,18 @@ def run_bench(config: BenchConfig) -> BenchResult:
         result.save(config.out)
         log.info("wrote %s", config.out)
     return result
+
+
+def model_data(index, meta, config: BenchConfig, name: str):
+    """The data as the model's classes (a subset is fine; see data.classes.model_view) and, for a subset, the
+    model-label indices it covers."""
+    from edgeaffect.data import open_dataset
+    from edgeaffect.data.classes import model_view
+    from edgeaffect.meta import HeadKind
+
+    if not meta.labels or not index.classes or not any(h.kind is HeadKind.LOGITS for h in meta.heads):
+        return index, None
+    view, match = model_view(index, meta.labels, split=config.split, class_map=config.class_map, model=name,
+                             reopen=lambda extra: open_dataset(config.data, format=config.data_format,
+                                                               **{**config.data_options, **extra}))
+    return view, (match.classes if match.subset else None)

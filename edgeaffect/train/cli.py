@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval")
     def evaluate(
-        run: Path = typer.Argument(..., help="Run folder or checkpoint (.pt)."),
+        run: Path = typer.Argument(..., help="Run folder, checkpoint (.pt) or bundle folder (scored by its runtime)."),
         data: str = typer.Option("", "--data", help="Dataset folder (default: the data the run was trained on)."),
         split: str = typer.Option("test", "--split"),
         format: Optional[str] = typer.Option(None, "--format", help="Dataset layout (default: detected)."),
@@ -133,6 +133,13 @@ def register(app: typer.Typer) -> None:
         opts = EvalOptions(checkpoint=str(run), data=data, split=split, format=format, options=parse_options(option),
                            class_map=parse_class_map(class_map), limit=limit, batch=batch, which=which)
         if resize:
+            from edgeaffect.errors import ConfigError
+            from edgeaffect.train.evaluate import is_bundle
+
+            if is_bundle(run):
+                raise ConfigError(f"{run} is a bundle; the resize study here needs a run folder or checkpoint",
+                                  f"bench the bundle instead: edgeaffect bench {run} --data DATASET --resolutions "
+                                  f"{resize}")
             rows = run_resize_study(opts, parse_list(resize, int), parse_list(interp))
             typer.echo(table(rows))
             for path in write_results(rows, out or (run if run.is_dir() else run.parent)):

@@ -137,19 +137,66 @@ def score_records(model: Any, meta: Any, config: Any, records: list[Any], *,
                     desc=desc, progress=config.runtime.progress, classes=classes)
 
 
+def is_bundle(path: str | Path) -> bool:
+    """A folder with a bundle manifest and no checkpoint: scored by its own runtime (``evaluate_bundle``)."""
+    from edgeaffect.bundle import MANIFEST
+
+    folder = Path(path).expanduser()
+    return (folder.is_dir() and (folder / MANIFEST).is_file()
+            and not any((folder / name).is_file() for name in ("best.pt", "last.pt")))
+
+
+def evaluate_bundle(opts: EvalOptions) -> EvalReport:
+    """An exported bundle scored by its own backend, torch-free: faces prepared as the runtime prepares them
+    (the bench's native cell), scored by the same code as a checkpoint.  No loss (the bundle has no loss)."""
+    from edgeaffect.bench.accuracy import ResizeCase, predict
+    from edgeaffect.bench.run import BenchConfig, model_data
+    from edgeaffect.bench.samples import load_samples
+    from edgeaffect.data import open_dataset
+    from edgeaffect.runtime.loader import open_model
+    from edgeaffect.train.scoring import score
+
+    if not opts.data:
+        raise ConfigError(f"{opts.checkpoint} is a bundle, which does not record the data it was trained on",
+                          "pass --data DATASET")
+    loaded = open_model(opts.checkpoint)
+    meta = loaded.bundle.meta
+    bench = BenchConfig(bundles=(Path(opts.checkpoint),), data=Path(opts.data).expanduser(), split=opts.split,
+                        data_format=opts.format, data_options=dict(opts.options), class_map=dict(opts.class_map))
+    index = open_dataset(bench.data, format=opts.format, **opts.options)
+    view, classes = model_data(index, meta, bench, str(opts.checkpoint))
+    samples = load_samples(view, opts.split, meta, limit=opts.limit or None, classes=classes)
+    outputs = predict(loaded.backend, meta, samples, ResizeCase(None, meta.interpolation, meta.interpolation),
+                      batch=opts.batch)
+    targets = {name: value for name, value in (("label", samples.labels), ("valence", samples.valence),
+                                               ("arousal", samples.arousal), ("signal", samples.signal))
+               if value is not None}
+    flat, reports = score(meta, {h.name: o for h, o in zip(meta.heads, outputs)}, targets, classes=classes)
+    match = view.info.get("class_match")
+    return EvalReport(checkpoint=str(opts.checkpoint), data=str(index.root), split=opts.split, samples=len(samples),
+                      dropped=samples.skipped, loss=float("nan"), metrics=flat, reports=reports,
+                      classes=_named(match, index))
+
+
+def _named(match: Any, index: Any) -> dict[str, str]:
+    """``{data class: model class}`` in the data's own spelling (``happy`` -> happiness), when they differ."""
+    if match is None or match.identity:
+        return {}
+    spelled = index.info.get("folder_names") or {}
+    return {next((f for f, c in spelled.items() if c == d), d): m for d, m in match.named().items()}
+
+
 def evaluate_checkpoint(opts: EvalOptions) -> EvalReport:
     from edgeaffect.train import builders
 
+    if is_bundle(opts.checkpoint):
+        return evaluate_bundle(opts)
     model, meta, config, index = load_for_eval(opts)
     records = builders.limited(index.split(opts.split), opts.limit, config.runtime.seed)
     result = score_records(model, meta, config, records, desc=opts.split, classes=set_classes(index))
-    match = index.info.get("class_match")
-    named = match.named() if match is not None and not match.identity else {}
-    spelled = index.info.get("folder_names") or {}  # say the user's own spelling: happy/ -> happiness
-    named = {next((f for f, c in spelled.items() if c == d), d): m for d, m in named.items()}
     return EvalReport(checkpoint=str(opts.checkpoint), data=str(index.root), split=opts.split, samples=result.samples,
                       dropped=result.dropped, loss=result.loss, metrics=result.metrics, reports=result.reports,
-                      classes=named)
+                      classes=_named(index.info.get("class_match"), index))
 
 
 def format_report(report: EvalReport) -> str:
@@ -161,7 +208,8 @@ def format_report(report: EvalReport) -> str:
     renamed = {d: m for d, m in report.classes.items() if d != m}
     if renamed:
         lines.append("  classes (data -> model): " + ", ".join(f"{d} -> {m}" for d, m in renamed.items()))
-    lines.append(f"  {'loss':<20} {report.loss:.4f}")
+    if report.loss == report.loss:  # a bundle has no loss (NaN)
+        lines.append(f"  {'loss':<20} {report.loss:.4f}")
     plain = {k: v for k, v in report.metrics.items() if not k.startswith(RESTRICTED_PREFIX)}
     restricted = {k: v for k, v in report.metrics.items() if k.startswith(RESTRICTED_PREFIX)}
     if restricted:
