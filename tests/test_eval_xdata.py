@@ -85,6 +85,21 @@ def test_fer2013_csv_seven_classes_view_as_the_models(tmp_path):
     assert [EXPRESSIONS_8[r.label] for r in view.split("test")] == list(index.classes)
 
 
+def test_the_class_map_reaches_the_readers_that_name_classes_from_folders(tmp_path):
+    data = write_class_folders(tmp_path / "f", {"happy": "happiness", "bored": "neutral"}, per_class=1)
+    plain = open_dataset(data)
+    assert plain.classes == ("happiness",) and plain.info["unknown_classes"] == {"test": ["bored"]}
+    with pytest.raises(DataError, match="'bored'"):  # left out by the reader, so named, not silently dropped
+        model_view(plain, EXPRESSIONS_8, split="test")
+    named = open_dataset(data, class_map={"bored": "neutral"})
+    view, match = model_view(named, EXPRESSIONS_8, split="test", class_map={"bored": "neutral"})
+    assert match.classes == (0, 1) and sorted(EXPRESSIONS_8[r.label] for r in view.split("test")) == ["happiness",
+                                                                                                       "neutral"]
+    csv_file = tmp_path / "fer2013.csv"
+    csv_file.write_text("emotion,pixels,Usage\n3," + " ".join(["9"] * 48 * 48) + ",Training\n")
+    assert open_dataset(csv_file, class_map={"bored": "neutral"}).classes[3] == "happiness"  # ignored there
+
+
 # --- the two scorings ---------------------------------------------------------------------
 def test_subset_reports_score_over_all_and_over_the_set():
     labels = ("neutral", "happiness", "sadness")

@@ -17,7 +17,9 @@ from edgeaffect.bench.latency import measure
 from edgeaffect.bench.provenance import bundle_info, device_info, tool_versions
 from edgeaffect.bench.results import BenchResult
 from edgeaffect.bench.samples import load_samples
+from edgeaffect.data.base import DatasetIndex
 from edgeaffect.errors import ConfigError
+from edgeaffect.meta import HeadKind, ModelMeta
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,8 @@ def run_bench(config: BenchConfig) -> BenchResult:
         from edgeaffect.data import open_dataset
         from edgeaffect.data.base import describe
 
-        index = open_dataset(config.data, format=config.data_format, **config.data_options)
+        index = open_dataset(config.data, format=config.data_format, class_map=dict(config.class_map),
+                             **config.data_options)
     cases = resize_cases(config.resolutions, parse_pairs(config.interpolations))
     bundles, accuracy, latency, capture = [], [], [], []
     for folder in tqdm(config.bundles, desc="bench", unit="bundle", disable=not config.progress):
@@ -111,16 +114,13 @@ def run_bench(config: BenchConfig) -> BenchResult:
     return result
 
 
-def model_data(index, meta, config: BenchConfig, name: str):
-    """The data as the model's classes (a subset is fine; see data.classes.model_view) and, for a subset, the
-    model-label indices it covers."""
-    from edgeaffect.data import open_dataset
+def model_data(index: DatasetIndex, meta: ModelMeta, config: BenchConfig,
+               name: str) -> tuple[DatasetIndex, tuple[int, ...] | None]:
+    """The data as the model's classes (any subset of them; see data.classes.model_view) and, when the set
+    has fewer classes than the model, the model-label indices it covers (for the restricted scoring)."""
     from edgeaffect.data.classes import model_view
-    from edgeaffect.meta import HeadKind
 
     if not meta.labels or not index.classes or not any(h.kind is HeadKind.LOGITS for h in meta.heads):
         return index, None
-    view, match = model_view(index, meta.labels, split=config.split, class_map=config.class_map, model=name,
-                             reopen=lambda extra: open_dataset(config.data, format=config.data_format,
-                                                               **{**config.data_options, **extra}))
+    view, match = model_view(index, meta.labels, split=config.split, class_map=config.class_map, model=name)
     return view, (match.classes if match.subset else None)

@@ -15,7 +15,7 @@ Training still needs the model's exact classes (``train.builders.check_fit``).  
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -170,25 +170,20 @@ def remap_records(records: Sequence[Any], match: ClassMatch) -> tuple[Any, ...]:
 
 
 def model_view(index: "DatasetIndex", model_labels: Sequence[str], *, split: str,
-               class_map: Mapping[str, str] | None = None, model: str = "the model",
-               reopen: Callable[[dict], "DatasetIndex"] | None = None) -> tuple["DatasetIndex", ClassMatch]:
+               class_map: Mapping[str, str] | None = None, model: str = "the model") -> tuple["DatasetIndex", ClassMatch]:
     """``index`` with its labels as indices of ``model_labels``, and the match that made it.
 
-    A reader that left classes out because no alias names them lists them per split in
-    ``info["unknown_classes"]``: such a class in ``split`` is an error naming it (a silently
-    shrunk test set reads as a better model), unless ``class_map`` names it; then ``reopen``
-    reads the data again with the reader option ``class_map``.  The view's ``info["class_match"]``
-    holds the match (its ``classes`` are the set's classes, for the restricted scoring).
+    Open the data with the same ``class_map`` (``open_dataset(..., class_map=...)``).  A reader that left
+    classes out because no alias names them lists them per split in ``info["unknown_classes"]``: such a
+    class in ``split`` is an error naming it (a silently shrunk test set reads as a better model).  The
+    view's ``info["class_match"]`` holds the match (its ``classes``: the set's, for the restricted scoring).
     """
     unknown = [str(c) for c in dict(index.info.get("unknown_classes", {})).get(split, ())]
-    where = str(index.root)
-    match = match_classes(list(index.classes) + unknown, model_labels, class_map=class_map, data=where, model=model)
-    if unknown:
-        if reopen is None:
-            raise DataError(f"{where} has class folder(s) {', '.join(unknown)} that could not be read with the class map",
-                            "rename the folders after the model's classes")
-        index = reopen({"class_map": dict(class_map or {})})
-        match = match_classes(index.classes, model_labels, class_map=class_map, data=where, model=model)
+    match = match_classes(list(index.classes) + unknown, model_labels, class_map=class_map, data=str(index.root),
+                          model=model)
+    if unknown:  # named by the class map, yet the reader did not get it
+        raise DataError(f"{index.root} has class folder(s) {', '.join(unknown)} its reader left out",
+                        "open the data with the same class map (open_dataset(..., class_map=...))")
     info = {**dict(index.info), "class_match": match}
     if match.identity:
         return replace(index, info=info), match

@@ -75,7 +75,11 @@ def eval_config(opts: EvalOptions, ckpt: dict[str, Any]) -> Any:
         data["options"] = dict(opts.options)
     top = {"data": data, "optim": {"batch": opts.batch},
            "runtime": {"device": opts.device, "resume": False, "out": "", "progress": opts.progress, "precision": "fp32"}}
-    return TrainConfig.from_dict(merge(base, top))
+    merged = merge(base, top)
+    if opts.class_map:  # readers that name classes from folder names take it too (data.classes)
+        merged["data"] = {**merged["data"], "options": {**(merged["data"].get("options") or {}),
+                                                        "class_map": dict(opts.class_map)}}
+    return TrainConfig.from_dict(merged)
 
 
 def load_for_eval(opts: EvalOptions) -> tuple[Any, Any, Any, Any]:
@@ -92,15 +96,10 @@ def load_for_eval(opts: EvalOptions) -> tuple[Any, Any, Any, Any]:
     if opts.split not in index.splits:
         raise ConfigError(f"{index.root} has no '{opts.split}' split", f"choose one of: {', '.join(index.splits)}")
     if labelled:
-        from edgeaffect.data import open_dataset
         from edgeaffect.data.classes import model_view
-        from edgeaffect.train.recipes import data_path
-
-        def reopen(extra: dict) -> Any:
-            return open_dataset(data_path(config), format=config.data.format, **{**config.data.options, **extra})
 
         index, _ = model_view(index, model.meta.labels, split=opts.split, class_map=opts.class_map,
-                              model=f"{opts.checkpoint} ('{model.meta.model}')", reopen=reopen)
+                              model=f"{opts.checkpoint} ('{model.meta.model}')")
     elif opts.class_map:
         raise ConfigError("--class-map needs a classifier with labels and a data set with classes",
                           "drop --class-map")
@@ -163,7 +162,7 @@ def evaluate_bundle(opts: EvalOptions) -> EvalReport:
     meta = loaded.bundle.meta
     bench = BenchConfig(bundles=(Path(opts.checkpoint),), data=Path(opts.data).expanduser(), split=opts.split,
                         data_format=opts.format, data_options=dict(opts.options), class_map=dict(opts.class_map))
-    index = open_dataset(bench.data, format=opts.format, **opts.options)
+    index = open_dataset(bench.data, format=opts.format, class_map=dict(opts.class_map), **opts.options)
     view, classes = model_data(index, meta, bench, str(opts.checkpoint))
     samples = load_samples(view, opts.split, meta, limit=opts.limit or None, classes=classes)
     outputs = predict(loaded.backend, meta, samples, ResizeCase(None, meta.interpolation, meta.interpolation),
