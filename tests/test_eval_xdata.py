@@ -199,3 +199,24 @@ def test_a_bundle_and_bench_score_the_set_as_the_checkpoint_does(seven, tmp_path
     assert len(row["set_classes"]) == 7 and row["per_class_recall"]["neutral"] == 0.0
     assert row["restricted_accuracy"] == pytest.approx(bundle["metrics"]["restricted_accuracy"])
     assert row["accuracy"] == pytest.approx(bundle["metrics"]["accuracy"])
+
+
+def test_a_bundle_is_scored_without_torch(tmp_path):
+    """``eval BUNDLE`` runs on the runtime core alone, as a device has it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import edgeaffect
+    from edgeaffect.assets import DEFAULT_DIR
+
+    data = write_rafdb(tmp_path / "rafdb", per_class=1)
+    code = ("import sys; from edgeaffect.cli import main; "
+            f"rc = main(['eval', {str(DEFAULT_DIR / 'bundle')!r}, '--data', {str(data)!r}]); "
+            "print('torch' in sys.modules); sys.exit(rc)")
+    root = str(Path(edgeaffect.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "restricted_accuracy" in done.stdout and done.stdout.strip().endswith("False")

@@ -5,7 +5,7 @@ Every published face set spells the expressions its own way (``happy/``, ``Angry
 names in :data:`EXPRESSIONS_8`); the class-folder reader names its classes through it, and
 evaluation (``eval``, ``bench``) matches a data set's classes to a model's labels through it,
 so a spelling learnt once is understood everywhere.  Matching is case-insensitive and also
-accepts ``0_angry`` / ``Angry-faces`` style prefixes.
+accepts ``0_angry`` style numbered prefixes.
 
 A model is scored on any data set whose classes are a *subset* of its own; a class that
 matches none of the model's labels is an error naming it, unless the user says what it is

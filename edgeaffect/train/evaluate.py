@@ -48,7 +48,7 @@ class EvalReport:
     split: str
     samples: int
     dropped: int
-    loss: float
+    loss: float | None  # None for a bundle (scored by its runtime, which has no loss)
     metrics: dict[str, float]  # flat: accuracy, macro_f1, uar, ..., eda_pearson, valence_ccc; restricted_*
     reports: dict[str, Any]  # per head: per-class scores, confusion matrix, ...; "<head>.restricted"
     classes: dict[str, str] = field(default_factory=dict)  # data class -> model class, when they differ
@@ -173,7 +173,7 @@ def evaluate_bundle(opts: EvalOptions) -> EvalReport:
     flat, reports = score(meta, {h.name: o for h, o in zip(meta.heads, outputs)}, targets, classes=classes)
     match = view.info.get("class_match")
     return EvalReport(checkpoint=str(opts.checkpoint), data=str(index.root), split=opts.split, samples=len(samples),
-                      dropped=samples.skipped, loss=float("nan"), metrics=flat, reports=reports,
+                      dropped=samples.skipped, loss=None, metrics=flat, reports=reports,
                       classes=_named(match, index))
 
 
@@ -186,10 +186,10 @@ def _named(match: Any, index: Any) -> dict[str, str]:
 
 
 def evaluate_checkpoint(opts: EvalOptions) -> EvalReport:
+    if is_bundle(opts.checkpoint):  # before anything imports torch: a device scores its bundle without it
+        return evaluate_bundle(opts)
     from edgeaffect.train import builders
 
-    if is_bundle(opts.checkpoint):
-        return evaluate_bundle(opts)
     model, meta, config, index = load_for_eval(opts)
     records = builders.limited(index.split(opts.split), opts.limit, config.runtime.seed)
     result = score_records(model, meta, config, records, desc=opts.split, classes=set_classes(index))
@@ -207,7 +207,7 @@ def format_report(report: EvalReport) -> str:
     renamed = {d: m for d, m in report.classes.items() if d != m}
     if renamed:
         lines.append("  classes (data -> model): " + ", ".join(f"{d} -> {m}" for d, m in renamed.items()))
-    if report.loss == report.loss:  # a bundle has no loss (NaN)
+    if report.loss is not None:  # a bundle has no loss
         lines.append(f"  {'loss':<20} {report.loss:.4f}")
     plain = {k: v for k, v in report.metrics.items() if not k.startswith(RESTRICTED_PREFIX)}
     restricted = {k: v for k, v in report.metrics.items() if k.startswith(RESTRICTED_PREFIX)}
