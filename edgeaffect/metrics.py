@@ -119,8 +119,13 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def classification_report(y_true, probs, labels: Sequence[str]) -> dict:
-    """All classification metrics of the studies for one evaluation, JSON-ready."""
+def classification_report(y_true, probs, labels: Sequence[str], *, classes: Sequence[int] | None = None) -> dict:
+    """All classification metrics of the studies for one evaluation, JSON-ready.
+
+    ``classes`` (default: all of ``labels``) are the classes the data set has: macro-F1 averages
+    over them, so a model scored on a set with fewer classes is not charged for the classes the
+    set cannot contain (its predictions of them still count as errors in every figure).
+    """
     y_true = np.asarray(y_true)
     probs = np.asarray(probs, dtype=np.float64)
     n = len(labels)
@@ -130,7 +135,8 @@ def classification_report(y_true, probs, labels: Sequence[str]) -> dict:
         "n": int(len(y_true)),
         "accuracy": accuracy(y_true, probs),
         "uar": balanced_accuracy(y_true, probs),
-        "macro_f1": macro_f1(y_true, probs, num_classes=n),
+        "macro_f1": (macro_f1(y_true, probs, num_classes=n) if classes is None
+                     else float(np.mean([f1[c] for c in classes])) if len(classes) else float("nan")),
         "kappa": cohen_kappa(y_true, probs),
         "roc_auc": roc_auc_ovr(y_true, probs, n),
         "pr_auc": pr_auc_ovr(y_true, probs, n),
@@ -139,6 +145,26 @@ def classification_report(y_true, probs, labels: Sequence[str]) -> dict:
                       for i, lab in enumerate(labels)},
         "confusion": confusion_matrix(y_true, probs, n).tolist(),
     }
+
+
+def subset_reports(y_true, probs, labels: Sequence[str], classes: Sequence[int]) -> tuple[dict, dict]:
+    """The two scorings of a data set whose classes are a subset of the model's.
+
+    ``y_true`` indexes ``labels`` (the model's), ``classes`` are the indices the set has.
+    Returns (all, restricted): the argmax over all the model's classes, where a prediction of a
+    class the set lacks counts wrong, and the argmax over the set's classes only (the model's
+    probabilities renormalised over them; labels and confusion matrix in the set's class order).
+    """
+    classes = [int(c) for c in classes]
+    y_true = np.asarray(y_true).astype(int)
+    probs = np.asarray(probs, dtype=np.float64)
+    everything = classification_report(y_true, probs, labels, classes=classes)
+    sub = probs[:, classes]
+    sub = sub / np.clip(sub.sum(axis=1, keepdims=True), 1e-300, None)
+    position = {c: i for i, c in enumerate(classes)}
+    restricted = classification_report(np.array([position[int(y)] for y in y_true], dtype=int), sub,
+                                       [labels[c] for c in classes])
+    return everything, restricted
 
 
 # --- regression (valence / arousal) --------------------------------------------------

@@ -3,7 +3,8 @@
 Each ``edgeaffect ...`` line of the block runs through the CLI entry point (in this process, so the
 suite does not pay torch's import per command) in a scratch folder where ``EDGEAFFECT_DATA`` holds a
 small FER+-layout copy — a few faces of each split of the real FER+ when ``EDGEAFFECT_DATA``
-has it, else synthetic faces written in the FER+ layout.
+has it, else synthetic faces written in the FER+ layout — and ``my_faces/``, seven renamed class
+folders of faces from the same source.
 Shell globs (``bundles/*``) and ``$VARS`` are expanded as a shell would.  A README command that
 fails, fails here.
 """
@@ -23,6 +24,7 @@ import pytest
 pytest.importorskip("torch")
 
 from edgeaffect.cli import main  # noqa: E402
+from xeval_support import SEVEN_FOLDERS, write_class_folders  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = {"FER2013Train": 24, "FER2013Valid": 8, "FER2013Test": 8}
@@ -98,6 +100,7 @@ def test_the_readme_commands_run_as_printed(tmp_path, monkeypatch, capsys):
     data = tmp_path / "data"
     tiny_ferplus(data / "ferplus")
     tiny_recording(data / "physrecorder_v01")
+    write_class_folders(data / "my_faces", SEVEN_FOLDERS, per_class=2)  # the cross-data-set eval line
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

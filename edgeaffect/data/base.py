@@ -20,10 +20,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
+from edgeaffect.data.classes import EXPRESSIONS_8  # noqa: F401  (re-exported: the readers' class names)
 from edgeaffect.errors import DataError
-
-# FER+ vote-column order of the 8 basic expressions (AffectNet codes them in another order: see affectnet.py).
-EXPRESSIONS_8 = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 
 
 @dataclass(frozen=True)
@@ -213,7 +211,12 @@ def describe(index: DatasetIndex) -> str:
 
 
 def open_dataset(path: str | Path, *, format: str | None = None, **options: Any) -> DatasetIndex:
-    """Read the dataset at ``path``, detecting its layout unless ``format`` names one."""
+    """Read the dataset at ``path``, detecting its layout unless ``format`` names one.
+
+    The option ``class_map`` ({class name as the data spells it: class}, see ``data.classes``) goes to
+    the readers whose ``read`` takes it (those that name classes from folder names); the others' classes
+    are fixed names, which evaluation maps through the same class map.
+    """
     index = _read_dataset(path, format=format, **options)
     marker = index.root / SYNTHETIC_MARKER if index.root.is_dir() else None
     if marker is not None and marker.is_file():
@@ -228,6 +231,14 @@ def open_dataset(path: str | Path, *, format: str | None = None, **options: Any)
     return index
 
 
+def _read(reader: Reader, root: Path, options: dict[str, Any]) -> DatasetIndex:
+    import inspect
+
+    if "class_map" in options and "class_map" not in inspect.signature(reader.read).parameters:
+        options = {k: v for k, v in options.items() if k != "class_map"}
+    return reader.read(root, **options)
+
+
 def _read_dataset(path: str | Path, *, format: str | None = None, **options: Any) -> DatasetIndex:
     import edgeaffect.data  # noqa: F401  (registers the built-in readers)
 
@@ -239,9 +250,9 @@ def _read_dataset(path: str | Path, *, format: str | None = None, **options: Any
             near = difflib.get_close_matches(format, READERS, n=1)
             hint = f"did you mean '{near[0]}'? " if near else ""
             raise DataError(f"unknown dataset format '{format}'", f"{hint}choose one of: {', '.join(sorted(READERS))}")
-        return READERS[format].read(root, **options)
+        return _read(READERS[format], root, options)
     for reader in READERS.values():
         if reader.detect(root):
-            return reader.read(root, **options)
+            return _read(reader, root, options)
     raise DataError(f"cannot tell which dataset layout {root} is in",
                     f"pass --format with one of: {', '.join(sorted(READERS))} (see 'edgeaffect data inspect --help')")

@@ -52,8 +52,12 @@ def logits_size(meta: ModelMeta) -> int | None:
     return next((h.size for h in meta.heads if h.kind is HeadKind.LOGITS), None)
 
 
-def check_fit(meta: ModelMeta, index: DatasetIndex, *, source: str) -> None:
-    """Raise ModelError when the data's kind or classes do not match the model."""
+def check_fit(meta: ModelMeta, index: DatasetIndex, *, source: str, subset: bool = False) -> None:
+    """Raise ModelError when the data's kind or classes do not match the model.
+
+    Training needs the model's exact classes; ``subset=True`` (evaluation) checks the kind only and
+    leaves the classes to ``data.classes.model_view``, which scores any set whose classes are a subset.
+    """
     _, accepts = DATA_KIND[meta.task]
     if index.task not in accepts:
         hint = (" (heart rate from a recording's face video: 'edgeaffect eval pos --data REC')"
@@ -61,7 +65,7 @@ def check_fit(meta: ModelMeta, index: DatasetIndex, *, source: str) -> None:
         raise ModelError(f"{source} ('{meta.model}', {meta.task.value}) does not fit {index.root}, a {index.task} "
                          "dataset", f"use a {' or '.join(accepts)} dataset, or a model made for {index.task} data{hint}")
     n = logits_size(meta)
-    if n is None or not index.classes:
+    if n is None or not index.classes or subset:
         return
     if n != len(index.classes) or (meta.labels and tuple(meta.labels) != tuple(index.classes)):
         raise ModelError(f"the classes of {index.root} do not match the head of {source}: "

@@ -87,11 +87,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval")
     def evaluate(
-        run: Path = typer.Argument(..., help="Run folder or checkpoint (.pt)."),
+        run: Path = typer.Argument(..., help="Run folder, checkpoint (.pt) or bundle folder (scored by its runtime)."),
         data: str = typer.Option("", "--data", help="Dataset folder (default: the data the run was trained on)."),
         split: str = typer.Option("test", "--split"),
         format: Optional[str] = typer.Option(None, "--format", help="Dataset layout (default: detected)."),
         option: Optional[List[str]] = typer.Option(None, "--option", help="Reader option key=value (repeatable)."),
+        class_map: Optional[List[str]] = typer.Option(
+            None, "--class-map", help="DATA_CLASS=MODEL_CLASS for a class no alias names, or DATA_CLASS=skip "
+                                      "(repeatable); e.g. --class-map bored=neutral."),
         limit: int = typer.Option(0, "--limit", help="Score only N samples (seeded choice); 0 = all."),
         batch: int = typer.Option(64, "--batch"),
         which: str = typer.Option("best", "--which", help="best or last checkpoint of a run folder."),
@@ -105,6 +108,10 @@ def register(app: typer.Typer) -> None:
         detector_model: Optional[Path] = typer.Option(None, "--detector-model", help="YuNet model file."),
     ) -> None:
         """Score a trained run on a dataset split (accuracy, macro-F1, UAR, CCC, Pearson, ...).
+
+        Any labelled set whose classes are a subset of the model's is scored (happy/ angry/ ... folders,
+        RAF-DB, FER2013): classes are matched by name, and scores come over all the model's classes and
+        restricted to the set's.
 
         RUN may instead name pulse estimators (pos, chrom, green, a comma list or all): their heart rate
         from the face video of a recording (--data) is scored against its contact sensor.
@@ -121,9 +128,18 @@ def register(app: typer.Typer) -> None:
 
         if out is not None:
             check_writable(out, folder=True)  # before the evaluation, which may take minutes
+        from edgeaffect.data.classes import parse_class_map
+
         opts = EvalOptions(checkpoint=str(run), data=data, split=split, format=format, options=parse_options(option),
-                           limit=limit, batch=batch, which=which)
+                           class_map=parse_class_map(class_map), limit=limit, batch=batch, which=which)
         if resize:
+            from edgeaffect.errors import ConfigError
+            from edgeaffect.train.evaluate import is_bundle
+
+            if is_bundle(run):
+                raise ConfigError(f"{run} is a bundle; the resize study here needs a run folder or checkpoint",
+                                  f"bench the bundle instead: edgeaffect bench {run} --data DATASET --resolutions "
+                                  f"{resize}")
             rows = run_resize_study(opts, parse_list(resize, int), parse_list(interp))
             typer.echo(table(rows))
             for path in write_results(rows, out or (run if run.is_dir() else run.parent)):

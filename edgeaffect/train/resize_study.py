@@ -47,7 +47,7 @@ def check_interpolations(names: Sequence[str]) -> None:
 def run_resize_study(opts: Any, resolutions: Sequence[int], interps: Sequence[str]) -> list[ResizeRow]:
     """Score ``opts`` (EvalOptions) once per (resolution, down, up)."""
     from edgeaffect.train import builders
-    from edgeaffect.train.evaluate import load_for_eval, score_records
+    from edgeaffect.train.evaluate import load_for_eval, score_records, set_classes
 
     check_interpolations(interps)
     if not resolutions or min(resolutions) < 2:
@@ -59,7 +59,8 @@ def run_resize_study(opts: Any, resolutions: Sequence[int], interps: Sequence[st
         def degrade_face(image, r=r, down=down, up=up):  # defaults bind this loop's values
             return degrade(resize_to(image, meta.input_size, meta.interpolation), r, down, up)
 
-        result = score_records(model, meta, config, records, degrade=degrade_face, desc=f"{r}px {down}->{up}")
+        result = score_records(model, meta, config, records, degrade=degrade_face, desc=f"{r}px {down}->{up}",
+                               classes=set_classes(index))  # a set with fewer classes: restricted_* columns too
         rows.append(ResizeRow(r, down, up, result.samples, dict(result.metrics)))
         log.info("%dpx %s->%s: %s", r, down, up, {k: round(v, 4) for k, v in result.metrics.items() if k == "accuracy"})
     return rows
