@@ -131,15 +131,6 @@ class CalibrationSource:
 
 
 # -- constructors ---------------------------------------------------------------------------
-def _crop(image: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
-    if box is None:
-        return image
-    x, y, w, h = box
-    x0, y0 = max(0, x), max(0, y)
-    crop = image[y0:y + h, x0:x + w]
-    return crop if crop.size else image
-
-
 def _record_sample(record: Any, extra_names: Sequence[str]) -> RawSample:
     values = None
     if getattr(record, "valence", None) is not None and getattr(record, "arousal", None) is not None:
@@ -149,7 +140,8 @@ def _record_sample(record: Any, extra_names: Sequence[str]) -> RawSample:
     elif hasattr(record, "features"):  # TabularRecord: fused feature window
         load = lambda r=record: r.features  # noqa: E731
     else:
-        load = lambda r=record: _crop(r.read_image(), r.box)  # noqa: E731
+        # the image as training reads it: calibration must see the pixels the model learned from
+        load = record.read_image
     extras = (lambda r=record: tuple(getattr(r, n) for n in extra_names)) if extra_names else None
     return RawSample(key=str(record.key), load=load, label=getattr(record, "label", None), values=values, extras=extras)
 
