@@ -22,6 +22,7 @@ from edgeaffect.calibration.sampling import balanced_subset, check_calibration_s
 from edgeaffect.errors import DataError
 from edgeaffect.io import IMAGE_SUFFIXES
 from edgeaffect.meta import ModelMeta, Task
+from edgeaffect.portable import portable
 from edgeaffect.preprocess import prepare_clip, prepare_image
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ def _from_records(index: Any, meta: ModelMeta | None, *, split: str, n: int | No
         pick = random_subset(len(records), n, seed)
     extra_names = meta.extra_inputs if meta is not None else ()
     samples = tuple(_record_sample(records[i], extra_names) for i in pick)
-    return CalibrationSource(samples, meta, tuple(index.classes), f"{purpose}:{index.format}:{index.root}", split, seed)
+    return CalibrationSource(samples, meta, tuple(index.classes), f"{purpose}:{index.format}:{portable(index.root)}", split, seed)
 
 
 def from_dataset(index: Any, meta: ModelMeta | None = None, *, split: str = "train", n: int | None = 300, seed: int = 0,
@@ -203,7 +204,7 @@ def from_image_folder(path: str | Path, meta: ModelMeta | None = None, *, n: int
 
     pick = balanced_subset(labels, n, seed)
     samples = tuple(RawSample(str(files[i]), reader(files[i]), labels[i]) for i in pick)
-    return CalibrationSource(samples, meta, classes, f"folder:{root}", None, seed)
+    return CalibrationSource(samples, meta, classes, f"folder:{portable(root)}", None, seed)
 
 
 def from_arrays(arrays: Sequence[Any], meta: ModelMeta | None = None, *, labels: Sequence[int] | None = None,

@@ -146,4 +146,7 @@ def read(root: Path) -> DatasetIndex:
     log.debug("AffectNet %s: %s, %d skipped", root, {s: len(r) for s, r in splits.items()}, len(skipped))
     return DatasetIndex(format="affectnet", root=root, task="multitask", classes=CLASSES, splits=splits,
                         skipped=tuple(skipped), info={"valence_range": (-1.0, 1.0), "arousal_range": (-1.0, 1.0),
-                                                      "landmarks": N_LANDMARKS})
+                                                      "landmarks": N_LANDMARKS,
+                                                      # the dataset's own crops, framing not measured yet:
+                                                      # models get the runtime default, recorded explicitly
+                                                      "framing": None, "detector": None})

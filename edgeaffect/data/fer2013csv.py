@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeaffect.data.base import DatasetIndex, Record, Skipped, csv_rows, index_from_splits, register_reader
+from edgeaffect.data.ferplus import FRAMING  # FER+ relabels these very images: same crops, same framing
 from edgeaffect.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def read(root: Path) -> DatasetIndex:
             Record(key=f"{path.name}:{line_no}", split=split, label=label, pixels=pixels))
     index = index_from_splits(
         format="fer2013csv", root=path, task="classification", classes=CLASSES, per_split=per_split,
-        order=list(USAGE.values()), skipped=skipped, info={"file": str(path)},
+        order=list(USAGE.values()), skipped=skipped, info={"file": path.name, "framing": dict(FRAMING), "detector": FRAMING["detector"]},
         empty=DataError(f"{path} holds no usable row ({len(skipped)} skipped)",
                         "check the file is the FER2013 challenge CSV (run 'edgeaffect data inspect' for reasons)"))
     log.debug("FER2013 CSV %s: %s, %d skipped", path, {s: len(r) for s, r in index.splits.items()}, len(skipped))

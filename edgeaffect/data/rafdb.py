@@ -80,7 +80,7 @@ def read(root: Path) -> DatasetIndex:
                 Record(key=stem, split=split, path=aligned / image, label=label))
     index = index_from_splits(
         format="rafdb", root=base, task="classification", classes=CLASSES, per_split=per_split,
-        order=list(SPLIT_PREFIX.values()), skipped=skipped, info={"images": "aligned"},
+        order=list(SPLIT_PREFIX.values()), skipped=skipped, info={"images": "aligned", "framing": None, "detector": None},  # not measured
         empty=DataError(f"{list_file} lists no usable image ({len(skipped)} skipped)",
                         "check the list file and Image/aligned/ (run 'edgeaffect data inspect' for reasons)"))
     log.debug("RAF-DB %s: %s, %d skipped", base, {s: len(r) for s, r in index.splits.items()}, len(skipped))

@@ -308,7 +308,34 @@ def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def config_to_yaml(config: TrainConfig) -> str:
+# The keys that hold paths: a run folder records them portably (edgeaffect.portable), relative to itself.
+PATH_KEYS = (("data", "path"), ("data", "cache"), ("model", "init"), ("runtime", "out"), ("runtime", "runs_dir"))
+
+
+def _map_paths(data: Mapping[str, Any], fix) -> dict[str, Any]:
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    for section, key in PATH_KEYS:
+        if isinstance(out.get(section), dict) and out[section].get(key):
+            out[section][key] = fix(str(out[section][key]))
+    return out
+
+
+def saved_config(config: TrainConfig | Mapping[str, Any], base) -> dict[str, Any]:
+    """The config as a run folder ``base`` stores it: plain values, paths relative to the folder."""
+    from edgeaffect.portable import portable
+
+    data = config.to_dict() if isinstance(config, TrainConfig) else config
+    return _map_paths(data, lambda p: portable(p, base))
+
+
+def loaded_config(data: Mapping[str, Any], base) -> dict[str, Any]:
+    """A stored config with its paths read back against the run folder ``base`` that stored it."""
+    from edgeaffect.portable import resolved
+
+    return _map_paths(data, lambda p: resolved(p, base))
+
+
+def config_to_yaml(config: TrainConfig, base=None) -> str:
     import yaml
 
-    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+    return yaml.safe_dump(config.to_dict() if base is None else saved_config(config, base), sort_keys=False)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgeaffect.errors import ConfigError
-from edgeaffect.train.config import TrainConfig, merge, parse_overrides
+from edgeaffect.train.config import TrainConfig, loaded_config, merge, parse_overrides
 
 log = logging.getLogger(__name__)
 RECIPE_DIR = Path(__file__).parent / "recipes"
@@ -86,7 +86,7 @@ def resume_config(run_dir: str | Path, overrides: list[str] | dict | None = None
     path = Path(run_dir).expanduser() / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run_dir} holds no config.yaml", "point out= at a run folder written by 'edgeaffect train'")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = loaded_config(yaml.safe_load(path.read_text(encoding="utf-8")), path.parent)
     data["runtime"].update(stop_after_epoch=0, resume=True, out=str(run_dir))
     if overrides:
         data = merge(data, overrides if isinstance(overrides, dict) else parse_overrides(list(overrides)))
