@@ -18,7 +18,7 @@ import pytest
 import edgeaffect
 
 PACKAGE = Path(edgeaffect.__file__).parent
-CORE = ("__init__", "_optional", "_telemetry", "errors", "plain", "meta", "io", "portable", "preprocess", "facecrop", "metrics", "formats",
+CORE = ("__init__", "_optional", "_telemetry", "errors", "plain", "meta", "io", "portable", "keyvalue", "preprocess", "facecrop", "metrics", "formats",
         "backend_options",
         "modelcache", "detectors", "bundle", "assets", "pulse", "signal_level")
 LAYERS: dict[str, int] = {

@@ -4,7 +4,6 @@ folder's path nor the home folder's; paths recorded relative to a run folder rea
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest

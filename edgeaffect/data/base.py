@@ -13,14 +13,13 @@ Adding a dataset format = one file that defines ``detect(root) -> bool`` and
 from __future__ import annotations
 
 import csv
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from edgeaffect.errors import DataError
+from edgeaffect.errors import DataError, unknown_name
 
 # FER+ vote-column order of the 8 basic expressions (AffectNet codes them in another order: see affectnet.py).
 EXPRESSIONS_8 = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
@@ -177,6 +176,12 @@ class Reader:
     read: Callable[..., DatasetIndex]
     description: str = ""
 
+    def open(self, root: Path, options: Mapping[str, Any]) -> DatasetIndex:
+        """Read ``root`` with ``options`` typed by the reader's declared parameters (``votes=false`` is False)."""
+        from edgeaffect.keyvalue import typed
+
+        return self.read(root, **typed(self.read, options, kind=f"{self.name} reader option"))
+
 
 READERS: dict[str, Reader] = {}
 
@@ -236,12 +241,10 @@ def _read_dataset(path: str | Path, *, format: str | None = None, **options: Any
         raise DataError(f"{root} does not exist", "check the path (EDGEAFFECT_DATA points at the data folder)")
     if format is not None:
         if format not in READERS:
-            near = difflib.get_close_matches(format, READERS, n=1)
-            hint = f"did you mean '{near[0]}'? " if near else ""
-            raise DataError(f"unknown dataset format '{format}'", f"{hint}choose one of: {', '.join(sorted(READERS))}")
-        return READERS[format].read(root, **options)
+            raise unknown_name("dataset format", format, READERS, error=DataError)
+        return READERS[format].open(root, options)
     for reader in READERS.values():
         if reader.detect(root):
-            return reader.read(root, **options)
+            return reader.open(root, options)
     raise DataError(f"cannot tell which dataset layout {root} is in",
                     f"pass --format with one of: {', '.join(sorted(READERS))} (see 'edgeaffect data inspect --help')")

@@ -57,17 +57,10 @@ def run_train(args: list[str], *, resume: bool = False) -> str:
 
 
 def parse_options(items: list[str] | None) -> dict:
-    import yaml
+    """``--option KEY=VALUE`` pairs as text: the dataset reader that receives them types them."""
+    from edgeaffect.keyvalue import split_pairs
 
-    from edgeaffect.errors import ConfigError
-
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"reader option '{item}' is not key=value", "e.g. --option mode=majority")
-        key, value = item.split("=", 1)
-        out[key] = yaml.safe_load(value)
-    return out
+    return split_pairs(items, "--option")
 
 
 def register(app: typer.Typer) -> None:
