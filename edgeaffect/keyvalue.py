@@ -32,7 +32,7 @@ def split_pairs(items: Iterable[str] | None, flag: str) -> dict[str, str]:
     for item in items or ():
         key, sep, value = str(item).partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"{flag} '{item}' is not KEY=VALUE", f"write e.g. {flag} name=value")
+            raise ConfigError(f"{flag} '{item}' is not key=value", f"write it as key=value, e.g. {flag} name=value")
         out[key.strip()] = value.strip()
     return out
 

@@ -253,6 +253,8 @@ def key_type(dotted: str) -> Any:
     """The declared type of a dotted config key (``optim.lr`` -> float)."""
     cls: Any = TrainConfig
     for part in dotted.split("."):
+        if not is_dataclass(cls):  # a key inside a free-form mapping (model.options.num_heads): read as YAML
+            return Any
         cls = typing.get_type_hints(cls)[part]
     return cls
 
@@ -260,7 +262,7 @@ def key_type(dotted: str) -> Any:
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``["optim.lr=0.001", "epochs=1"]`` -> a nested dict, each value typed by its key's declared type."""
     nested: dict[str, Any] = {}
-    for key, raw in split_pairs(items, "override").items():
+    for key, raw in split_pairs(items, "config override").items():
         dotted = resolve_key(key)
         path = dotted.split(".")
         node = nested
