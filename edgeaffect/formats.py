@@ -130,15 +130,6 @@ def get_format(name: str) -> ExportFormat:
     return FORMATS[name]
 
 
-def format_for_backend(backend: str) -> ExportFormat:
-    """The format whose files ``backend`` runs (for bench/runtime skips)."""
-    for fmt in FORMATS.values():
-        if fmt.backend == backend:
-            return fmt
-    known = sorted({f.backend for f in FORMATS.values()})
-    raise ConfigError(f"no export format runs on backend '{backend}'", f"known backends: {', '.join(known)}")
-
-
 def check_exporter_args(label: str, precision: str, calibration: Any,
                         precisions: tuple[str, ...] = PRECISIONS, *, meta: Any = None) -> None:
     """The checks every float/INT8 exporter makes before converting: a known precision, and data for INT8.

@@ -11,7 +11,7 @@ from edgeaffect import preprocess
 from edgeaffect.bundle import Manifest, load_bundle, write_manifest
 from edgeaffect.cli import main
 from edgeaffect.errors import BundleError
-from edgeaffect.meta import Color, Head, HeadKind, ModelMeta, Task, Temporal
+from edgeaffect.meta import ONNX_PROP_KEY, Color, Head, HeadKind, ModelMeta, Task, Temporal
 
 
 def make_meta(**kw):
@@ -26,7 +26,7 @@ def test_meta_json_and_onnx_props_round_trip(tmp_path):
     meta = make_meta(temporal=Temporal(frames=8, fps=4.0, stride=4), extra_inputs=("bvp",), info={"run": "x"})
     again = ModelMeta.from_json(meta.to_json())
     assert again == meta and again.temporal.step == 4 and again.heads[1].value_range == (-1.0, 1.0)
-    assert ModelMeta.from_onnx_props(meta.to_onnx_props()) == meta
+    assert ModelMeta.from_json(meta.to_onnx_props()[ONNX_PROP_KEY]) == meta
     meta.save(tmp_path / "meta.json")
     assert ModelMeta.load(tmp_path) == meta
     assert meta.input_shape(2) == (2, 3, 8, 32, 24)

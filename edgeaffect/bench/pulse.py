@@ -13,7 +13,7 @@ Torch-free.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from edgeaffect.errors import ConfigError
 from edgeaffect.metrics import hr_report
+from edgeaffect.plain import to_plain
 from edgeaffect.pulse.trace import PulseEstimate, estimate, wave_rate, windows
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class PulseEvalReport:
     estimators: tuple[EstimatorReport, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return to_plain(self)  # strict JSON: a window without an estimate is null, not NaN
 
 
 def face_pass(record: Any, detector: Any, per_face: Callable[[np.ndarray, tuple], Any]) -> tuple[list, float]:

@@ -7,7 +7,7 @@ Python without the CLI.  Expected failures are EdgeAffectErrors (exit 2).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional
 
@@ -90,7 +90,8 @@ def run_split(config: SplitConfig) -> str:
 
 def _given(config: object) -> dict:
     """Options the user set; the rest keep the generator's own defaults."""
-    return {k: v for k, v in asdict(config).items() if k != "out" and v is not None}
+    given = {f.name: getattr(config, f.name) for f in fields(config)}
+    return {k: v for k, v in given.items() if k != "out" and v is not None}
 
 
 def run_synth_faces(config: SynthFacesConfig) -> object:

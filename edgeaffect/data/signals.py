@@ -184,11 +184,6 @@ def check_covers(signal_seconds: float, video_seconds: float, *, signal: Path, v
                         "use the complete recording, or cut the video to the signal")
 
 
-def common_duration(*seconds: float) -> float:
-    """The span every stream covers (streams start together; trim to the shortest)."""
-    return float(min(seconds))
-
-
 def trim(values: np.ndarray, rate_hz: float, seconds: float) -> np.ndarray:
     """The first ``seconds`` of a trace (whole samples only)."""
     return np.asarray(values)[: int(np.floor(seconds * rate_hz + 1e-9))]

@@ -46,9 +46,9 @@ class EvalReport:
     reports: dict[str, Any]  # per head: per-class scores, confusion matrix, ...
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
+        from edgeaffect.plain import to_plain
 
-        return asdict(self)
+        return to_plain(self)
 
 
 def eval_config(opts: EvalOptions, ckpt: dict[str, Any]) -> Any:
