@@ -10,6 +10,7 @@ model size on disk and resident memory.  Torch-free.
 from __future__ import annotations
 
 import time
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -28,6 +29,19 @@ def stage_latency(stats: StageStats) -> StageLatency:
     """A runtime stage summary as a bench row's stage."""
     return StageLatency(stage=stats.stage, n=stats.count, mean_ms=stats.mean_ms, p50_ms=stats.p50_ms,
                         p95_ms=stats.p95_ms)
+
+
+def interleaved_ms(runners: Mapping[Any, Callable[[], object]], *, warmup: int, rounds: int) -> dict[Any, list[float]]:
+    """Wall milliseconds of each runner over ``rounds`` rounds after ``warmup``, the runners taking turns
+    within a round, so a slow drift of the machine (heat, another process) falls on all of them alike."""
+    times: dict[Any, list[float]] = {k: [] for k in runners}
+    for r in range(warmup + rounds):
+        for key, run in runners.items():
+            t = time.perf_counter()
+            run()
+            if r >= warmup:
+                times[key].append((time.perf_counter() - t) * 1000)
+    return times
 
 
 def measure(backend, meta: ModelMeta, samples: Samples, *, bundle: str, model_size_bytes: int,

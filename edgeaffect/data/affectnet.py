@@ -129,7 +129,6 @@ def _read_set(folder: Path, split: str, prefix: str, subjects: dict[str, str],
                  description="AffectNet style: images/{id}.jpg + annotations/{id}_exp|val|aro|lnd.npy "
                              "(one folder, or train_set/ + val_set/)")
 def read(root: Path) -> DatasetIndex:
-    root = Path(root)
     sets = _sets(root)
     if not sets:
         raise DataError(f"{root} has neither images/ + annotations/ nor train_set/ / val_set/ holding them",

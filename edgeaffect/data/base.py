@@ -180,14 +180,14 @@ class Reader:
         """Read ``root`` with ``options`` typed by the reader's declared parameters (``votes=false`` is False)."""
         from edgeaffect.keyvalue import typed
 
-        return self.read(root, **typed(self.read, options, kind=f"{self.name} reader option"))
+        return self.read(Path(root), **typed(self.read, options, kind=f"{self.name} reader option"))
 
 
 READERS: dict[str, Reader] = {}
 
 
 def register_reader(name: str, *, detect: Callable[[Path], bool], description: str = "") -> Callable:
-    """Decorator for a ``read(root, **options) -> DatasetIndex`` function."""
+    """Decorator for a ``read(root: Path, **options) -> DatasetIndex`` function (``Reader.open`` gives it a Path)."""
 
     def wrap(read: Callable[..., DatasetIndex]) -> Callable[..., DatasetIndex]:
         READERS[name] = Reader(name, detect, read, description)

@@ -37,29 +37,31 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
-class SynthFacesConfig:
+class SynthConfig:
+    """What every generator takes: the folder to write and a seed; None = the generator's own default."""
+
     out: Path
-    per_class: int | None = None  # None: the generator's default
-    size: int | None = None
     seed: int | None = None
 
 
 @dataclass(frozen=True)
-class SynthVideosConfig:
-    out: Path
+class SynthFacesConfig(SynthConfig):
+    per_class: int | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class SynthVideosConfig(SynthConfig):
     subjects: int | None = None
     seconds: float | None = None
     fps: float | None = None
     size: int | None = None
-    seed: int | None = None
     e4_root: Path | None = None
 
 
 @dataclass(frozen=True)
-class SynthTabularConfig:
-    out: Path
+class SynthTabularConfig(SynthConfig):
     subjects: int | None = None
-    seed: int | None = None
 
 
 def run_inspect(config: InspectConfig) -> str:

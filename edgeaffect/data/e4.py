@@ -72,7 +72,6 @@ def _aligned(eda: Signal, bvp: Signal) -> tuple[float, np.ndarray, np.ndarray, f
 @register_reader("e4", detect=detect, description="Empatica E4 export: EDA.csv + BVP.csv (one or more sessions)")
 def read(root: Path, **options) -> DatasetIndex:
     opts = parse_options(E4Options, options)
-    root = Path(root)
     sessions = [root] if _is_session(root) else sorted(p for p in root.iterdir() if p.is_dir() and _is_session(p))
     loaded, skipped = {}, []
     for folder in sessions:

@@ -73,7 +73,6 @@ def _parse(row: list[str], col: dict[str, int]) -> tuple[int, str, np.ndarray] |
 @register_reader("fer2013csv", detect=detect,
                  description="FER2013 challenge CSV: emotion,pixels,Usage (48x48 gray pixels inline)")
 def read(root: Path) -> DatasetIndex:
-    root = Path(root)
     path = _csv_file(root)
     if path is None:
         raise DataError(f"{root} is not a CSV file and holds no {FILE_NAME}", f"point at {FILE_NAME} itself")

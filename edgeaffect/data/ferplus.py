@@ -206,7 +206,6 @@ def detect(root: Path) -> bool:
 @register_reader("ferplus", detect=detect,
                  description="FER+ original layout: FER2013Train|Valid|Test/ with fer*.png + label.csv (10 votes)")
 def read(root: Path, *, mode: LabelMode | str = LabelMode.MAJORITY, votes: bool = False) -> DatasetIndex:
-    root = Path(root)
     mode = parse_mode(mode)
     if votes and mode is not LabelMode.MAJORITY:
         raise ConfigError(f"FER+ votes=true goes with the majority mode, not '{mode.value}'",

@@ -50,7 +50,6 @@ def _parse(line: str) -> tuple[str, str, int] | str:
 @register_reader("rafdb", detect=detect,
                  description="RAF-DB basic: EmoLabel/list_patition_label.txt + Image/aligned/*_aligned.jpg")
 def read(root: Path) -> DatasetIndex:
-    root = Path(root)
     base = _base(root)
     if base is None:
         raise DataError(f"{root} has no {LIST_FILE}", "point at the RAF-DB 'basic' folder")

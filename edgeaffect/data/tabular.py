@@ -116,7 +116,6 @@ def align_subject(folder: Path, opts: TabularOptions) -> tuple[tuple[str, ...], 
 @register_reader("tabular", detect=detect, description="per-subject eeg.csv + face.csv + trials.csv (fusion)")
 def read(root: Path, **options) -> DatasetIndex:
     opts = parse_options(TabularOptions, options)
-    root = Path(root)
     folders = sorted(d for d in root.iterdir() if d.is_dir() and all((d / f).is_file() for f in STREAMS))
     if not folders:
         raise DataError(f"no subject folder with {', '.join(STREAMS)} under {root}", "see the layout in --help")

@@ -132,7 +132,6 @@ def read(root: Path, **options) -> DatasetIndex:
     opts = parse_options(UbfcPhysOptions, options)
     if opts.window < 1 or opts.fps <= 0:
         raise ConfigError(f"window={opts.window}, fps={opts.fps}", "use window >= 1 frames and fps > 0")
-    root = Path(root)
     videos = sorted((p for p in root.glob("s*/vid_s*_T*.avi") if _VIDEO.match(p.name)
                      and _VIDEO.match(p.name).group(2).upper() in {t.upper() for t in opts.tasks}),
                     key=lambda p: (int(_VIDEO.match(p.name).group(1)[1:]), p.name))

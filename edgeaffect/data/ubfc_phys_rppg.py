@@ -31,5 +31,4 @@ def read_one(video: Path) -> RecordingRecord:
 @register_recording_reader("ubfc_phys_rppg", detect=lambda root: False,
                            description="UBFC-Phys as recordings: s*/vid_s*_T*.avi + bvp_ CSVs (name it with --format)")
 def read(root: Path, **options) -> DatasetIndex:
-    root = Path(root)
     return read_recordings("ubfc_phys_rppg", root, sorted(root.glob("s*/vid_s*_T*.avi")), read_one)
