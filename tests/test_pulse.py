@@ -1,6 +1,7 @@
 """Heart rate from face video: recording readers (PhysRecorder, UBFC-rPPG, PURE), GREEN/CHROM/POS, metrics, eval."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -154,15 +155,30 @@ def test_a_lost_face_gives_no_estimate_counted(synthetic):
 
 
 def test_eval_cli_prints_heart_rate_metrics_and_rejects_other_data(synthetic, tmp_path):
-    cmd = [sys.executable, "-m", "edgeaffect", "eval", "chrom,pos", "--data", str(synthetic / "face"),
+    (tmp_path / "pos").mkdir()  # a folder named like an estimator changes nothing: the flag decides
+    cmd = [sys.executable, "-m", "edgeaffect", "eval", "--pulse", "chrom,pos", "--data", str(synthetic / "face"),
            "--detector", "haar", "--out", str(tmp_path)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "MAE" in done.stdout and "pos" in done.stdout and (tmp_path / "eval-pulse.json").is_file()
+    assert "MAE" in done.stdout and "pos" in done.stdout
+    saved = (tmp_path / "eval-pulse.json").read_text()
+    assert "NaN" not in saved and json.loads(saved)["estimators"]  # strict JSON: no estimate is null
     (tmp_path / "imgs" / "happy").mkdir(parents=True)
-    bad = subprocess.run([sys.executable, "-m", "edgeaffect", "eval", "pos", "--data", str(tmp_path / "imgs")],
+    bad = subprocess.run([sys.executable, "-m", "edgeaffect", "eval", "--pulse", "pos", "--data", str(tmp_path / "imgs")],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_eval_takes_its_job_from_the_command_line_not_the_disk(tmp_path, monkeypatch):
+    from edgeaffect.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rec").mkdir()
+    assert main(["eval", "pos", "--data", "rec"]) == 2  # an estimator's name without --pulse: told the command
+    assert main(["eval", "--pulse", "posx", "--data", "rec"]) == 2  # unknown estimator: did you mean
+    assert main(["eval", "--pulse", "model", "--data", "rec"]) == 2  # the run's model needs RUN
+    (tmp_path / "pos").mkdir()
+    assert main(["eval", "pos", "--pulse", "pos", "--data", "rec"]) == 2  # RUN beside estimators: ambiguous, refused
 
 
 def test_unknown_estimator_and_bad_window_are_config_errors():

@@ -1,4 +1,4 @@
-"""Heart rate from face video against a contact sensor: ``edgeaffect eval pos --data RECORDING``.
+"""Heart rate from face video against a contact sensor: ``edgeaffect eval --pulse pos --data RECORDING``.
 
 For every recording (any layout ``edgeaffect.data.recording`` reads) the face
 is detected in every frame, its skin reduced to one mean colour

@@ -4,7 +4,7 @@ Same layout (``s1/vid_s1_T1.avi`` + ``s1/bvp_s1_T1.csv``, BVP at 64 Hz,
 headerless); each video becomes one :class:`RecordingRecord` with frame k at
 k / fps (the container's rate; the dataset keeps no per-frame times) and the
 BVP sample j at j / 64 s.  ``ubfc_phys`` recognises the folder first, so name
-this layout: ``edgeaffect eval pos --data UBFC-Phys --format ubfc_phys_rppg``.
+this layout: ``edgeaffect eval --pulse pos --data UBFC-Phys --format ubfc_phys_rppg``.
 Torch-free.
 """
 from __future__ import annotations

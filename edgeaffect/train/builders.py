@@ -56,7 +56,7 @@ def check_fit(meta: ModelMeta, index: DatasetIndex, *, source: str) -> None:
     """Raise ModelError when the data's kind or classes do not match the model."""
     _, accepts = DATA_KIND[meta.task]
     if index.task not in accepts:
-        hint = (" (heart rate from a recording's face video: 'edgeaffect eval pos --data REC')"
+        hint = (" (heart rate from a recording's face video: 'edgeaffect eval --pulse pos --data REC')"
                 if index.task == "recording" else "")
         raise ModelError(f"{source} ('{meta.model}', {meta.task.value}) does not fit {index.root}, a {index.task} "
                          "dataset", f"use a {' or '.join(accepts)} dataset, or a model made for {index.task} data{hint}")

@@ -1,6 +1,6 @@
 """A trained video model's output read as a pulse wave and scored against a recording's contact sensor.
 
-``edgeaffect eval RUN --data RECORDING`` for a run of PhysNet, DeepPhys or any
+``edgeaffect eval RUN --pulse model --data RECORDING`` for a run of PhysNet, DeepPhys or any
 clip model with one per-frame signal head: faces are detected in every frame
 and cut as the run cuts them (``runtime.crop``: the model's recorded framing and
 interpolation through the one ``facecrop.cut`` the training crops came from), sampled at the model's frame rate by
@@ -68,10 +68,10 @@ def evaluate_run_pulse(run, opts):
     heads = [h for h in meta.heads if h.kind is HeadKind.SIGNAL]
     if meta.temporal is None or not heads:
         raise ConfigError(f"{run} holds '{meta.model}', which outputs no per-frame signal",
-                          "score a video model (PhysNet, DeepPhys), or name an estimator: eval pos --data ...")
+                          "score a video model (PhysNet, DeepPhys), or name an estimator: eval --pulse pos --data ...")
     if meta.extra_inputs:
         raise ConfigError(f"'{meta.model}' also takes {list(meta.extra_inputs)} as input, so its output does not "
-                          "come from the video alone", "score a video-only model, or an estimator (eval pos)")
+                          "come from the video alone", "score a video-only model, or an estimator (eval --pulse pos)")
     index, detector = open_recordings(opts)
     crop = CropOptions().for_model(meta)
     spans, found = [], {}
