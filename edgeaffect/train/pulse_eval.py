@@ -81,7 +81,7 @@ def evaluate_run_pulse(run, opts):
 
         def rate(a: float, b: float, t=t, v=v):
             inside = (t >= a) & (t <= b)
-            return wave_rate(t[inside], v[inside], span=(a, b))
+            return wave_rate(t[inside], v[inside], span=(a, b), keep_wave=True)
 
         spans.append((record.key, np.asarray(record.frame_times, dtype=np.float64), record.bvp, rate))
     name = f"{meta.model} ({heads[0].name} head, {meta.temporal.frames} frames at {meta.temporal.fps:g} fps)"
