@@ -1,5 +1,4 @@
 """ModelMeta, atomic IO, bundles, shared preprocessing and the CLI shell."""
-import json
 import subprocess
 import sys
 
@@ -101,20 +100,6 @@ def test_cli_expected_error_is_exit_2_without_traceback(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "error:" in proc.stderr
-
-
-LIGHT_MODULES = ["edgeaffect.runtime", "edgeaffect.detectors", "edgeaffect.runtime.backends",
-                 "edgeaffect.bundle", "edgeaffect.meta", "edgeaffect.preprocess", "edgeaffect.metrics",
-                 "edgeaffect.devices", "edgeaffect.data", "edgeaffect.bench", "edgeaffect.cli"]
-
-
-def test_light_modules_import_without_torch():
-    code = ("import sys; sys.modules['torch'] = None\n"
-            f"import importlib\nfor m in {LIGHT_MODULES!r}: importlib.import_module(m)\n"
-            "from edgeaffect.cli import build_app; build_app()\n"
-            "assert 'torch' not in [k for k, v in sys.modules.items() if v is not None]\nprint('ok')")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
 
 
 def test_atomic_write_gives_normal_permissions(tmp_path):

@@ -1,8 +1,6 @@
-"""Runtime building blocks on synthetic inputs: smoothing, tracker, crop, stats, clip buffers, heads, torch-free import."""
+"""Runtime building blocks on synthetic inputs: smoothing, tracker, stats, clip buffers, heads (the crop: test_crop.py)."""
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,18 +15,6 @@ from edgeaffect.runtime.temporal import ClipBuffer
 from edgeaffect.runtime.tracker import IouTracker
 
 
-def test_runtime_imports_without_torch():
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "import edgeaffect.runtime, edgeaffect.runtime.pipeline, edgeaffect.runtime.cli, edgeaffect.runtime.live\n"
-            "import edgeaffect.runtime.loader, edgeaffect.modelcache, edgeaffect.detectors\n"
-            "import edgeaffect.runtime.backends.onnxruntime\n"
-            "from edgeaffect.cli import build_app; build_app()\n"
-            "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-
-
-# -- smoothing ----------------------------------------------------------------------------
 def _onehot(i: int, n: int = 3) -> np.ndarray:
     p = np.full(n, 0.05)
     p[i] = 0.9
