@@ -10,7 +10,6 @@ neighbouring, correlated windows rarely straddle two splits).  Torch-free.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -21,8 +20,6 @@ from edgeaffect.data.base import DatasetIndex, Skipped, register_reader
 from edgeaffect.data.signals import Signal, read_e4_csv
 from edgeaffect.data.subjects import assign_subjects, parse_options
 from edgeaffect.errors import DataError
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ synthetic face videos.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -21,8 +20,6 @@ import numpy as np
 
 from edgeaffect._optional import require
 from edgeaffect.errors import DataError
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
