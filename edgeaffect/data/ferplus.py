@@ -221,7 +221,8 @@ def read(root: Path, *, mode: LabelMode | str = LabelMode.MAJORITY, votes: bool 
         _read_folder(folder, split, mode, bool(votes), records, skipped, dropped[split])
         splits[split] = tuple(records)
         log.debug("FER+ %s: %d images (%s mode), dropped %s", split, len(records), mode.value, dropped[split])
-    info = {"framing": dict(FRAMING), "detector": FRAMING["detector"], "mode": mode.value, "target": "distribution" if votes else TARGET_KIND[mode], "dropped": dropped,
+    info = {"framing": dict(FRAMING), "detector": FRAMING["detector"], "mode": mode.value,
+            "target": "distribution" if votes else TARGET_KIND[mode], "dropped": dropped,
             "votes": list(EXPRESSIONS_8) + ["unknown", "not a face"]}
     return DatasetIndex(format="ferplus", root=root, task="classification", classes=EXPRESSIONS_8,
                         splits=splits, skipped=tuple(skipped), info=info)
