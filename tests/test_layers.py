@@ -1,7 +1,8 @@
 """The import layers: a package imports only from its own layer or the ones below it.
 
-Lowest first: the shared core (meta, errors, io, preprocess, metrics, the export-format
-table, face detectors, bundle, the shipped models, the pulse estimators, signal levels) -> data
+Lowest first: the shared core (meta, errors, io, preprocess, the one face cut, the one KEY=VALUE
+parser, portable paths, metrics, the export-format table, face detectors, bundle, the shipped
+models, the pulse estimators, signal levels) -> data
 and runtime (which never import each other) -> calibration, bench, report, device profiles ->
 train -> compress -> the CLI and demo.
 Every ``import`` statement counts, also those inside functions, since a lazy import
