@@ -256,12 +256,6 @@ class ModelMeta:
         """Key/value pairs for ``onnx.ModelProto.metadata_props``."""
         return {ONNX_PROP_KEY: json.dumps(self.to_dict(), sort_keys=True)}
 
-    @classmethod
-    def from_onnx_props(cls, props: Mapping[str, str]) -> "ModelMeta":
-        if ONNX_PROP_KEY not in props:
-            raise BundleError("the ONNX file carries no edgeaffect metadata", "export it with 'edgeaffect export'")
-        return cls.from_json(props[ONNX_PROP_KEY])
-
 
 def _refuse(key: str) -> None:
     raise BundleError(f"unknown model metadata field '{key}'", "re-export the model with this edgeaffect version")

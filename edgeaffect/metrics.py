@@ -4,8 +4,7 @@ Torch-free: numpy arrays in, floats (or small arrays) out.  Classification
 metrics come from scikit-learn (``report`` extra) rather than being rewritten;
 the few that scikit-learn lacks — concordance correlation (CCC), sign agreement
 (SAGR), expected calibration error (ECE) and the negative-Pearson signal loss —
-are a handful of lines each and written here.  Krippendorff's alpha comes from
-the ``krippendorff`` package.
+are a handful of lines each and written here.
 """
 from __future__ import annotations
 
@@ -100,16 +99,6 @@ def ece(y_true, probs, *, bins: int = 15) -> float:
         if m.any():
             total += m.mean() * abs(correct[m].mean() - conf[m].mean())
     return float(total)
-
-
-def krippendorff_alpha(ratings, *, level: str = "nominal") -> float:
-    """Inter-rater agreement; ``ratings`` is raters x units (NaN = missing), or units x categories
-    vote counts when ``level='counts'`` (the FER+ label.csv layout)."""
-    kd = require("krippendorff", "report", purpose="Krippendorff's alpha")
-    ratings = np.asarray(ratings, dtype=np.float64)
-    if level == "counts":
-        return float(kd.alpha(value_counts=ratings, level_of_measurement="nominal"))
-    return float(kd.alpha(reliability_data=ratings, level_of_measurement=level))
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -95,6 +95,31 @@ def tiny_recording(dest: Path) -> Path:
     return write_physrecorder(dest, face_frames(times, 72.0), times, sig_times, pulse(sig_times, 72.0))
 
 
+def _jsonl(path: Path) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# What each README command must leave behind or print, beyond exiting 0: (words of the command, check(work, stdout)).
+EXPECT = [
+    ("data inspect", lambda w, out: "ferplus" in out and "test" in out),
+    ("eval default", lambda w, out: "accuracy" in out and "uar" in out.lower()),
+    ("data synth videos clips", lambda w, out: (w / "clips" / "s1" / "vid_s1_T1.avi").stat().st_size > 0),
+    ("run default --source", lambda w, out: all(r["faces"] == [] or r["faces"][0]["label"] for r in _jsonl(w / "results.jsonl"))),
+    ("train --list", lambda w, out: "ferplus-default" in out and "resnet18" in out),
+    ("train ferplus-default", lambda w, out: (w / "runs" / "mine" / "best.pt").is_file()
+     and "framing" in (w / "runs" / "mine" / "meta.json").read_text()),
+    ("eval runs/mine", lambda w, out: "112" in out and "cubic" in out),
+    ("compress runs/mine", lambda w, out: (w / "runs" / "mine-p30" / "best.pt").is_file()),
+    ("devices", lambda w, out: "rpi4" in out),
+    ("eval --pulse pos", lambda w, out: "MAE" in out and "pos" in out),
+    ("--pulse pos --source", lambda w, out: any("heart_rate" in f for r in _jsonl(w / "r.jsonl") for f in r["faces"])),
+    ("bench bundles", lambda w, out: (w / "bench.json").stat().st_size > 0),
+    ("report bench.json", lambda w, out: any((w / "report").iterdir())),
+]
+
+
 @pytest.mark.slow
 def test_the_readme_commands_run_as_printed(tmp_path, monkeypatch, capsys):
     data = tmp_path / "data"
@@ -119,6 +144,9 @@ def test_the_readme_commands_run_as_printed(tmp_path, monkeypatch, capsys):
                        f"{line.split('#')[0].strip()}")
         captured = capsys.readouterr()
         assert code == 0, f"README command failed: {line}\n{captured.err[-2000:]}"
+        for words_, check in EXPECT:  # a command that exits 0 without doing its job fails too
+            if words_ in line.split("#")[0]:
+                assert check(work, captured.out), f"README command did not do its job: {line}\n{captured.out[-2000:]}"
     print("\n".join(timings))
     assert (work / "bundles" / "default-rpi4" / "manifest.json").is_file()
     assert (work / "bundles" / "mine-rpi4" / "manifest.json").is_file()

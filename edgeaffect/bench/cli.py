@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from edgeaffect.errors import ConfigError
+from edgeaffect.keyvalue import split_pairs  # typed by the dataset reader that receives them
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -19,16 +20,6 @@ def _ints(text: str, flag: str) -> tuple[int, ...]:
     except ValueError:
         raise ConfigError(f"{flag} '{text}' is not a comma-separated list of integers",
                           f"write e.g. {flag} 112,64,32,16") from None
-
-
-def _options(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--data-option '{item}' is not KEY=VALUE", "write e.g. --data-option mode=majority")
-        out[key.strip()] = value.strip()
-    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -62,7 +53,7 @@ def register(app: typer.Typer) -> None:
         from edgeaffect.data.classes import parse_class_map
 
         config = BenchConfig(
-            bundles=tuple(bundles), data=data, split=split, data_format=data_format, data_options=_options(data_option),
+            bundles=tuple(bundles), data=data, split=split, data_format=data_format, data_options=split_pairs(data_option, "--data-option"),
             class_map=parse_class_map(class_map),
             limit=limit, resolutions=_ints(resolutions, "--resolutions"), interpolations=_csv(interp),
             group_by=group_by, batch=batch, latency_runs=latency_runs, video=video, captures=_csv(capture),

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeaffect.bench.accuracy import evaluate, parse_pairs, resize_cases
 from edgeaffect.bench.latency import measure
 from edgeaffect.bench.provenance import bundle_info, device_info, tool_versions
 from edgeaffect.bench.results import BenchResult
+from edgeaffect.plain import to_plain
 from edgeaffect.bench.samples import load_samples
 from edgeaffect.data.base import DatasetIndex
 from edgeaffect.errors import ConfigError
@@ -63,7 +64,7 @@ class BenchConfig:
     def to_dict(self) -> dict:
         import json
 
-        return json.loads(json.dumps(asdict(self), default=str))  # JSON-plain so a saved result reloads equal
+        return json.loads(json.dumps(to_plain(self), default=str))  # JSON-plain so a saved result reloads equal
 
 
 def run_bench(config: BenchConfig) -> BenchResult:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,6 +24,7 @@ from edgeaffect import metrics
 from edgeaffect._optional import require
 from edgeaffect.calibration.sources import CalibrationSource
 from edgeaffect.errors import DataError, EdgeAffectError, MissingExtraError, VerificationError
+from edgeaffect.plain import to_plain
 from edgeaffect.formats import ExportFormat
 from edgeaffect.meta import HeadKind, ModelMeta
 from edgeaffect.runtime.backends import create_backend
@@ -78,7 +79,7 @@ class VerificationReport:
         return not self.failures
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = to_plain(self)
         d["passed"] = self.passed
         return d
 

@@ -13,7 +13,6 @@ Adding a dataset format = one file that defines ``detect(root) -> bool`` and
 from __future__ import annotations
 
 import csv
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -21,7 +20,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from edgeaffect.data.classes import EXPRESSIONS_8  # noqa: F401  (re-exported: the readers' class names)
-from edgeaffect.errors import DataError
+from edgeaffect.errors import DataError, unknown_name
 
 
 @dataclass(frozen=True)
@@ -175,12 +174,18 @@ class Reader:
     read: Callable[..., DatasetIndex]
     description: str = ""
 
+    def open(self, root: Path, options: Mapping[str, Any]) -> DatasetIndex:
+        """Read ``root`` with ``options`` typed by the reader's declared parameters (``votes=false`` is False)."""
+        from edgeaffect.keyvalue import typed
+
+        return self.read(Path(root), **typed(self.read, options, kind=f"{self.name} reader option"))
+
 
 READERS: dict[str, Reader] = {}
 
 
 def register_reader(name: str, *, detect: Callable[[Path], bool], description: str = "") -> Callable:
-    """Decorator for a ``read(root, **options) -> DatasetIndex`` function."""
+    """Decorator for a ``read(root: Path, **options) -> DatasetIndex`` function (``Reader.open`` gives it a Path)."""
 
     def wrap(read: Callable[..., DatasetIndex]) -> Callable[..., DatasetIndex]:
         READERS[name] = Reader(name, detect, read, description)
@@ -236,7 +241,7 @@ def _read(reader: Reader, root: Path, options: dict[str, Any]) -> DatasetIndex:
 
     if "class_map" in options and "class_map" not in inspect.signature(reader.read).parameters:
         options = {k: v for k, v in options.items() if k != "class_map"}
-    return reader.read(root, **options)
+    return reader.open(root, options)
 
 
 def _read_dataset(path: str | Path, *, format: str | None = None, **options: Any) -> DatasetIndex:
@@ -247,9 +252,7 @@ def _read_dataset(path: str | Path, *, format: str | None = None, **options: Any
         raise DataError(f"{root} does not exist", "check the path (EDGEAFFECT_DATA points at the data folder)")
     if format is not None:
         if format not in READERS:
-            near = difflib.get_close_matches(format, READERS, n=1)
-            hint = f"did you mean '{near[0]}'? " if near else ""
-            raise DataError(f"unknown dataset format '{format}'", f"{hint}choose one of: {', '.join(sorted(READERS))}")
+            raise unknown_name("dataset format", format, READERS, error=DataError)
         return _read(READERS[format], root, options)
     for reader in READERS.values():
         if reader.detect(root):

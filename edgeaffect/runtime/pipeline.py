@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from edgeaffect.errors import SourceError
 from edgeaffect.io import atomic_write_json, check_writable
+from edgeaffect.plain import to_plain
 from edgeaffect.pulse.trace import NO_ESTIMATE, PulseEstimate
 from edgeaffect.runtime.crop import CropOptions
 from edgeaffect.detectors import create_detector
@@ -83,7 +84,7 @@ class RunConfig:
         return Path(self.out).with_name(Path(self.out).stem + ".summary.json")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = to_plain(self)
         d["smoothing"] = None if self.smoothing is None else str(self.smoothing)
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
 

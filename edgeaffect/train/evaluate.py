@@ -54,9 +54,9 @@ class EvalReport:
     classes: dict[str, str] = field(default_factory=dict)  # data class -> model class, when they differ
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
+        from edgeaffect.plain import to_plain
 
-        return asdict(self)
+        return to_plain(self)
 
 
 def eval_config(opts: EvalOptions, ckpt: dict[str, Any]) -> Any:

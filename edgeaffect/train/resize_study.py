@@ -12,11 +12,12 @@ import csv
 import io
 import itertools
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from edgeaffect.errors import ConfigError
+from edgeaffect.plain import to_plain
 from edgeaffect.preprocess import INTERPOLATIONS, degrade, resize_to
 
 log = logging.getLogger(__name__)
@@ -88,5 +89,5 @@ def write_results(rows: Sequence[ResizeRow], out: Path) -> tuple[Path, Path]:
     for r in rows:
         writer.writerow([r.resolution, r.down, r.up, r.samples, *(r.metrics.get(k) for k in metric_names)])
     csv_path = atomic_write_text(out / "resize_study.csv", buf.getvalue())
-    json_path = atomic_write_json(out / "resize_study.json", [asdict(r) for r in rows])
+    json_path = atomic_write_json(out / "resize_study.json", to_plain(rows))
     return csv_path, json_path
