@@ -138,6 +138,9 @@ class DatasetIndex:
     info: Mapping[str, Any] = field(default_factory=dict)  # format-specific facts (label mode, fps, ...)
 
     def split(self, name: str) -> tuple[Any, ...]:
+        """The records of split ``name``; ``valid+test`` joins splits (per-class figures of rare classes)."""
+        if "+" in name and name not in self.splits:
+            return tuple(r for part in name.split("+") for r in self.split(part))
         if name not in self.splits:
             raise DataError(f"{self.root} has no '{name}' split (it has: {', '.join(self.splits) or 'none'})",
                             "name an existing split, or run 'edgeaffect data split' to make one")

@@ -178,7 +178,7 @@ def model_view(index: "DatasetIndex", model_labels: Sequence[str], *, split: str
     class in ``split`` is an error naming it (a silently shrunk test set reads as a better model).  The
     view's ``info["class_match"]`` holds the match (its ``classes``: the set's, for the restricted scoring).
     """
-    unknown = [str(c) for c in dict(index.info.get("unknown_classes", {})).get(split, ())]
+    unknown = [str(c) for part in split.split("+") for c in dict(index.info.get("unknown_classes", {})).get(part, ())]
     match = match_classes(list(index.classes) + unknown, model_labels, class_map=class_map, data=str(index.root),
                           model=model)
     if unknown:  # named by the class map, yet the reader did not get it

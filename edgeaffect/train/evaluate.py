@@ -93,8 +93,9 @@ def load_for_eval(opts: EvalOptions) -> tuple[Any, Any, Any, Any]:
     index = builders.open_data(config)
     labelled = bool(model.meta.labels) and builders.logits_size(model.meta) is not None and bool(index.classes)
     builders.check_fit(model.meta, index, source=f"checkpoint {opts.checkpoint}", subset=labelled)
-    if opts.split not in index.splits:
-        raise ConfigError(f"{index.root} has no '{opts.split}' split", f"choose one of: {', '.join(index.splits)}")
+    if any(part not in index.splits for part in opts.split.split("+")):
+        raise ConfigError(f"{index.root} has no '{opts.split}' split",
+                          f"choose one of: {', '.join(index.splits)} (or join them: valid+test)")
     if labelled:
         from edgeaffect.data.classes import model_view
 
@@ -198,6 +199,11 @@ def evaluate_checkpoint(opts: EvalOptions) -> EvalReport:
                       classes=_named(index.info.get("class_match"), index))
 
 
+def _interval(per_class: dict) -> str:
+    low, high = per_class.get("recall_ci95") or (None, None)
+    return "" if low is None or low != low else f" [{low:.2f}-{high:.2f}]"
+
+
 def format_report(report: EvalReport) -> str:
     from edgeaffect.data.classes import SKIP
     from edgeaffect.train.scoring import RESTRICTED_PREFIX
@@ -222,5 +228,6 @@ def format_report(report: EvalReport) -> str:
         if isinstance(rep, dict) and "per_class" in rep:
             shown = {lab: c for lab, c in rep["per_class"].items() if c["support"] or not restricted}
             lines.append(f"  per class ({head}): " + ", ".join(
-                f"{lab} recall {c['recall']:.3f} F1 {c['f1']:.3f} (n={c['support']})" for lab, c in shown.items()))
+                f"{lab} recall {c['recall']:.3f}{_interval(c)} F1 {c['f1']:.3f} (n={c['support']})"
+                for lab, c in shown.items()))
     return "\n".join(lines)

@@ -4,8 +4,9 @@ Dataset faces (FER+ ships 48x48 crops cut brow to chin) are pasted, feathered, i
 640x480 frames at random places, sizes (48-240 px by default), backgrounds and brightness; the
 runtime's face detector (YuNet, on the same downscaled copy ``run`` uses) finds each face once,
 and every candidate framing (``scale`` of the box, centre ``shift``) is cut from the same frame by
-the runtime's own crop and classified by the model.  The framing with the highest UAR (ties: top-1)
-is what ``edgeaffect tune`` writes into ModelMeta, so ``run`` cuts live faces that way.
+the one cut (``facecrop.cut``, what ``run`` uses) and classified by the model.  The framing with
+the highest UAR (ties: top-1) is what ``edgeaffect tune`` writes into ModelMeta, so ``run`` cuts
+live faces that way.
 
 A proxy for real photos, stated as such: a pasted face has a synthetic background where a real
 one has hair, ears and a neck, so a loose framing is penalised somewhat more here than on a photo.
@@ -78,9 +79,9 @@ def search_framing(pasted: PastedFaces, meta: ModelMeta, classify: Callable[[np.
                    detector: str = "yunet") -> list[FramingRow]:
     """Score every (scale, shift_y) on the pasted faces; ``classify`` maps an NCHW batch to logits."""
     from edgeaffect.detectors import create_detector, largest
+    from edgeaffect.facecrop import cut
     from edgeaffect.metrics import uar as balanced
     from edgeaffect.preprocess import prepare_image
-    from edgeaffect.runtime.crop import CropOptions, crop_face
 
     det = create_detector(detector)
     faces = [largest(det.detect(f)) for f in pasted.frames]
@@ -89,13 +90,14 @@ def search_framing(pasted: PastedFaces, meta: ModelMeta, classify: Callable[[np.
     rows = []
     for scale in scales:
         for shift in shifts_y:
-            crop = CropOptions(margin=(float(scale) - 1.0) / 2.0, shift_y=float(shift))
+            framing = framing_for(scale, shift, meta.framing)
             pred = np.full(n, -1)
             batch, where = [], []
             for i, (frame, face) in enumerate(zip(pasted.frames, faces)):
-                cut = crop_face(frame, face, crop) if face is not None else None
-                if cut is not None and cut.size:
-                    batch.append(prepare_image(cut, meta))
+                pixels = (cut(frame, face, framing, meta.input_size, interpolation_name=meta.interpolation)
+                          if face is not None else None)  # the one cut training caches and the runtime use
+                if pixels is not None and pixels.size:
+                    batch.append(prepare_image(pixels, meta))
                     where.append(i)
             if batch:
                 pred[where] = classify(np.stack(batch).astype(np.float32)).argmax(1)
