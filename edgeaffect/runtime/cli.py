@@ -45,6 +45,11 @@ def register(app: typer.Typer) -> None:
                                                                  "detector, the model cache, else the shipped copy)."),
         detect_every: Optional[int] = typer.Option(None, min=1, help="Run the detector every N frames; the tracker "
                                                                      "fills in (default: the bundle's, else 1)."),
+        detect_region: Optional[int] = typer.Option(
+            None, min=0, help="Full-frame detection every N detection rounds; in between the detector looks only "
+                              "around each confident track's predicted box, and a face lost there gets a full-frame "
+                              "pass at once. 0 = full frame every round. Default: the bundle's, else "
+                              "10 for YuNet, 0 for other detectors."),
         detect_side: Optional[int] = typer.Option(None, min=0, help="YuNet runs on a copy of the frame whose longer "
                                                                     "side is at most this (boxes mapped back); 0 = full "
                                                                     "resolution. Default: the bundle's, else the detector's."),
@@ -91,7 +96,7 @@ def register(app: typer.Typer) -> None:
             detector_options["max_side"] = detect_side or None
         config = RunConfig(
             bundle=bundle, source=source, out=out, csv=csv, summary=summary, headless=headless, detector=detector,
-            detector_options=detector_options, detect_every=detect_every, max_faces=max_faces,
+            detector_options=detector_options, detect_every=detect_every, detect_region=detect_region, max_faces=max_faces,
             smoothing=_smoothing(smoothing) if smoothing else None, crop=crop, max_frames=max_frames,
             max_seconds=max_seconds, save_crops=save_crops, save_video=save_video, backend=backend, threads=threads,
             backend_options=_backend_flags(bundle, backend, backend_option),

@@ -29,6 +29,7 @@ from edgeaffect.runtime.inference import Predictor, TrackPrediction
 from edgeaffect.bundle import load_bundle
 from edgeaffect.runtime.loader import backend_for, open_model
 from edgeaffect.runtime.pulse import PulseOptions, PulseStage
+from edgeaffect.runtime.region import RegionDetector, RegionOptions
 from edgeaffect.runtime.results import FaceResult, FrameResult, RunSummary
 from edgeaffect.runtime.settings import ResolvedSettings, resolve_settings
 from edgeaffect.runtime.signals import stop_on_signals
@@ -55,6 +56,7 @@ class RunConfig:
     detector: str | None = None
     detector_options: Mapping[str, Any] = field(default_factory=dict)
     detect_every: int | None = None
+    detect_region: int | None = None  # full-frame pass every N detection rounds, track regions between; 0 = off
     max_faces: int | None = None
     smoothing: SmoothingSpec | None = None
     crop: CropOptions = field(default_factory=CropOptions)
@@ -75,6 +77,8 @@ class RunConfig:
         self.bundle = Path(self.bundle)
         if self.detect_every is not None and self.detect_every < 1:
             raise ValueError("detect_every must be >= 1")
+        if self.detect_region is not None and self.detect_region < 0:
+            raise ValueError("detect_region must be >= 0")
 
     def summary_path(self) -> Path | None:
         if self.summary is not None:
@@ -97,12 +101,16 @@ class _Loop:
         self.meta = predictor.meta
         self.crop = config.crop.for_model(self.meta)  # the framing the model was trained on, unless overridden
         self.detector = create_detector(settings.detector, **dict(settings.detector_options))
+        self.region = None  # full-frame passes on a schedule, regions around confident tracks between
+        if settings.detect_region:
+            second = create_detector(settings.detector, **dict(settings.detector_options))  # keeps its own input size
+            self.region = RegionDetector(self.detector, second, RegionOptions(full_every=settings.detect_region))
         self.tracker = IouTracker(iou_threshold=config.tracker_iou, max_missed=config.max_missed)
         self.smoothers: dict[int, Smoother] = {}
         self.held: dict[int, Smoothed] = {}  # last smoothed output per track (clip models between runs)
         self.crops = CropSaver(config.save_crops) if config.save_crops else None
         self.pulse = PulseStage(config.pulse, stats) if config.pulse else None
-        self.processed = self.faces = self.skipped_crops = 0
+        self.processed = self.faces = self.skipped_crops = self.detect_rounds = 0
         self.last_index = -1
 
     def _timed(self, stage: str, t0: float) -> float:
@@ -121,7 +129,11 @@ class _Loop:
         stats.record("decode", frame.decode_ms)
         t = time.perf_counter()
         if self.processed % self.settings.detect_every == 0:
-            faces = self.detector.detect(frame.image)[: cfg.max_faces]
+            self.detect_rounds += 1
+            if self.region is not None:
+                faces = self.region.detect(frame.image, self.tracker.live(frame.index))[: cfg.max_faces]
+            else:
+                faces = self.detector.detect(frame.image)[: cfg.max_faces]
             t = self._timed("detect", t)
             tracks = self.tracker.update(faces, frame.index)
             for tid in self.tracker.expired:
@@ -269,6 +281,7 @@ def _summarise(config: RunConfig, settings: ResolvedSettings, loaded, loop: _Loo
     return RunSummary(
         bundle=str(config.bundle), backend=loaded.backend_name, precision=str(getattr(loaded.backend, "precision", "")),
         source=settings.source, detector=settings.detector, detect_every=settings.detect_every,
+        detect_passes=dict(loop.region.counts) if loop.region else {"full": loop.detect_rounds},
         smoothing=settings.smoothing.name, smoothing_params=dict(settings.smoothing.params),
         frames=loop.processed, last_index=loop.last_index, faces=loop.faces,
         tracks=loop.tracker.next_id - 1, bad_frames=c.bad, dropped_frames=c.dropped,
