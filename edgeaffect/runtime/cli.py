@@ -74,6 +74,9 @@ def register(app: typer.Typer) -> None:
         loop: bool = typer.Option(False, "--loop", help="Replay a video file from the start when it ends."),
         width: Optional[int] = typer.Option(None, help="Requested camera width."),
         height: Optional[int] = typer.Option(None, help="Requested camera height."),
+        read_ahead: int = typer.Option(4, min=0, help="Frames decoded ahead in a reader thread while the loop works "
+                                                      "(files never drop one; a live source keeps the newest and "
+                                                      "counts drops). 0 = decode in the loop."),
         summary: Optional[Path] = typer.Option(None, help="Summary JSON (default: <out>.summary.json)."),
         pulse: Optional[str] = typer.Option(None, help="Also estimate heart rate per face: pos, chrom or green."),
         pulse_window: float = typer.Option(10.0, help="Seconds of face video per heart-rate estimate."),
@@ -101,7 +104,7 @@ def register(app: typer.Typer) -> None:
             max_seconds=max_seconds, save_crops=save_crops, save_video=save_video, backend=backend, threads=threads,
             backend_options=_backend_flags(bundle, backend, backend_option),
             source_options=SourceOptions(max_retries=max_retries, timeout_s=timeout, folder_fps=fps, loop=loop,
-                                         width=width, height=height), pulse=pulse_options)
+                                         width=width, height=height), pulse=pulse_options, read_ahead=read_ahead)
         result = run(config)
         typer.echo(f"settings: {settings_line(result.settings)}; ran on {result.ran_on}", err=True)
         typer.echo(f"{result.frames} frames ({result.bad_frames} bad, {result.dropped_frames} dropped), "
