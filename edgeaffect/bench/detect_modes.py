@@ -7,7 +7,11 @@ tracker extrapolating in between, and track-guided region detection
 :func:`edgeaffect.runtime.pipeline.run`, round-robin when ``repeats`` > 1 (so
 machine noise lands on all of them; the fastest run of each counts), and is
 scored against the reference run frame by frame: face recall (a reference box
-matched at IoU >= 0.5) and top-1 agreement of the matched faces' raw labels.
+matched at IoU >= 0.5), the mean IoU of the matched boxes (how well the crops
+sit) and top-1 agreement of the matched faces' raw labels.  Besides wall-clock
+FPS each row has ``cpu_fps``, frames per second of this process's CPU time: on
+a machine shared with other work it is what the loop would do with the cores
+to itself (the loop is CPU-bound), and it is far steadier than wall time.
 Torch-free.
 """
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -51,13 +56,14 @@ def _boxes_iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def match_faces(reference: Iterable[Mapping[str, Any]], other: Iterable[Mapping[str, Any]],
-                min_iou: float = 0.5) -> tuple[int, int, int]:
-    """(reference faces, of them found in ``other``, found with the same raw label) over frames by index.
+                min_iou: float = 0.5) -> tuple[int, int, int, float]:
+    """(reference faces, of them found in ``other``, found with the same raw label, mean IoU of the found boxes).
 
     Both are run records as the JSONL sink writes them (``index``, ``faces`` with ``box`` and ``raw_label``).
     """
     by_index = {r["index"]: r["faces"] for r in other}
     total = found = same = 0
+    overlap = 0.0
     for rec in reference:
         candidates = by_index.get(rec["index"], [])
         for face in rec["faces"]:
@@ -65,8 +71,9 @@ def match_faces(reference: Iterable[Mapping[str, Any]], other: Iterable[Mapping[
             best = max(candidates, key=lambda c: _boxes_iou(face["box"], c["box"]), default=None)
             if best is not None and _boxes_iou(face["box"], best["box"]) >= min_iou:
                 found += 1
+                overlap += _boxes_iou(face["box"], best["box"])
                 same += best.get("raw_label") == face.get("raw_label")
-    return total, found, same
+    return total, found, same, overlap / found if found else 1.0
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -81,16 +88,20 @@ def compare_modes(bundle: Path, video: Path, *, key: str = "", modes: Sequence[s
 
     names = [REFERENCE] + [m for m in modes if m != REFERENCE]
     best: dict[str, Any] = {}
+    cpu: dict[str, float] = {}
     records: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="edgeaffect-modes-") as tmp:
         for rep in range(max(repeats, 1)):
             for name in names:
                 mode = DETECT_MODES[name]
                 out = Path(tmp) / f"{name}.jsonl"
+                c0 = time.process_time()
                 summary = run(RunConfig(bundle=Path(bundle), source=str(video), out=out, detector=detector,
                                         detect_every=mode.detect_every, detect_region=mode.detect_region,
                                         threads=threads, max_frames=max_frames))
-                log.info("%s run %d: %.1f FPS", name, rep + 1, summary.fps)
+                cpu_s = time.process_time() - c0  # includes opening the bundle and the detectors
+                cpu[name] = min(cpu.get(name, float("inf")), cpu_s)
+                log.info("%s run %d: %.1f FPS, %.2f CPU s", name, rep + 1, summary.fps, cpu_s)
                 if name not in best or summary.fps > best[name].fps:
                     best[name] = summary
                 if rep == 0:
@@ -100,12 +111,13 @@ def compare_modes(bundle: Path, video: Path, *, key: str = "", modes: Sequence[s
         if name not in modes:
             continue
         s = best[name]
-        total, found, same = match_faces(records[REFERENCE], records[name])
+        total, found, same, box_iou = match_faces(records[REFERENCE], records[name])
         stages = tuple(StageLatency(stage=x.stage, n=x.count, mean_ms=x.mean_ms, p50_ms=x.p50_ms, p95_ms=x.p95_ms)
                        for x in s.stages)
         rows.append(DetectModeRow(bundle=key or Path(bundle).name, video=Path(video).name, mode=name,
                                   detect_every=s.detect_every, detect_region=DETECT_MODES[name].detect_region,
-                                  frames=s.frames, faces=s.faces, fps=s.fps,
+                                  frames=s.frames, faces=s.faces, fps=s.fps, cpu_fps=s.frames / cpu[name],
+                                  box_iou=box_iou,
                                   recall=found / total if total else 1.0, top1_agreement=same / found if found else 1.0,
                                   detect_passes=dict(s.detect_passes), stages=stages))
     return tuple(rows)
@@ -114,13 +126,15 @@ def compare_modes(bundle: Path, video: Path, *, key: str = "", modes: Sequence[s
 def modes_table(rows: Sequence[DetectModeRow]) -> str:
     """FPS, ratio to the reference, recall, agreement, and the mean ms of every stage per setting."""
     stages = list(dict.fromkeys(s.stage for r in rows for s in r.stages))
-    head = f"{'video':<24}{'setting':<8}{'FPS':>8}{'ratio':>7}{'recall':>8}{'top-1':>8}  " + "".join(
+    head = f"{'video':<20}{'setting':<8}{'FPS':>7}{'ratio':>7}{'cpuFPS':>8}{'ratio':>7}{'recall':>8}{'boxIoU':>8}{'top-1':>8}  " + "".join(
         f"{s[:8]:>9}" for s in stages) + "  (ms per frame, amortised)"
     lines = [head]
     for r in rows:
         ref = next((x for x in rows if x.video == r.video and x.bundle == r.bundle and x.mode == REFERENCE), None)
         ratio = r.fps / ref.fps if ref is not None and ref.fps else float("nan")
+        cpu_ratio = r.cpu_fps / ref.cpu_fps if ref is not None and ref.cpu_fps else float("nan")
         ms = {s.stage: s.mean_ms * s.n / max(r.frames, 1) for s in r.stages}
-        lines.append(f"{r.video[:23]:<24}{r.mode:<8}{r.fps:>8.1f}{ratio:>6.2f}x{r.recall:>8.4f}{r.top1_agreement:>8.4f}  "
+        lines.append(f"{r.video[:19]:<20}{r.mode:<8}{r.fps:>7.1f}{ratio:>6.2f}x{r.cpu_fps:>8.1f}{cpu_ratio:>6.2f}x"
+                     f"{r.recall:>8.4f}{r.box_iou:>8.4f}{r.top1_agreement:>8.4f}  "
                      + "".join(f"{ms.get(s, 0.0):>9.2f}" for s in stages))
     return "\n".join(lines)

@@ -150,6 +150,8 @@ class DetectModeRow:
     fps: float
     recall: float  # reference faces found (IoU >= 0.5)
     top1_agreement: float  # of the found faces, same raw label as the reference
+    cpu_fps: float = 0.0  # frames per CPU second of the process: the FPS with the cores to itself
+    box_iou: float = 1.0  # mean IoU of the found boxes with the reference ones
     detect_passes: Mapping[str, int] = field(default_factory=dict)
     stages: tuple[StageLatency, ...] = ()
 
