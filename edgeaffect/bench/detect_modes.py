@@ -126,8 +126,8 @@ def compare_modes(bundle: Path, video: Path, *, key: str = "", modes: Sequence[s
 def modes_table(rows: Sequence[DetectModeRow]) -> str:
     """FPS, ratio to the reference, recall, agreement, and the mean ms of every stage per setting."""
     stages = list(dict.fromkeys(s.stage for r in rows for s in r.stages))
-    head = f"{'video':<20}{'setting':<8}{'FPS':>7}{'ratio':>7}{'cpuFPS':>8}{'ratio':>7}{'recall':>8}{'boxIoU':>8}{'top-1':>8}  " + "".join(
-        f"{s[:8]:>9}" for s in stages) + "  (ms per frame, amortised)"
+    head = (f"{'video':<20}{'setting':<8}{'FPS':>7}{'ratio':>7}{'cpuFPS':>8}{'ratio':>7}{'recall':>8}{'boxIoU':>8}"
+            f"{'top-1':>8}  " + "".join(f"{s[:8]:>9}" for s in stages) + "  (ms per frame, amortised)")
     lines = [head]
     for r in rows:
         ref = next((x for x in rows if x.video == r.video and x.bundle == r.bundle and x.mode == REFERENCE), None)
