@@ -134,7 +134,7 @@ def test_region_setting_comes_from_flag_bundle_or_detector_default(two_faces, tm
     off = make_bundle(tmp_path / "off", kind="classification",
                       runtime=RuntimeSettings(backend="onnxruntime", detect_region=0))
     s = run(RunConfig(bundle=plain, source=str(two_faces), max_frames=12))
-    assert s.settings["detect_region"] == {"value": 10, "from": "default"} and s.detect_passes["region"] > 0
+    assert s.settings["detect_region"] == {"value": 20, "from": "default"} and s.detect_passes["region"] > 0
     s = run(RunConfig(bundle=off, source=str(two_faces), max_frames=12))
     assert s.settings["detect_region"] == {"value": 0, "from": "bundle"} and s.detect_passes == {"full": 12}
     s = run(RunConfig(bundle=off, source=str(two_faces), max_frames=12, detect_region=4))

@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
             None, min=0, help="Full-frame detection every N detection rounds; in between the detector looks only "
                               "around each confident track's predicted box, and a face lost there gets a full-frame "
                               "pass at once. 0 = full frame every round. Default: the bundle's, else "
-                              "10 for YuNet, 0 for other detectors."),
+                              "20 for YuNet, 0 for other detectors."),
         detect_side: Optional[int] = typer.Option(None, min=0, help="YuNet runs on a copy of the frame whose longer "
                                                                     "side is at most this (boxes mapped back); 0 = full "
                                                                     "resolution. Default: the bundle's, else the detector's."),

@@ -9,16 +9,20 @@ and the boxes and landmarks it finds are mapped back to frame pixels.  A full-
 frame pass still runs
 
 * every ``full_every`` detection rounds, so faces that enter are found;
-* whenever a track is new, unconfident or was missed at the last round;
+* whenever a track is unconfident (its last score) or was missed at the last round;
 * at once, on the same frame, when a region pass loses its face (no box in the
   region overlaps the predicted one), so a lost face costs one full pass, not a
   frame without it.
 
 The region's side is fixed (one input size for the detector, so YuNet keeps its
-priors) and small: a face filling half of a 128 px region is far above YuNet's
-smallest findable face, and 128x128 is a fifth of the pixels of the 320x240
-full-frame pass.  Each region pass uses its own detector instance, so the
-full-frame one keeps its input size too.  Torch-free.
+priors) and small: a face filling half of a 64 px region (32 px) is still well
+above YuNet's smallest findable face, and 64x64 is a nineteenth of the pixels
+of the 320x240 full-frame pass (0.9 against 9 ms of CPU per call on a loaded
+core of the development machine).  The defaults were chosen with
+``benchmarks/bench_runtime.py --modes`` on the real PhysRecorder clip and a
+two-face video: 96 px regions or a full pass every 10 rounds found the same faces
+with the same labels and cost 10-20 % more.  Each region pass uses its own
+detector instance, so the full-frame one keeps its input size too.  Torch-free.
 """
 from __future__ import annotations
 
@@ -30,9 +34,9 @@ import numpy as np
 
 from edgeaffect.detectors.base import Face, FaceDetector
 
-# Settings measured with benchmarks/bench_runtime.py --modes (see the issue-23 note): the
-# interval is the schedule of full passes, the rest shape one region pass.
-DEFAULT_FULL_EVERY = 10
+# Measured with benchmarks/bench_runtime.py --modes (see the module docstring): a face that enters
+# is found within 20 rounds (2/3 s at 30 FPS); tracked faces are found on every round.
+DEFAULT_FULL_EVERY = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,7 +45,7 @@ class RegionOptions:
 
     full_every: int = DEFAULT_FULL_EVERY
     margin: float = 0.5  # the region is the box grown by this fraction of its longer side, per side
-    side: int = 96  # the region is resized to side x side pixels before detection
+    side: int = 64  # the region is resized to side x side pixels before detection
     min_score: float = 0.75  # a track whose last detector score is below this gets full-frame passes
     min_iou: float = 0.3  # a region box matches its track at this IoU with the predicted box
 
