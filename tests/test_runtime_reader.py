@@ -83,3 +83,14 @@ def test_run_reading_ahead_gives_the_same_frames_as_reading_in_the_loop(tmp_path
         assert {s.stage for s in summary.stages} >= {"decode", "read", "total"}
         lines[depth] = [line.split('"stage_ms"')[0] for line in out.read_text().splitlines()]
     assert lines[0] == lines[4]
+
+
+def test_read_ahead_is_on_only_where_a_second_core_can_decode(monkeypatch):
+    import os
+
+    from edgeaffect.runtime import reader
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {1})
+    assert reader.default_depth() == 0  # one core: the hand-over would only cost
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert reader.default_depth() == reader.DEFAULT_DEPTH

@@ -74,9 +74,10 @@ def register(app: typer.Typer) -> None:
         loop: bool = typer.Option(False, "--loop", help="Replay a video file from the start when it ends."),
         width: Optional[int] = typer.Option(None, help="Requested camera width."),
         height: Optional[int] = typer.Option(None, help="Requested camera height."),
-        read_ahead: int = typer.Option(4, min=0, help="Frames decoded ahead in a reader thread while the loop works "
-                                                      "(files never drop one; a live source keeps the newest and "
-                                                      "counts drops). 0 = decode in the loop."),
+        read_ahead: Optional[int] = typer.Option(
+            None, min=0, help="Frames decoded ahead in a reader thread while the loop works (files never drop one; "
+                              "a live source keeps the newest and counts drops). 0 = decode in the loop. "
+                              "Default: 4 when the process may use 2+ cores, else 0."),
         summary: Optional[Path] = typer.Option(None, help="Summary JSON (default: <out>.summary.json)."),
         pulse: Optional[str] = typer.Option(None, help="Also estimate heart rate per face: pos, chrom or green."),
         pulse_window: float = typer.Option(10.0, help="Seconds of face video per heart-rate estimate."),

@@ -31,7 +31,7 @@ from edgeaffect.runtime.inference import Predictor, TrackPrediction
 from edgeaffect.bundle import load_bundle
 from edgeaffect.runtime.loader import backend_for, open_model
 from edgeaffect.runtime.pulse import PulseOptions, PulseStage
-from edgeaffect.runtime.reader import DEFAULT_DEPTH, ReadAhead
+from edgeaffect.runtime.reader import ReadAhead, default_depth
 from edgeaffect.runtime.region import RegionDetector, RegionOptions
 from edgeaffect.runtime.results import FaceResult, FrameResult, RunSummary
 from edgeaffect.runtime.settings import ResolvedSettings, resolve_settings
@@ -73,7 +73,7 @@ class RunConfig:
     threads: int | None = None
     backend_options: Mapping[str, Any] = field(default_factory=dict)  # flags for the backend, e.g. {"device": "CPU"}
     source_options: SourceOptions = field(default_factory=SourceOptions)
-    read_ahead: int = DEFAULT_DEPTH  # frames decoded ahead in a reader thread (live sources: 1); 0 = in the loop
+    read_ahead: int | None = None  # frames decoded ahead in a reader thread; 0 = in the loop; None = 4 on 2+ cores
     rss_interval_s: float = 5.0
     pulse: PulseOptions | None = None  # heart rate per track beside the model (--pulse pos)
 
@@ -232,7 +232,8 @@ def run(config: RunConfig) -> RunSummary:
         raise
     stop_reason, error = "end", None
     report = lambda: print(stats.report(), file=sys.stderr, flush=True)  # noqa: E731
-    reader = ReadAhead(source, config.read_ahead) if config.read_ahead else None
+    depth = default_depth() if config.read_ahead is None else config.read_ahead
+    reader = ReadAhead(source, depth) if depth else None
     frames = reader.frames() if reader is not None else source.frames()
     try:
         with stop_on_signals(report, getattr(source, "interrupt", None)) as stop:
