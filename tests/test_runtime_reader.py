@@ -94,3 +94,22 @@ def test_read_ahead_is_on_only_where_a_second_core_can_decode(monkeypatch):
     assert reader.default_depth() == 0  # one core: the hand-over would only cost
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     assert reader.default_depth() == reader.DEFAULT_DEPTH
+
+
+def test_a_live_run_that_falls_behind_says_how_many_frames_it_dropped(tmp_path: Path, monkeypatch):
+    from edgeaffect.runtime import sources
+
+    class FastCamera(_Fake):
+        kind = "fastcam"
+
+        def __init__(self, spec, options) -> None:
+            super().__init__(300, realtime=True, period=0.0002)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setitem(sources.SOURCES, "fastcam", FastCamera)
+    bundle = make_bundle(tmp_path / "b", kind="classification")
+    summary = run(RunConfig(bundle=bundle, source="fastcam:0", detector="none", read_ahead=4))
+    assert summary.dropped_frames > 0 and summary.frames + summary.dropped_frames == 300
+    assert summary.last_index == 299  # the newest frame is kept

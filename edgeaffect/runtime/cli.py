@@ -110,6 +110,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"settings: {settings_line(result.settings)}; ran on {result.ran_on}", err=True)
         typer.echo(f"{result.frames} frames ({result.bad_frames} bad, {result.dropped_frames} dropped), "
                    f"{result.faces} faces in {result.tracks} tracks, {result.fps:.1f} FPS, stopped: {result.stop_reason}"
+                   + "; detection passes " + ", ".join(f"{n} {k}" for k, n in result.detect_passes.items())
                    + (f"; results in {out}" if out else ""), err=True)  # stdout may carry the JSONL (--out -)
 
     models = typer.Typer(help="Auxiliary models (face detectors): shipped ones and the local model cache.",
