@@ -141,11 +141,12 @@ def make_openvino_bundle(folder: Path, onnx_bundle: Path) -> Path:
     return folder
 
 
-def two_face_video(path: Path, frames: int = 90, *, fps: float = 30.0, size: tuple[int, int] = (640, 480)) -> Path:
+def two_face_video(path: Path, frames: int = 90, *, fps: float = 30.0, size: tuple[int, int] = (640, 480),
+                   speed: float = 1.0) -> Path:
     """Two drawn faces moving on their own paths (left and right half) over a fixed backdrop, as MJPG.
 
-    The faces sway, drift up and down and turn a little; their speed peaks near 6 px per frame,
-    a head turning briskly in front of a webcam.
+    The faces sway, drift up and down and turn a little; at ``speed`` 1 their speed peaks near
+    6 px per frame, a head turning briskly in front of a webcam.
     """
     from edgeaffect.data.facedraw import FaceParams, render_face
     from edgeaffect.data.synthetic import background
@@ -159,7 +160,7 @@ def two_face_video(path: Path, frames: int = 90, *, fps: float = 30.0, size: tup
     assert writer.isOpened()
     rng = np.random.default_rng(1)
     for i in range(frames):
-        t = i / fps
+        t = speed * i / fps
         canvas = backdrop.copy()
         for k, p in enumerate(people):
             phase = 1.3 * k

@@ -81,6 +81,13 @@ def test_two_moving_faces_are_found_in_their_regions(two_faces):
     assert region.counts["fallback"] == 0
 
 
+def test_fast_faces_stay_in_their_regions(tmp_path):
+    """At 4x speed (up to ~24 px per frame) extrapolated boxes miss; the regions, from velocity, do not."""
+    frames = _frames(two_face_video(tmp_path / "fast.avi", 40, speed=4.0), 40)
+    region, total, found = _track_and_compare(frames, RegionOptions(full_every=20))
+    assert total == 80 and found == total and region.counts["region"] >= 36
+
+
 @pytest.mark.skipif(not PHYS.is_file(), reason="needs EDGEAFFECT_DATA with physrecorder_v01")
 def test_real_webcam_face_is_found_in_its_region():
     region, total, found = _track_and_compare(_frames(PHYS, 120), RegionOptions(full_every=10))
