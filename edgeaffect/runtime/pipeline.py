@@ -5,8 +5,9 @@ face detector runs every ``detect_every`` frames and the IoU tracker carries
 the boxes (and stable ids) in between; with ``detect_region`` a detection round
 looks only around confident tracks between scheduled full-frame passes
 (``region.py``); with a spare core, frames are decoded ahead in a reader thread
-(``reader.py``); all faces of a frame go to the backend in one batch; each track has its own smoother; each processed frame becomes
-one :class:`FrameResult` written to the sinks at once.  Outputs are checked
+(``reader.py``); all faces of a frame go to the backend in one batch; each
+track has its own smoother; each processed frame becomes one
+:class:`FrameResult` written to the sinks at once.  Outputs are checked
 writable before the model loads and replaced only once the source delivers.
 SIGINT/SIGTERM finish the current frame, flush and close the sinks and save
 the summary.  Every stage is timed (see ``stats.py``).  Torch-free.
