@@ -52,7 +52,11 @@ def atomic_write_text(path: Path, text: str) -> Path:
 
 
 def atomic_write_json(path: Path, data: Any) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    """``data`` as strict JSON through the one serialiser (``plain.to_plain``: no NaN, no Infinity)."""
+    from edgeaffect.plain import to_plain
+
+    text = json.dumps(to_plain(data), indent=2, sort_keys=True, default=str, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
