@@ -43,7 +43,7 @@ class FaceResult:
     pulse_snr: float | None = None  # signal quality of that estimate: the pulse wave's SNR in dB
 
     def to_dict(self) -> dict[str, Any]:
-        return _round(asdict(self))
+        return _round(to_plain(self))
 
 
 @dataclass(frozen=True)
