@@ -1,0 +1,61 @@
+"""What this machine's CPU does with ONNX Runtime INT8 QDQ models, and the settings that keep them exact.
+
+On x86-64 without VNNI (AVX2 desktops, laptops and servers such as AMD Zen 2/3 or Intel before Ice Lake),
+ONNX Runtime's U8S8 integer kernels add pairs of u8 x s8 products in a saturating 16-bit register
+(``vpmaddubsw``): once a pair exceeds 32767 the result is clamped, so a QDQ model that is accurate as
+quantized arithmetic loses agreement on these CPUs only.  VNNI (``vpdpbusd``) and AMX accumulate in 32 bits
+and do not saturate; ARM and TensorRT do not use this kernel at all.  Two ways around it, both ORT's:
+``reduce_range`` (7-bit weights in [-64, 63]: a pair stays below 2 * 255 * 64 = 32640, so it never saturates)
+for models that will run on such CPUs, and the session option ``session.x64quantprecision`` (U8U8 instead
+of U8S8 on CPUs without VNNI; ORT ignores it elsewhere) for running a model whose weights use all 8 bits.
+"""
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+# CPU flags (Linux /proc/cpuinfo names) that decide which INT8 kernel ONNX Runtime's MLAS uses
+INT8_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+# ORT session config key: exact U8U8 integer matmul/conv on x86-64 CPUs without VNNI (no-op on other CPUs)
+PRECISE_KEY = "session.x64quantprecision"
+
+
+@dataclass(frozen=True)
+class CpuInt8:
+    """The export machine's INT8-relevant CPU features, as recorded in verification.json."""
+
+    machine: str  # platform.machine(), e.g. x86_64, aarch64
+    flags: tuple[str, ...]  # the INT8_FLAGS this CPU has ("unknown" when they could not be read)
+
+    @property
+    def x86(self) -> bool:
+        return self.machine.lower() in ("x86_64", "amd64", "i686", "x86")
+
+    @property
+    def vnni(self) -> bool:
+        return any(f in self.flags for f in VNNI_FLAGS)
+
+    @property
+    def u8s8_saturates(self) -> bool:
+        """True when ORT's default U8S8 kernel saturates here (x86 with AVX2/SSE but no VNNI/AMX)."""
+        return self.x86 and "unknown" not in self.flags and not self.vnni
+
+
+def _read_flags(cpuinfo: Path) -> tuple[str, ...]:
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return tuple(f for f in INT8_FLAGS if f in have)
+    except OSError:
+        pass
+    return ("unknown",)
+
+
+@lru_cache(maxsize=1)
+def cpu_int8_features(cpuinfo: str = "/proc/cpuinfo") -> CpuInt8:
+    """This CPU's INT8 features (flags are read on Linux; elsewhere they are recorded as unknown)."""
+    return CpuInt8(platform.machine() or "unknown", _read_flags(Path(cpuinfo)))
