@@ -21,6 +21,7 @@ INT8_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 # ORT session config key: exact U8U8 integer matmul/conv on x86-64 CPUs without VNNI (no-op on other CPUs)
 PRECISE_KEY = "session.x64quantprecision"
+WEIGHT_BITS_PROP = "edgeaffect.int8_weight_bits"  # ONNX metadata: "7" (reduce_range) or "8", written at export
 
 
 @dataclass(frozen=True)
@@ -59,3 +60,18 @@ def _read_flags(cpuinfo: Path) -> tuple[str, ...]:
 def cpu_int8_features(cpuinfo: str = "/proc/cpuinfo") -> CpuInt8:
     """This CPU's INT8 features (flags are read on Linux; elsewhere they are recorded as unknown)."""
     return CpuInt8(platform.machine() or "unknown", _read_flags(Path(cpuinfo)))
+
+
+def ort_int8_kernel(cpu: CpuInt8, *, exact: bool, weight_bits: str) -> str:
+    """Which ONNX Runtime integer kernel ran an INT8 model here, and whether its sums were exact."""
+    if not cpu.x86:
+        return f"{cpu.machine}: ORT's non-x86 integer kernels (no U8S8 16-bit saturation)"
+    if "unknown" in cpu.flags:
+        return "x86 with unknown CPU flags: U8S8 16-bit saturation not ruled out"
+    if cpu.vnni:
+        return "U8S8 with VNNI/AMX: 32-bit sums, exact"
+    if exact:
+        return f"U8U8 ({PRECISE_KEY}=1): exact 32-bit sums on this CPU without VNNI"
+    if weight_bits == "7":
+        return "U8S8 without VNNI: 7-bit weights (reduce_range) keep its 16-bit pair sums exact"
+    return "U8S8 without VNNI: 16-bit pair sums can saturate on 8-bit weights"

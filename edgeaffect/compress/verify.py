@@ -8,7 +8,10 @@ ModelMeta preprocessing, and compared with the float torch model on the same
 inputs: max |delta| per head, top-1 agreement and accuracy / macro-F1 for class
 heads, CCC for valence/arousal, Pearson vs the float output for regression and
 signal heads.  Past a threshold it raises :class:`VerificationError` with the
-numbers unless the caller accepts the drop.
+numbers unless the caller accepts the drop.  The report records the CPU it ran
+on and, for ONNX Runtime INT8, which integer kernel ran: a proxy computes as the
+device does (exact 32-bit sums, see :mod:`edgeaffect.compress.cpu_int8`), a
+direct run as the target's users' ONNX Runtime does.
 """
 from __future__ import annotations
 
@@ -30,6 +33,10 @@ from edgeaffect.meta import HeadKind, ModelMeta
 from edgeaffect.runtime.backends import create_backend
 
 log = logging.getLogger(__name__)
+# What a proxy backend needs to compute as the device does.  TensorRT sums INT8 products in 32 bits; ORT's
+# default x86 kernel without VNNI saturates 16-bit pair sums (94 % vs 100 % agreement on the test model, Zen 3),
+# so the proxy runs ORT's exact U8U8 kernel rather than reporting this CPU's kernel as the device's accuracy.
+PROXY_OPTIONS: Mapping[str, Mapping[str, Any]] = {"onnxruntime": {"exact_int8": True}}
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,8 @@ class VerificationReport:
     latency_ms: float | None = None  # median single-batch latency on this machine
     ran_precision: str = ""  # what the backend says it ran
     note: str = ""  # e.g. the profile's device was not on the export machine, so the CPU verified it
+    cpu: Mapping[str, Any] = field(default_factory=dict)  # machine + INT8-relevant flags of the verifying CPU
+    int8_kernel: str = ""  # ONNX Runtime INT8: which integer kernel ran here and whether its sums were exact
 
     @property
     def passed(self) -> bool:
@@ -111,8 +120,8 @@ def open_backend(fmt: ExportFormat, path: Path, meta: ModelMeta, **options: Any)
     """
     from edgeaffect.backend_options import runtime_options, without_placement
 
-    def create(name: str) -> tuple[Any, str]:
-        opts = runtime_options(name, options.get(name, {}))
+    def create(name: str, proxy: bool = False) -> tuple[Any, str]:
+        opts = runtime_options(name, options.get(name, {})) | dict(PROXY_OPTIONS.get(name, {}) if proxy else {})
         try:
             return create_backend(name, path, meta, **opts), ""
         except MissingExtraError:
@@ -133,7 +142,7 @@ def open_backend(fmt: ExportFormat, path: Path, meta: ModelMeta, **options: Any)
         if fmt.proxy_backend is None:
             raise
         log.warning("%s is not installed here: verifying %s with %s instead", fmt.backend, path.name, fmt.proxy_backend)
-        backend, note = create(fmt.proxy_backend)
+        backend, note = create(fmt.proxy_backend, proxy=True)
         return backend, True, note
 
 
@@ -187,6 +196,20 @@ def _head_result(head, ref: np.ndarray, got: np.ndarray, labels: np.ndarray | No
                 found |= _delta(f"ccc_{name}", metrics.ccc(values[:, j], ref.reshape(len(ref), -1)[:, j]),
                                 metrics.ccc(values[:, j], got.reshape(len(got), -1)[:, j]))
     return HeadResult(head.name, head.kind.value, metrics=found, **res)
+
+
+def _cpu_record(backend: Any, model_path: Path, precision: str) -> tuple[dict[str, Any], str]:
+    """The verifying CPU, and (ONNX Runtime INT8) the integer kernel that ran the file on it."""
+    from edgeaffect.compress.cpu_int8 import WEIGHT_BITS_PROP, cpu_int8_features, ort_int8_kernel
+
+    cpu = cpu_int8_features()
+    record = {"machine": cpu.machine, "flags": list(cpu.flags), "vnni": cpu.vnni}
+    if precision != "int8" or backend.name != "onnxruntime":
+        return record, ""
+    onnx = require("onnx", "onnx")
+    props = {p.key: p.value for p in onnx.load(str(model_path), load_external_data=False).metadata_props}
+    return record, ort_int8_kernel(cpu, exact=bool(getattr(backend, "exact_int8", False)),
+                                   weight_bits=props.get(WEIGHT_BITS_PROP, "8"))
 
 
 def measure_latency(backend: Any, arrays: tuple[np.ndarray, ...], *, runs: int = 30, warmup: int = 3,
@@ -269,10 +292,12 @@ def verify_export(model: Any, meta: ModelMeta, model_path: Path, *, fmt: ExportF
         if result.pearson is not None and not result.pearson >= thresholds.pearson:  # NaN fails too
             failures.append(f"{head.name} Pearson vs float {result.pearson:.4f} < {thresholds.pearson}"
                             f" (max |delta| {result.max_abs_diff:.4g})")
+    cpu, kernel = _cpu_record(backend, Path(model_path), precision)
     report = VerificationReport(fmt.name, precision, backend.name, proxy, Path(model_path).name, n, tuple(heads),
                                 thresholds, tuple(failures), measure_latency(backend, first) if latency else None,
-                                getattr(backend, "precision", precision), note)
-    log.info("verified %s/%s on %d samples with %s: %s", fmt.name, precision, n, backend.name,
+                                getattr(backend, "precision", precision), note, cpu, kernel)
+    log.info("verified %s/%s on %d samples with %s%s: %s", fmt.name, precision, n, backend.name,
+             f" ({kernel})" if kernel else "",
              "passed" if report.passed else "; ".join(failures))
     if not accept_drop:
         report.raise_if_failed()
