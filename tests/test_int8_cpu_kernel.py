@@ -109,3 +109,23 @@ def test_tensorrt_proxy_runs_the_exact_kernel_and_says_so(tmp_path, model, calib
         assert ver["int8_kernel"].startswith("U8U8 (session.x64quantprecision=1)")
         # the loss is this CPU's kernel, not the quantization: the same file with saturating sums agrees less
         assert agreement(model, path, faces) < exact
+
+
+def test_arm_target_keeps_8_bits_and_is_verified_with_exact_sums(tmp_path, model, calib, verify_set):
+    out = export_model(model, tiny_meta(), target="rpi5", format="onnx", precision="int8", out=tmp_path / "rpi5",
+                       calibration=calib, verify_data=verify_set)
+    assert {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}[WEIGHT_BITS_PROP] == "8"
+    ver = json.loads((out / "verification.json").read_text())["candidates"][0]
+    assert ver["proxy"] is False and ver["heads"][0]["top1_agreement"] >= GATE
+    if HERE.u8s8_saturates:  # the Pi's ARM kernels do not saturate: the x86 export machine must not pretend they do
+        assert ver["int8_kernel"].endswith("as the target device computes")
+
+
+def test_openvino_int8_for_laptops_passes_the_gate_on_this_cpu(tmp_path, model, calib, verify_set):
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    out = export_model(model, tiny_meta(), target="laptop-x86", format="openvino", precision="int8",
+                       out=tmp_path / "ov", calibration=calib, verify_data=verify_set)
+    ver = json.loads((out / "verification.json").read_text())["candidates"][0]
+    assert ver["backend"] == "openvino" and ver["proxy"] is False and ver["passed"]
+    assert ver["heads"][0]["top1_agreement"] >= GATE and ver["cpu"]["flags"] == list(HERE.flags)

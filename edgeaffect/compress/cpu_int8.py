@@ -22,6 +22,24 @@ VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 # ORT session config key: exact U8U8 integer matmul/conv on x86-64 CPUs without VNNI (no-op on other CPUs)
 PRECISE_KEY = "session.x64quantprecision"
 WEIGHT_BITS_PROP = "edgeaffect.int8_weight_bits"  # ONNX metadata: "7" (reduce_range) or "8", written at export
+X86_ARCHES = ("x86_64", "amd64", "x86", "i686")
+
+
+def is_x86(arch: str) -> bool:
+    return arch.lower() in X86_ARCHES
+
+
+def target_may_saturate(target: str) -> bool:
+    """True when an ONNX Runtime INT8 model for ``target`` may meet the x86 U8S8 kernel without VNNI.
+
+    An x86 profile will (AVX2 laptops are common, whatever CPU exported the model); an ARM profile will
+    not.  With no target the answer is the safe one: it may.
+    """
+    if not target:
+        return True
+    from edgeaffect.devices import get_profile
+
+    return is_x86(get_profile(target).arch)
 
 
 @dataclass(frozen=True)
@@ -33,7 +51,7 @@ class CpuInt8:
 
     @property
     def x86(self) -> bool:
-        return self.machine.lower() in ("x86_64", "amd64", "i686", "x86")
+        return is_x86(self.machine)
 
     @property
     def vnni(self) -> bool:
@@ -63,7 +81,11 @@ def cpu_int8_features(cpuinfo: str = "/proc/cpuinfo") -> CpuInt8:
 
 
 def ort_int8_kernel(cpu: CpuInt8, *, exact: bool, weight_bits: str) -> str:
-    """Which ONNX Runtime integer kernel ran an INT8 model here, and whether its sums were exact."""
+    """Which ONNX Runtime integer kernel ran an INT8 model here, and whether its sums were exact.
+
+    ``exact``: the session asked for exact sums, because the device that computes the result does
+    (TensorRT behind a proxy, an ARM target verified on an x86 export machine).
+    """
     if not cpu.x86:
         return f"{cpu.machine}: ORT's non-x86 integer kernels (no U8S8 16-bit saturation)"
     if "unknown" in cpu.flags:
@@ -71,7 +93,7 @@ def ort_int8_kernel(cpu: CpuInt8, *, exact: bool, weight_bits: str) -> str:
     if cpu.vnni:
         return "U8S8 with VNNI/AMX: 32-bit sums, exact"
     if exact:
-        return f"U8U8 ({PRECISE_KEY}=1): exact 32-bit sums on this CPU without VNNI"
+        return f"U8U8 ({PRECISE_KEY}=1): exact 32-bit sums on this CPU without VNNI, as the target device computes"
     if weight_bits == "7":
         return "U8S8 without VNNI: 7-bit weights (reduce_range) keep its 16-bit pair sums exact"
     return "U8S8 without VNNI: 16-bit pair sums can saturate on 8-bit weights"

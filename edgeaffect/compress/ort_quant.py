@@ -20,7 +20,7 @@ from pathlib import Path
 from edgeaffect._optional import require
 from edgeaffect.calibration.adapters import ort_reader
 from edgeaffect.calibration.sources import CalibrationSource
-from edgeaffect.compress.cpu_int8 import WEIGHT_BITS_PROP
+from edgeaffect.compress.cpu_int8 import WEIGHT_BITS_PROP, target_may_saturate
 from edgeaffect.errors import ConfigError, ExportError
 from edgeaffect.formats import CalibrationMethod, ExportOptions
 from edgeaffect.meta import ModelMeta
@@ -32,7 +32,6 @@ RECURRENT_OPS = ("LSTM", "GRU", "RNN")
 # Fed in chunks of this many samples (ORT's CalibStridedMinMax), the histograms are merged
 # chunk by chunk and memory stays at one chunk's outputs.
 HISTOGRAM_CHUNK = 16
-X86 = ("x86_64", "amd64", "x86", "i686")
 
 
 def reduce_range(options: ExportOptions) -> bool:
@@ -45,11 +44,7 @@ def reduce_range(options: ExportOptions) -> bool:
     """
     if options.reduce_range is not None:
         return bool(options.reduce_range)
-    if not options.target:
-        return True
-    from edgeaffect.devices import get_profile
-
-    return get_profile(options.target).arch.lower() in X86
+    return target_may_saturate(options.target)
 
 
 def recurrent_ops(path: Path) -> list[str]:

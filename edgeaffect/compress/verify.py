@@ -33,10 +33,11 @@ from edgeaffect.meta import HeadKind, ModelMeta
 from edgeaffect.runtime.backends import create_backend
 
 log = logging.getLogger(__name__)
-# What a proxy backend needs to compute as the device does.  TensorRT sums INT8 products in 32 bits; ORT's
-# default x86 kernel without VNNI saturates 16-bit pair sums (94 % vs 100 % agreement on the test model, Zen 3),
-# so the proxy runs ORT's exact U8U8 kernel rather than reporting this CPU's kernel as the device's accuracy.
-PROXY_OPTIONS: Mapping[str, Mapping[str, Any]] = {"onnxruntime": {"exact_int8": True}}
+# Backend options that sum INT8 products exactly, used when the device that computes the result does: TensorRT
+# (behind its ONNX Runtime proxy) and ARM CPUs sum in 32 bits, while ORT's default x86 kernel without VNNI
+# saturates 16-bit pair sums (94 % vs 100 % agreement on the test model, Zen 3).  Without them the export
+# machine's CPU kernel, not the device's arithmetic, would be reported.
+EXACT_INT8_OPTIONS: Mapping[str, Mapping[str, Any]] = {"onnxruntime": {"exact_int8": True}}
 
 
 @dataclass(frozen=True)
@@ -111,17 +112,20 @@ class VerificationReport:
                 "calibrate on more/representative data (--calib-data), try another precision, or pass --accept-drop")
 
 
-def open_backend(fmt: ExportFormat, path: Path, meta: ModelMeta, **options: Any) -> tuple[Any, bool, str]:
+def open_backend(fmt: ExportFormat, path: Path, meta: ModelMeta, *, exact_int8: bool = False,
+                 **options: Any) -> tuple[Any, bool, str]:
     """The format's own backend, or its declared proxy when that runtime is not installed here.
 
     ``options`` are ``{backend: {key: value}}`` (a device profile's); only each backend's runtime keys
     reach it.  When the profile's hardware (an OpenVINO GPU) is not on this machine, the file is
-    verified on the backend's default device instead and the returned note says so.
+    verified on the backend's default device instead and the returned note says so.  A proxy, and any
+    backend when ``exact_int8`` (the target's CPU does not saturate), sums INT8 exactly (EXACT_INT8_OPTIONS).
     """
     from edgeaffect.backend_options import runtime_options, without_placement
 
     def create(name: str, proxy: bool = False) -> tuple[Any, str]:
-        opts = runtime_options(name, options.get(name, {})) | dict(PROXY_OPTIONS.get(name, {}) if proxy else {})
+        opts = runtime_options(name, options.get(name, {})) | dict(EXACT_INT8_OPTIONS.get(name, {})
+                                                                   if proxy or exact_int8 else {})
         try:
             return create_backend(name, path, meta, **opts), ""
         except MissingExtraError:
@@ -252,8 +256,11 @@ def _metric_failures(head: str, result: HeadResult, labels: np.ndarray | None, t
 def verify_export(model: Any, meta: ModelMeta, model_path: Path, *, fmt: ExportFormat, precision: str,
                   data: CalibrationSource, thresholds: Thresholds | None = None, accept_drop: bool = False,
                   backend_options: Mapping[str, Mapping[str, Any]] | None = None, batch_size: int = 32,
-                  latency: bool = False, reference_cache: dict | None = None) -> VerificationReport:
+                  latency: bool = False, reference_cache: dict | None = None,
+                  exact_int8: bool = False) -> VerificationReport:
     """Run ``model_path`` with its backend on ``data`` and compare with the float ``model``.
+
+    ``exact_int8``: the target's CPU sums INT8 exactly (ARM), so this CPU's saturating kernel must not stand in.
 
     ``reference_cache`` (a dict the caller keeps) holds the float model's outputs
     so several candidate exports of one model are compared without re-running it.
@@ -261,7 +268,8 @@ def verify_export(model: Any, meta: ModelMeta, model_path: Path, *, fmt: ExportF
     cache = {} if reference_cache is None else reference_cache
     thresholds = thresholds or DEFAULT_THRESHOLDS[precision]
     data = data.with_meta(meta) if data.meta is None else data
-    backend, proxy, note = open_backend(fmt, Path(model_path), meta, **dict(backend_options or {}))
+    backend, proxy, note = open_backend(fmt, Path(model_path), meta, exact_int8=exact_int8,
+                                        **dict(backend_options or {}))
     bs = backend.batch_size or batch_size
     refs, gots, labels, values, first = [], [], [], [], None
     for i, (arrays, owners) in enumerate(data.batches(bs)):
