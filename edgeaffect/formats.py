@@ -48,6 +48,9 @@ class ExportOptions:
     calibration_method: CalibrationMethod = CalibrationMethod.MINMAX
     per_channel: bool = True
     symmetric_activations: bool = False  # TensorRT reads only symmetric signed INT8 QDQ
+    # ONNX INT8 weights in 7 bits (ORT's reduce_range): exact on x86 CPUs without VNNI, whose default U8S8
+    # kernel saturates on full 8-bit weights. None = decided by the target (edgeaffect.compress.ort_quant).
+    reduce_range: bool | None = None
     keep_io_fp32: bool = True  # FP16 models keep float32 inputs/outputs so preprocessing stays identical
     fp16_weights: bool = False  # ONNX FP32: store weights as float16 (half the file), computed in float32
     workspace_mb: int = 1024  # TensorRT builder workspace

@@ -25,6 +25,7 @@ from typing import Any
 from edgeaffect.bundle import Manifest, RuntimeSettings, is_bundle_folder, write_manifest
 from edgeaffect.calibration.sources import CalibrationSource, from_path
 from edgeaffect.formats import ExportFormat, ExportOptions, get_format
+from edgeaffect.compress.cpu_int8 import target_may_saturate
 from edgeaffect.compress.verify import Thresholds, VerificationReport, verify_export
 from edgeaffect.errors import ConfigError, ExportError
 from edgeaffect.io import atomic_write_json, atomic_write_text, check_writable
@@ -249,7 +250,8 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
                 continue
             report = verify_export(model, meta, folder / files[0], fmt=fmt, precision=p, data=verify,
                                    thresholds=thresholds, accept_drop=True, backend_options=options.backend_options,
-                                   latency=precision == AUTO, reference_cache=reference)
+                                   latency=precision == AUTO, reference_cache=reference,
+                                   exact_int8=not target_may_saturate(profile.name))
             cands.append(Candidate(p, folder, files, report))
             if precision == AUTO:
                 continue  # auto measures every candidate

@@ -86,7 +86,8 @@ def export(model, meta: ModelMeta, out_dir: Path, *, precision: str, calibration
     if precision not in ("fp16", "int8"):
         raise ConfigError(f"TensorRT bundles are built at fp16 or int8, not '{precision}'",
                           "pass --precision fp16 or int8")
-    trt_options = dataclasses.replace(options, symmetric_activations=True, per_channel=True)
+    # TensorRT accumulates INT8 in 32 bits (no x86 U8S8 saturation): all 8 weight bits, not reduce_range
+    trt_options = dataclasses.replace(options, symmetric_activations=True, per_channel=True, reduce_range=False)
     files = onnx_export.export(model, meta, out_dir, precision=precision, calibration=calibration, options=trt_options)
     write_script(Path(out_dir), meta, precision, trt_options)
     return [*files, SCRIPT]

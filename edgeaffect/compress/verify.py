@@ -8,7 +8,10 @@ ModelMeta preprocessing, and compared with the float torch model on the same
 inputs: max |delta| per head, top-1 agreement and accuracy / macro-F1 for class
 heads, CCC for valence/arousal, Pearson vs the float output for regression and
 signal heads.  Past a threshold it raises :class:`VerificationError` with the
-numbers unless the caller accepts the drop.
+numbers unless the caller accepts the drop.  The report records the CPU it ran
+on and, for ONNX Runtime INT8, which integer kernel ran: a proxy computes as the
+device does (exact 32-bit sums, see :mod:`edgeaffect.compress.cpu_int8`), a
+direct run as the target's users' ONNX Runtime does.
 """
 from __future__ import annotations
 
@@ -30,6 +33,11 @@ from edgeaffect.meta import HeadKind, ModelMeta
 from edgeaffect.runtime.backends import create_backend
 
 log = logging.getLogger(__name__)
+# Backend options that sum INT8 products exactly, used when the device that computes the result does: TensorRT
+# (behind its ONNX Runtime proxy) and ARM CPUs sum in 32 bits, while ORT's default x86 kernel without VNNI
+# saturates 16-bit pair sums (94 % vs 100 % agreement on the test model, Zen 3).  Without them the export
+# machine's CPU kernel, not the device's arithmetic, would be reported.
+EXACT_INT8_OPTIONS: Mapping[str, Mapping[str, Any]] = {"onnxruntime": {"exact_int8": True}}
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,8 @@ class VerificationReport:
     latency_ms: float | None = None  # median single-batch latency on this machine
     ran_precision: str = ""  # what the backend says it ran
     note: str = ""  # e.g. the profile's device was not on the export machine, so the CPU verified it
+    cpu: Mapping[str, Any] = field(default_factory=dict)  # machine + INT8-relevant flags of the verifying CPU
+    int8_kernel: str = ""  # ONNX Runtime INT8: which integer kernel ran here and whether its sums were exact
 
     @property
     def passed(self) -> bool:
@@ -102,17 +112,20 @@ class VerificationReport:
                 "calibrate on more/representative data (--calib-data), try another precision, or pass --accept-drop")
 
 
-def open_backend(fmt: ExportFormat, path: Path, meta: ModelMeta, **options: Any) -> tuple[Any, bool, str]:
+def open_backend(fmt: ExportFormat, path: Path, meta: ModelMeta, *, exact_int8: bool = False,
+                 **options: Any) -> tuple[Any, bool, str]:
     """The format's own backend, or its declared proxy when that runtime is not installed here.
 
     ``options`` are ``{backend: {key: value}}`` (a device profile's); only each backend's runtime keys
     reach it.  When the profile's hardware (an OpenVINO GPU) is not on this machine, the file is
-    verified on the backend's default device instead and the returned note says so.
+    verified on the backend's default device instead and the returned note says so.  A proxy, and any
+    backend when ``exact_int8`` (the target's CPU does not saturate), sums INT8 exactly (EXACT_INT8_OPTIONS).
     """
     from edgeaffect.backend_options import runtime_options, without_placement
 
-    def create(name: str) -> tuple[Any, str]:
-        opts = runtime_options(name, options.get(name, {}))
+    def create(name: str, proxy: bool = False) -> tuple[Any, str]:
+        opts = runtime_options(name, options.get(name, {})) | dict(EXACT_INT8_OPTIONS.get(name, {})
+                                                                   if proxy or exact_int8 else {})
         try:
             return create_backend(name, path, meta, **opts), ""
         except MissingExtraError:
@@ -133,7 +146,7 @@ def open_backend(fmt: ExportFormat, path: Path, meta: ModelMeta, **options: Any)
         if fmt.proxy_backend is None:
             raise
         log.warning("%s is not installed here: verifying %s with %s instead", fmt.backend, path.name, fmt.proxy_backend)
-        backend, note = create(fmt.proxy_backend)
+        backend, note = create(fmt.proxy_backend, proxy=True)
         return backend, True, note
 
 
@@ -189,6 +202,20 @@ def _head_result(head, ref: np.ndarray, got: np.ndarray, labels: np.ndarray | No
     return HeadResult(head.name, head.kind.value, metrics=found, **res)
 
 
+def _cpu_record(backend: Any, model_path: Path, precision: str) -> tuple[dict[str, Any], str]:
+    """The verifying CPU, and (ONNX Runtime INT8) the integer kernel that ran the file on it."""
+    from edgeaffect.compress.cpu_int8 import WEIGHT_BITS_PROP, cpu_int8_features, ort_int8_kernel
+
+    cpu = cpu_int8_features()
+    record = {"machine": cpu.machine, "flags": list(cpu.flags), "vnni": cpu.vnni}
+    if precision != "int8" or backend.name != "onnxruntime":
+        return record, ""
+    onnx = require("onnx", "onnx")
+    props = {p.key: p.value for p in onnx.load(str(model_path), load_external_data=False).metadata_props}
+    return record, ort_int8_kernel(cpu, exact=bool(getattr(backend, "exact_int8", False)),
+                                   weight_bits=props.get(WEIGHT_BITS_PROP, "8"))
+
+
 def measure_latency(backend: Any, arrays: tuple[np.ndarray, ...], *, runs: int = 30, warmup: int = 3,
                     budget_s: float = 5.0) -> float:
     """Median milliseconds for one inference of real inputs at the backend's batch (1 when dynamic).
@@ -229,8 +256,11 @@ def _metric_failures(head: str, result: HeadResult, labels: np.ndarray | None, t
 def verify_export(model: Any, meta: ModelMeta, model_path: Path, *, fmt: ExportFormat, precision: str,
                   data: CalibrationSource, thresholds: Thresholds | None = None, accept_drop: bool = False,
                   backend_options: Mapping[str, Mapping[str, Any]] | None = None, batch_size: int = 32,
-                  latency: bool = False, reference_cache: dict | None = None) -> VerificationReport:
+                  latency: bool = False, reference_cache: dict | None = None,
+                  exact_int8: bool = False) -> VerificationReport:
     """Run ``model_path`` with its backend on ``data`` and compare with the float ``model``.
+
+    ``exact_int8``: the target's CPU sums INT8 exactly (ARM), so this CPU's saturating kernel must not stand in.
 
     ``reference_cache`` (a dict the caller keeps) holds the float model's outputs
     so several candidate exports of one model are compared without re-running it.
@@ -238,7 +268,8 @@ def verify_export(model: Any, meta: ModelMeta, model_path: Path, *, fmt: ExportF
     cache = {} if reference_cache is None else reference_cache
     thresholds = thresholds or DEFAULT_THRESHOLDS[precision]
     data = data.with_meta(meta) if data.meta is None else data
-    backend, proxy, note = open_backend(fmt, Path(model_path), meta, **dict(backend_options or {}))
+    backend, proxy, note = open_backend(fmt, Path(model_path), meta, exact_int8=exact_int8,
+                                        **dict(backend_options or {}))
     bs = backend.batch_size or batch_size
     refs, gots, labels, values, first = [], [], [], [], None
     for i, (arrays, owners) in enumerate(data.batches(bs)):
@@ -269,10 +300,12 @@ def verify_export(model: Any, meta: ModelMeta, model_path: Path, *, fmt: ExportF
         if result.pearson is not None and not result.pearson >= thresholds.pearson:  # NaN fails too
             failures.append(f"{head.name} Pearson vs float {result.pearson:.4f} < {thresholds.pearson}"
                             f" (max |delta| {result.max_abs_diff:.4g})")
+    cpu, kernel = _cpu_record(backend, Path(model_path), precision)
     report = VerificationReport(fmt.name, precision, backend.name, proxy, Path(model_path).name, n, tuple(heads),
                                 thresholds, tuple(failures), measure_latency(backend, first) if latency else None,
-                                getattr(backend, "precision", precision), note)
-    log.info("verified %s/%s on %d samples with %s: %s", fmt.name, precision, n, backend.name,
+                                getattr(backend, "precision", precision), note, cpu, kernel)
+    log.info("verified %s/%s on %d samples with %s%s: %s", fmt.name, precision, n, backend.name,
+             f" ({kernel})" if kernel else "",
              "passed" if report.passed else "; ".join(failures))
     if not accept_drop:
         report.raise_if_failed()

@@ -31,13 +31,16 @@ class OnnxRuntimeBackend:
     """``onnxruntime.InferenceSession`` behind the Backend protocol.
 
     ``providers``: execution providers in preference order (names or aliases);
-    ``threads``: intra-op threads (0/None = ONNX Runtime's default, all cores).
+    ``threads``: intra-op threads (0/None = ONNX Runtime's default, all cores);
+    ``exact_int8``: ORT's U8U8 integer kernels (``session.x64quantprecision``) on x86-64 CPUs without
+    VNNI, where the default U8S8 ones saturate on full 8-bit weights; ORT ignores it on other CPUs.
+    The export machine sets it to verify a TensorRT QDQ model as the device computes it (32-bit sums).
     """
 
     name = "onnxruntime"
 
     def __init__(self, model_path: Path, meta: ModelMeta, *, providers: Sequence[str] = ("CPUExecutionProvider",),
-                 threads: int | None = None, precision: str | None = None) -> None:
+                 threads: int | None = None, precision: str | None = None, exact_int8: bool = False) -> None:
         ort = require("onnxruntime", "onnx", purpose="the ONNX Runtime backend")
         ort.disable_telemetry_events()  # the environment switch (edgeaffect._telemetry) is too late if ORT loaded first
         model_path = Path(model_path)
@@ -49,6 +52,9 @@ class OnnxRuntimeBackend:
         if threads:
             opts.intra_op_num_threads = int(threads)
         opts.log_severity_level = 3  # ORT warns about every unused initializer; errors still raise
+        self.exact_int8 = bool(exact_int8)
+        if self.exact_int8:
+            opts.add_session_config_entry("session.x64quantprecision", "1")
         try:
             self._session = ort.InferenceSession(str(model_path), sess_options=opts, providers=self.providers)
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
