@@ -66,3 +66,27 @@ def unknown_name(kind: str, name: str, choices) -> ConfigError:
     near = difflib.get_close_matches(name, choices, n=1)
     hint = f"did you mean '{near[0]}'? " if near else ""
     return ConfigError(f"unknown {kind} '{name}'", f"{hint}choose one of: {', '.join(choices)}")
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: the work stopped before it finished.
+
+    A BaseException (like KeyboardInterrupt) so that no ``except Exception`` on the way
+    swallows it; every ``finally`` still runs, so temporary files are removed.  The CLI
+    prints ``interrupted`` and exits with 128 + the signal number (130 for Ctrl-C,
+    143 for SIGTERM), the shells' convention, so a script never mistakes it for success.
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = int(signum)
+        try:
+            self.name = signal.Signals(self.signum).name
+        except ValueError:
+            self.name = f"signal {self.signum}"
+        super().__init__(self.name)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

@@ -101,7 +101,13 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"settings: {settings_line(result.settings)}; ran on {result.ran_on}", err=True)
         typer.echo(f"{result.frames} frames ({result.bad_frames} bad, {result.dropped_frames} dropped), "
                    f"{result.faces} faces in {result.tracks} tracks, {result.fps:.1f} FPS, stopped: {result.stop_reason}"
-                   + (f"; results in {out}" if out else ""), err=True)  # stdout may carry the JSONL (--out -)
+                   + (f"; results in {out}" if out and result.frames else ""), err=True)  # stdout may carry the JSONL (--out -)
+        if result.stop_reason.startswith("signal "):  # a clean stop, results kept, but not the source's end: 130/143
+            import signal
+
+            from edgeaffect.errors import Interrupted
+
+            raise Interrupted(signal.Signals[result.stop_reason.split()[1]])
 
     models = typer.Typer(help="Auxiliary models (face detectors): shipped ones and the local model cache.",
                          no_args_is_help=True)

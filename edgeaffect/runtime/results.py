@@ -7,7 +7,6 @@ report can compare smoothers from one run.  Torch-free.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
@@ -54,7 +53,9 @@ class FrameResult:
         return _round(asdict(self))
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        from edgeaffect.io import dumps_json
+
+        return dumps_json(self.to_dict(), separators=(",", ":"))  # strict: a NaN score is null, never NaN
 
 
 @dataclass(frozen=True)
