@@ -50,7 +50,8 @@ def main() -> None:
     meta = meta.evolve(info={**dict(meta.info), "shipped": "edgeaffect default", "trained_epochs": ckpt["epoch"],
                              "weights": "float16-rounded"})
     config = {**ckpt["config"], "data": {**ckpt["config"]["data"], "path": args.data_as}}
-    staging = Path(tempfile.mkdtemp(prefix=".default-", dir=DEFAULT_DIR.parent))
+    # staged outside the package: export refuses any --out inside it, so a user command never overwrites it
+    staging = Path(tempfile.mkdtemp(prefix="edgeaffect-default-"))
     try:
         run = staging / "run"
         run.mkdir()
