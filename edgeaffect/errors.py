@@ -90,3 +90,22 @@ class Interrupted(BaseException):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+def check_range(name: str, value: object, lo: float, hi: float, *, whole: bool = False, fix: str = ""):
+    """``value`` unchanged when it is a finite number (a whole one with ``whole``) in ``lo..hi``.
+
+    Otherwise a :class:`ConfigError` naming the setting, the value and the allowed range: NaN,
+    infinities and absurd sizes never reach a library (an OverflowError, a division by zero, a
+    thread pool of a million).  Used for every number a flag or a file gives.
+    """
+    import math
+    import numbers
+
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) \
+        and lo <= value <= hi and (not whole or float(value).is_integer())
+    if not ok:
+        kind = "a whole number" if whole else "a finite number"
+        raise ConfigError(f"{name} = {value!r} is outside the allowed range: {kind} in {lo:g}..{hi:g}",
+                          fix or f"give {name} a value in {lo:g}..{hi:g}")
+    return value

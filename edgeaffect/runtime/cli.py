@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
                                                                  "detector, the model cache, else the shipped copy)."),
         detect_every: Optional[int] = typer.Option(None, min=1, help="Run the detector every N frames; the tracker "
                                                                      "fills in (default: the bundle's, else 1)."),
-        detect_side: Optional[int] = typer.Option(None, min=0, help="YuNet runs on a copy of the frame whose longer "
+        detect_side: Optional[int] = typer.Option(None, min=0, max=8192, help="YuNet runs on a copy of the frame whose longer "
                                                                     "side is at most this (boxes mapped back); 0 = full "
                                                                     "resolution. Default: the bundle's, else the detector's."),
         max_faces: Optional[int] = typer.Option(None, min=1, help="Keep at most N faces per frame (best first)."),
@@ -63,15 +63,15 @@ def register(app: typer.Typer) -> None:
         backend_option: list[str] = typer.Option([], "--backend-option", help="KEY=VALUE for the backend, overriding "
                                                  "the bundle's (e.g. device=CPU, providers=[CPUExecutionProvider]); repeatable."),
         threads: Optional[int] = typer.Option(None, min=1, help="Inference threads (default: the bundle's)."),
-        max_retries: int = typer.Option(5, min=0, help="Reconnect attempts when a camera or stream is lost."),
-        timeout: float = typer.Option(5.0, min=0.1, help="Seconds a stream may take to open or to deliver a frame."),
-        fps: float = typer.Option(30.0, help="Frame rate assumed for image folders (timestamps)."),
+        max_retries: int = typer.Option(5, min=0, max=10_000, help="Reconnect attempts when a camera or stream is lost."),
+        timeout: float = typer.Option(5.0, min=0.1, max=3600, help="Seconds a stream may take to open or to deliver a frame."),
+        fps: float = typer.Option(30.0, min=0.01, max=1000, help="Frame rate assumed for image folders (timestamps)."),
         loop: bool = typer.Option(False, "--loop", help="Replay a video file from the start when it ends."),
         width: Optional[int] = typer.Option(None, help="Requested camera width."),
         height: Optional[int] = typer.Option(None, help="Requested camera height."),
         summary: Optional[Path] = typer.Option(None, help="Summary JSON (default: <out>.summary.json)."),
         pulse: Optional[str] = typer.Option(None, help="Also estimate heart rate per face: pos, chrom or green."),
-        pulse_window: float = typer.Option(10.0, help="Seconds of face video per heart-rate estimate."),
+        pulse_window: float = typer.Option(10.0, min=4, max=600, help="Seconds of face video per heart-rate estimate."),
     ) -> None:
         """Run a bundle on live or recorded video: detect, crop, infer, smooth, write results."""
         from edgeaffect.runtime.crop import CropOptions

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from edgeaffect.errors import SourceError
+from edgeaffect.errors import SourceError, check_range
 from edgeaffect.io import atomic_write_json, check_writable
 from edgeaffect.pulse.trace import NO_ESTIMATE, PulseEstimate
 from edgeaffect.runtime.crop import CropOptions, crop_face
@@ -73,9 +73,17 @@ class RunConfig:
     pulse: PulseOptions | None = None  # heart rate per track beside the model (--pulse pos)
 
     def __post_init__(self) -> None:
+        from edgeaffect.backend_options import max_threads
+
         self.bundle = Path(self.bundle)
-        if self.detect_every is not None and self.detect_every < 1:
-            raise ValueError("detect_every must be >= 1")
+        # every number finite and bounded before anything is built from it (a --threads 999999 pool, a NaN limit)
+        for name, value, lo, hi, whole in (("--detect-every", self.detect_every, 1, 1000, True),
+                                           ("--threads", self.threads, 1, max_threads(), True),
+                                           ("--max-faces", self.max_faces, 1, 1000, True),
+                                           ("--max-frames", self.max_frames, 1, 10**12, True),
+                                           ("--max-seconds", self.max_seconds, 0, 10**9, False)):
+            if value is not None:
+                check_range(name, value, lo, hi, whole=whole)
 
     def summary_path(self) -> Path | None:
         if self.summary is not None:
@@ -221,6 +229,8 @@ def run(config: RunConfig) -> RunSummary:
     try:
         if path is not None:
             check_writable(path, flag="--summary")
+        if config.save_crops is not None:
+            check_writable(config.save_crops, folder=True, flag="--save-crops")
         bundle = load_bundle(config.bundle)
         settings = resolve_settings(config, bundle, backend_for(bundle))
         log.info("settings: %s", settings.line())
