@@ -148,6 +148,7 @@ def _readme(meta: ModelMeta, fmt: ExportFormat, chosen: Candidate, profile: Any,
 def check_out_folder(out: Path) -> None:
     """Refuse an ``out`` that export must not replace: a file, or a non-empty folder not provably a bundle."""
     check_writable(out, folder=True)
+    sweep_stale_staging(out.parent)  # what an earlier export into this folder left when it was killed
     if out.is_dir() and any(out.iterdir()) and not is_bundle_folder(out):
         raise ConfigError(f"--out {out} holds files that are not an edgeaffect bundle (its manifest.json, if any, "
                           "does not list exactly the files there); nothing was changed",
@@ -279,7 +280,6 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
                       backend_options=_merged(profile.backend_options, options.backend_options))
     exporter = fmt.load_exporter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale_staging(out.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}{STAGING}{os.getpid()}-", dir=out.parent))
     try:
         cands, reference = [], {}
