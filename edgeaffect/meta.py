@@ -26,6 +26,7 @@ ONNX_PROP_KEY = "edgeaffect.meta"
 # it): a meta.json is read from bundles that may come from anywhere.  Far above any real face model.
 MAX_INPUT_SIDE = 4096  # pixels, each of height and width
 MAX_INPUT_ELEMENTS = 1 << 26  # channels x frames x height x width of one sample (256 MB as float32)
+INTERPOLATION_NAMES = ("nearest", "linear", "cubic", "area", "lanczos4")  # the keys of preprocess.INTERPOLATIONS
 MAX_LABELS, MAX_HEADS, MAX_HEAD_SIZE, MAX_CLIP_FRAMES, MAX_FPS = 1000, 32, 100_000, 1024, 1000.0
 
 
@@ -55,6 +56,12 @@ def _check_bounds(meta: "ModelMeta") -> None:
             raise bad(f"heads[{h.name}].size", h.size, f"a whole number in 1..{MAX_HEAD_SIZE}")
         if h.value_range is not None and (len(h.value_range) != 2 or not _finite(h.value_range)):
             raise bad(f"heads[{h.name}].value_range", h.value_range, "two finite numbers")
+    if meta.interpolation not in INTERPOLATION_NAMES:
+        raise bad("interpolation", meta.interpolation, f"one of {', '.join(INTERPOLATION_NAMES)}")
+    f = meta.framing
+    if f is not None and not (isinstance(f.shift_x, (int, float)) and isinstance(f.shift_y, (int, float))
+                              and _finite((f.shift_x, f.shift_y)) and abs(f.shift_x) <= 2 and abs(f.shift_y) <= 2):
+        raise bad("framing.shift", (f.shift_x, f.shift_y), "finite numbers in -2..2 box sides")
     t = meta.temporal
     if t is not None:
         if isinstance(t.frames, bool) or not isinstance(t.frames, int) or not 1 <= t.frames <= MAX_CLIP_FRAMES:
