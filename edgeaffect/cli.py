@@ -155,8 +155,11 @@ def _interruptible():
             signal.signal(sig, handler)
 
 
-def _interrupted(code: int, name: str = "SIGINT") -> int:
-    print(f"interrupted ({name}): the work did not finish", file=sys.stderr)
+def _interrupted(code: int, name: str = "") -> int:
+    """130 from typer may stand for a SIGTERM our handler turned into an interrupt: report that one (143)."""
+    if code == 130 and not name and Interrupted.latest is not None:
+        code, name = Interrupted.latest.exit_code, Interrupted.latest.name
+    print(f"interrupted ({name or 'SIGINT'}): the work did not finish", file=sys.stderr)
     return code
 
 
@@ -164,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (0 ok, 2 the user's to fix, 1 a bug, 130 interrupted)."""
     global _VERBOSE
     _VERBOSE = False
+    Interrupted.latest = None
     usage, exits, aborts = _click_classes()
     try:
         with _interruptible():

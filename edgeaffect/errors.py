@@ -68,18 +68,23 @@ def unknown_name(kind: str, name: str, choices) -> ConfigError:
     return ConfigError(f"unknown {kind} '{name}'", f"{hint}choose one of: {', '.join(choices)}")
 
 
-class Interrupted(BaseException):
+class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived: the work stopped before it finished.
 
-    A BaseException (like KeyboardInterrupt) so that no ``except Exception`` on the way
-    swallows it; every ``finally`` still runs, so temporary files are removed.  The CLI
+    A KeyboardInterrupt, so that no ``except Exception`` on the way swallows it and code
+    that already handles Ctrl-C (data-loader workers, which swallow it and let the main
+    process stop) treats SIGTERM alike; every ``finally`` still runs, so temporary files
+    are removed.  The CLI
     prints ``interrupted`` and exits with 128 + the signal number (130 for Ctrl-C,
     143 for SIGTERM), the shells' convention, so a script never mistakes it for success.
     """
 
+    latest: "Interrupted | None" = None  # typer turns any KeyboardInterrupt into a bare 130; this keeps which signal
+
     def __init__(self, signum: int) -> None:
         import signal
 
+        Interrupted.latest = self
         self.signum = int(signum)
         try:
             self.name = signal.Signals(self.signum).name

@@ -67,6 +67,16 @@ def test_signal_during_train_is_not_success(sig, code, tmp_path):
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_eval_is_not_success(sig, code, tmp_path, ferplus_root):
+    proc = _start(["eval", "default", "--data", ferplus_root, "--out", tmp_path / "ev"], tmp_path)
+    _wait_for(proc, "test:", timeout=300)  # scoring is under way
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code and "interrupted" in err and "Traceback" not in err, err
+    assert not (tmp_path / "ev").exists() or list((tmp_path / "ev").iterdir()) == []  # no report presented as done
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_signal_during_export_leaves_no_bundle_and_no_staging(sig, code, tmp_path, ferplus_root):
     proc = _start(["export", "default", "--target", "laptop-x86", "--verify-data", ferplus_root, "--n-verify", "2000",
                    "--out", tmp_path / "b"], tmp_path)
@@ -98,10 +108,12 @@ def test_a_run_whose_source_dies_keeps_partial_results_and_the_earlier_ones(bund
     out.write_text("".join(f'{{"index": {i}, "earlier": true}}\n' for i in range(20)))
     summary = tmp_path / "r.summary.json"
     summary.write_text('{"frames": 20}\n')
-    before = {p: p.read_bytes() for p in (out, summary)}
+    video = tmp_path / "annotated.avi"
+    video.write_bytes(b"an earlier run's video")
+    before = {p: p.read_bytes() for p in (out, summary, video)}
     partial = tmp_path / "r.jsonl.partial"
     proc = _start(["run", bundle, "--source", frames, "--headless", "--detector", "haar", "--out", out,
-                   "--max-retries", "1"], tmp_path)
+                   "--max-retries", "1", "--save-video", video], tmp_path)
     _until(lambda: partial.exists() and len(partial.read_text().splitlines()) >= 5)
     shutil.rmtree(frames)  # the folder disappears part-way
     _, err = proc.communicate(timeout=120)
@@ -109,6 +121,7 @@ def test_a_run_whose_source_dies_keeps_partial_results_and_the_earlier_ones(bund
     assert {p: p.read_bytes() for p in before} == before
     lines = [json.loads(line) for line in partial.read_text().splitlines()]  # every line parses
     assert lines[0]["index"] == 0 and len(lines) >= 5
+    assert (tmp_path / "annotated.partial.avi").stat().st_size > 0
     assert json.loads((tmp_path / "r.summary.json.partial").read_text())["stop_reason"].startswith("source lost")
 
 

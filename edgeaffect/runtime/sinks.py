@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -137,10 +138,13 @@ def annotate(image: np.ndarray, result: FrameResult) -> np.ndarray:
 
 
 class VideoSink:
-    """Annotated frames to a video file (MJPG in .avi, mp4v otherwise)."""
+    """Annotated frames to a video file (MJPG in .avi, mp4v otherwise), written as ``<stem>.partial<suffix>``
+    and renamed into place only by :meth:`finish` of a run that ended cleanly, like the result files."""
 
     def __init__(self, path: Path, fps: float = 30.0) -> None:
         self.path, self.fps = check_writable(path, flag="--save-video"), fps
+        self.partial = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+        check_writable(self.partial, flag="--save-video")
         self._writer: cv2.VideoWriter | None = None
 
     def write(self, frame: Frame, result: FrameResult) -> None:
@@ -149,10 +153,22 @@ class VideoSink:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
             h, w = image.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
+            self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (w, h))
             if not self._writer.isOpened():
                 raise ConfigError(f"cannot write video {self.path}", "use a .avi or .mp4 file name in a writable folder")
         self._writer.write(image)
+
+    def finish(self, outcome: str) -> Path | None:
+        self.close()
+        if self._writer is None or not self.partial.exists():
+            return None
+        if outcome == "commit":
+            os.replace(self.partial, self.path)
+            return self.path
+        if outcome == "fail":
+            return self.partial
+        self.partial.unlink(missing_ok=True)
+        return None
 
     def close(self) -> None:
         if self._writer is not None:
