@@ -24,6 +24,9 @@ def world(tmp_path_factory) -> dict[str, Path]:
     os.symlink(root / "elsewhere.txt", root / "link.jsonl")
     os.symlink(root / "nowhere", root / "dangling")
     (root / "truncated.pt").write_bytes(b"PK\x03\x04 cut short")
+    import cv2
+
+    cv2.VideoWriter(str(root / "zero.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48)).release()  # no frame
     undecodable = root / "undecodable"
     undecodable.mkdir()
     for i in range(3):
@@ -99,6 +102,8 @@ OUTPUTS = [
                                      "--out", f"{R}/fp16"], "--fp16-weights applies to ONNX FP32"),
     ("run-zero-frames", ["run", B, "--source", f"{R}/undecodable", "--headless", "--detector", "none",
                          "--out", f"{R}/prev.jsonl"], "delivered no frame"),
+    ("run-zero-frame-video", ["run", B, "--source", f"{R}/zero.avi", "--headless", "--detector", "none",
+                              "--out", f"{R}/prev.jsonl", "--csv", f"{R}/prev.jsonl.csv"], "delivered no frame"),
 ]
 
 
