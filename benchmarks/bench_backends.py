@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeaffect.bench.latency import interleaved_ms
 from edgeaffect.calibration.sources import from_arrays, from_image_folder
 from edgeaffect.formats import ExportOptions, get_format
 from edgeaffect.runtime.backends import create_backend
@@ -102,14 +103,8 @@ def main() -> None:
         info[label] = (getattr(backend, "precision", precision), float(np.mean(top1 == ref_top1)))
         print(f"exported {label:26s} in {time.perf_counter() - t0:6.1f} s -> runs {info[label][0]}", flush=True)
 
-    times: dict[str, list[float]] = {k: [] for k in runners}
     with torch.inference_mode():
-        for r in range(args.warmup + args.rounds):
-            for label, run in runners.items():
-                t = time.perf_counter()
-                run()
-                if r >= args.warmup:
-                    times[label].append((time.perf_counter() - t) * 1000)
+        times = interleaved_ms(runners, warmup=args.warmup, rounds=args.rounds)
 
     base = float(np.median(times["torch eager"]))
     print(f"\nDDAMFN {meta.input_size[0]}x{meta.input_size[1]} batch 1, {args.threads} threads, {args.rounds} interleaved rounds")

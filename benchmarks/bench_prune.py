@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeaffect.bench.latency import interleaved_ms
 from edgeaffect.compress.prune import prune_model
 from edgeaffect.formats import ExportOptions, get_format
 from edgeaffect.runtime.backends import create_backend
@@ -74,14 +75,8 @@ def main() -> None:
             backend = create_backend(spec.backend, out / first, meta, threads=args.threads, **opts)
             runners[(label, name)] = (lambda b=backend: b.infer(x))
 
-    times = {k: [] for k in runners}
     with torch.inference_mode():
-        for r in range(args.warmup + args.rounds):
-            for key, run in runners.items():
-                t = time.perf_counter()
-                run()
-                if r >= args.warmup:
-                    times[key].append((time.perf_counter() - t) * 1000)
+        times = interleaved_ms(runners, warmup=args.warmup, rounds=args.rounds)
     tmp.cleanup()
 
     print(f"\nDDAMFN 112x112 batch 1, {args.threads} threads, {args.rounds} interleaved rounds")

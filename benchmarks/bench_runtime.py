@@ -170,7 +170,7 @@ def main() -> None:
                               detect_every=args.detect_every, **fast_detector)[0] for i in range(2)]
     shipped = max(default_runs, key=lambda s: s.fps)
     say(f"  {shipped.fps:.1f} FPS; edgeaffect on the baseline's crops ...")
-    same_crop = dict(detector="haar", detect_every=1, crop=CropOptions(margin=0.0, square=False), threads=args.threads)
+    same_crop = dict(detector="haar", detect_every=1, crop=CropOptions(margin=0.0), threads=args.threads)
     ort_same, ort_top1 = edge_loop(onnx_bundle, video, work / "ort.jsonl", **same_crop)
     ov_same, ov_top1 = edge_loop(bundle, video, work / "same.jsonl", backend_options={"inference_precision": "fp32"}
                                  if fmt == "openvino" else {}, **same_crop)

@@ -9,7 +9,11 @@ images/second per configuration and the ratio to the first are printed.
 * ``ddamfn-ferplus``: DDAMFN at 112x112 RGB, fp32, per-image decode + torchvision augmentation;
 * ``ferplus-default``: slim ResNet-18 at 64x64 gray, bf16 autocast + channels_last, the split decoded
   once into memory and augmented a batch at a time (the decode is timed once, apart);
+* ``ferplus-balanced``: the balanced default's fine-tuning stage (the same model and data path; its
+  logit-adjusted loss adds one vector to the logits, so it trains at the default's rate);
 * ``ferplus-default + torch.compile`` (``--compile``): the same, compiled.
+
+``--recipes`` picks a subset (e.g. ``--recipes ferplus-default,ferplus-balanced``).
 
 Data: FER+ from ``$EDGEAFFECT_DATA/ferplus`` (train split), else the built-in synthetic faces.
 
@@ -98,10 +102,13 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=2048, help="training images each configuration holds")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--compile", action="store_true", help="also time the default configuration under torch.compile")
+    ap.add_argument("--recipes", default="ddamfn-ferplus,ferplus-default,ferplus-balanced")
     args = ap.parse_args()
     data, options = data_root()
     plan = [("ddamfn-ferplus", "ddamfn-ferplus", {"mode": "majority"}, False),
-            ("ferplus-default", "ferplus-default", options, False)]
+            ("ferplus-default", "ferplus-default", options, False),
+            ("ferplus-balanced", "ferplus-balanced", options, False)]
+    plan = [p for p in plan if p[0] in args.recipes.split(",")]
     if args.compile:
         plan.append(("ferplus-default + torch.compile", "ferplus-default", options, True))
     configs = {}
@@ -122,7 +129,7 @@ def main() -> None:
         ips = statistics.median(rates[name])
         m = cfg.meta
         size = f"{m.input_size[0]}x{m.input_size[1]} {m.color.value}"
-        precision = cfg.config.runtime.precision.value.replace("auto", "fp32")  # auto = fp32 on a CPU
+        precision = cfg.env.precision.value.replace("auto", "fp32")  # what ran: bf16 falls back to fp32 on a CPU without it
         print(f"{name:<34}{size:>14}{precision:>11}{ips:>10.1f}{ips / first:>7.1f}x"
               f"{cfg.prepare_seconds:>11.1f}")
 

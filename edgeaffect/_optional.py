@@ -21,10 +21,10 @@ def require(module: str, extra: str, *, purpose: str = "") -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:  # ModuleNotFoundError, or a broken native library
         why = f" (needed for {purpose})" if purpose else ""
-        raise MissingExtraError(
-            f"python module '{module}' is not available{why}: {exc}",
-            f"pip install 'edgeaffect[{extra}]'",
-        ) from exc
+        fix = f"pip install 'edgeaffect[{extra}]'"
+        if module.split(".")[0] == "onnxruntime":  # the one package pyproject leaves out on a Jetson
+            fix += " (on a Jetson: NVIDIA's onnxruntime-gpu wheel for its JetPack, or pip install onnxruntime)"
+        raise MissingExtraError(f"python module '{module}' is not available{why}: {exc}", fix) from exc
 
 
 def available(module: str) -> bool:

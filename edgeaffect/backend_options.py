@@ -13,12 +13,11 @@ is not present there.  Torch-free and import-light.
 """
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from edgeaffect.errors import ConfigError
+from edgeaffect.errors import ConfigError, unknown_name
 
 
 @dataclass(frozen=True)
@@ -35,12 +34,13 @@ BACKEND_OPTIONS: dict[str, OptionKeys] = {
     "litert": OptionKeys(runtime=("threads",), export=("subset_size",)),
     "tensorrt": OptionKeys(runtime=()),
 }
+# The declared type of every key, whichever backend takes it: the command line's text is read as this.
+OPTION_TYPES: dict[str, Any] = {"providers": list[str], "threads": int, "device": str, "inference_precision": str,
+                                "preset": str, "subset_size": int, "fast_bias_correction": bool}
 
 
 def _unknown(what: str, name: str, known: list[str], where: str) -> ConfigError:
-    near = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean '{near[0]}'? " if near else ""
-    return ConfigError(f"{where}: unknown {what} '{name}'", f"{hint}use one of: {', '.join(known) or '(none)'}")
+    return unknown_name(what, name, known, where=where, fix=f"use one of: {', '.join(known) or '(none)'}")
 
 
 def check_backend_options(options: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
@@ -105,19 +105,13 @@ def without_placement(backend: str, options: Mapping[str, Any]) -> dict[str, Any
 
 
 def parse_option(text: str, backend: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` from the command line; VALUE is read as YAML (numbers, lists), checked against ``backend``."""
-    import yaml
+    """``KEY=VALUE`` from the command line, checked against ``backend``; VALUE typed by the key's declared type."""
+    from edgeaffect.keyvalue import coerce, split_pairs
 
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"--backend-option '{text}' is not KEY=VALUE", "e.g. --backend-option device=CPU")
+    ((key, value),) = split_pairs([text], "--backend-option").items()
     check_backend_options({backend: {key: None}}, "--backend-option")
     if key not in BACKEND_OPTIONS[backend].runtime:
         raise ConfigError(f"--backend-option {key} is an export knob of {backend}, not a runtime option",
                           f"runtime options: {', '.join(BACKEND_OPTIONS[backend].runtime) or '(none)'}")
-    try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError as exc:  # an unclosed [ or {: the parser's own words, without the traceback
-        raise ConfigError(f"--backend-option {key}: cannot read '{value}': {str(exc).splitlines()[0]}",
-                          "close brackets and quotes, e.g. providers=[CPUExecutionProvider]") from None
-    return key, check_runtime_value(key, parsed, "--backend-option")
+    return key, check_runtime_value(key, coerce(OPTION_TYPES.get(key), value, f"--backend-option {key}"),
+                                    "--backend-option")  # typed by the one parser, then bounded

@@ -63,11 +63,6 @@ class RuntimeSettings:
     camera: str = "usb"
     smoothing: str = "none"
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "RuntimeSettings":
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in dict(data).items() if k in known})
-
 
 @dataclass(frozen=True)
 class Manifest:

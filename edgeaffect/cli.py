@@ -34,6 +34,7 @@ from edgeaffect.errors import EdgeAffectError, Interrupted
 VERB_MODULES = (
     "edgeaffect.data.cli",  # data inspect | split | synth
     "edgeaffect.train.cli",  # train, eval, explain
+    "edgeaffect.train.tune_cli",  # tune
     "edgeaffect.compress.cli",  # compress, export
     "edgeaffect.devices.cli",  # devices
     "edgeaffect.runtime.cli",  # run, models

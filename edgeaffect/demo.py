@@ -10,14 +10,11 @@ the total are printed, and where the report is.  The steps live in
 """
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import typer
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -58,14 +58,17 @@ class DeviceError(EdgeAffectError):
     """A device profile is unknown or cannot run what was asked."""
 
 
-def unknown_name(kind: str, name: str, choices) -> ConfigError:
-    """The error for a name that is not in a registry: the closest choice, then all of them."""
+def unknown_name(kind: str, name: object, choices, *, error: type[EdgeAffectError] = ConfigError, where: str = "",
+                 fix: str | None = None, cutoff: float = 0.6) -> EdgeAffectError:
+    """The one error for a name that is not among ``choices`` (a registry, a key set): the closest
+    choice as "did you mean", then ``fix`` or the list of choices.  ``where`` names the file or flag."""
     import difflib
 
-    choices = sorted(choices)
-    near = difflib.get_close_matches(name, choices, n=1)
+    choices = [str(c) for c in choices]
+    near = difflib.get_close_matches(str(name), choices, n=1, cutoff=cutoff)
     hint = f"did you mean '{near[0]}'? " if near else ""
-    return ConfigError(f"unknown {kind} '{name}'", f"{hint}choose one of: {', '.join(choices)}")
+    what = f"unknown {kind} '{name}'"
+    return error(f"{where}: {what}" if where else what, hint + (fix or f"choose one of: {', '.join(sorted(choices))}"))
 
 
 class Interrupted(KeyboardInterrupt):

@@ -13,13 +13,12 @@ runtime loader and backends read back.  Torch-free.
 """
 from __future__ import annotations
 
-import difflib
 import enum
 import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from edgeaffect.errors import ConfigError, ExportError
+from edgeaffect.errors import ConfigError, ExportError, unknown_name
 
 PRECISIONS = ("fp32", "fp16", "int8")
 PRECISION_PROP = "edgeaffect.precision"  # ONNX metadata_props key: written at export, read by the ORT backend
@@ -127,19 +126,8 @@ FORMATS: dict[str, ExportFormat] = {
 
 def get_format(name: str) -> ExportFormat:
     if name not in FORMATS:
-        near = difflib.get_close_matches(name, FORMATS, n=1)
-        hint = f"did you mean '{near[0]}'? " if near else ""
-        raise ConfigError(f"unknown export format '{name}'", f"{hint}choose one of: {', '.join(FORMATS)}")
+        raise unknown_name("export format", name, FORMATS)
     return FORMATS[name]
-
-
-def format_for_backend(backend: str) -> ExportFormat:
-    """The format whose files ``backend`` runs (for bench/runtime skips)."""
-    for fmt in FORMATS.values():
-        if fmt.backend == backend:
-            return fmt
-    known = sorted({f.backend for f in FORMATS.values()})
-    raise ConfigError(f"no export format runs on backend '{backend}'", f"known backends: {', '.join(known)}")
 
 
 def check_exporter_args(label: str, precision: str, calibration: Any,

@@ -13,14 +13,13 @@ stops a second writer of the same output.  Torch-free.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import math
-import numbers
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from edgeaffect.errors import ConfigError
 
@@ -60,26 +59,15 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text), binary=False)
 
 
-def finite_or_none(data: Any) -> Any:
-    """``data`` with every NaN/Infinity (Python or NumPy float) replaced by None, containers walked."""
-    if isinstance(data, Mapping):
-        return {k: finite_or_none(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [finite_or_none(v) for v in data]
-    if isinstance(data, numbers.Real) and not isinstance(data, numbers.Integral):
-        value = float(data)
-        return value if math.isfinite(value) else None
-    if isinstance(data, numbers.Integral) and not isinstance(data, bool):
-        return int(data)
-    return data
-
-
 def dumps_json(data: Any, **kwargs: Any) -> str:
-    """The one JSON serialiser for what edgeaffect writes: strict JSON (no NaN/Infinity: ``null``)."""
-    return json.dumps(finite_or_none(data), allow_nan=False, default=str, **kwargs)
+    """The one JSON serialiser for what edgeaffect writes: strict JSON (``plain.to_plain``: NaN/Infinity -> null)."""
+    from edgeaffect.plain import to_plain
+
+    return json.dumps(to_plain(data), allow_nan=False, default=str, **kwargs)
 
 
 def atomic_write_json(path: Path, data: Any) -> Path:
+    """``data`` as strict JSON through the one serialiser (``plain.to_plain``: no NaN, no Infinity)."""
     return atomic_write_text(path, dumps_json(data, indent=2, sort_keys=True) + "\n")
 
 
@@ -127,6 +115,20 @@ def check_writable(path: str | Path, *, folder: bool = False, flag: str = "--out
     return path
 
 
+_PACKAGING = False  # True only inside packaging_the_default()
+
+
+@contextlib.contextmanager
+def packaging_the_default():
+    """Let ``tools/ship_default.py`` write the shipped model inside the package (no user command can)."""
+    global _PACKAGING
+    _PACKAGING = True
+    try:
+        yield
+    finally:
+        _PACKAGING = False
+
+
 def refuse_unsafe_output(path: Path, flag: str = "--out") -> None:
     """Raise :class:`ConfigError` for an output that is a symlink or lies inside the installed package."""
     path = Path(path).expanduser()
@@ -136,6 +138,8 @@ def refuse_unsafe_output(path: Path, flag: str = "--out") -> None:
     try:
         path.resolve().relative_to(PACKAGE_ROOT)
     except ValueError:
+        return
+    if _PACKAGING:
         return
     raise ConfigError(f"{flag} {path} is inside the installed edgeaffect package ({PACKAGE_ROOT}), whose files "
                       "(the shipped default model among them) are checksummed and must not be overwritten",

@@ -165,6 +165,35 @@ class Framing:
 
 
 @dataclass(frozen=True)
+class LogitAdjust:
+    """What a classifier's graph does to its logits after the network, recorded so every reader knows.
+
+    The model (and so every export of it) returns ``logits + tau * log(prior)`` — logit adjustment
+    (Menon et al., ICLR 2021): with ``tau < 0`` rare classes are favoured, ``tau = 0`` leaves the
+    logits alone — and, with ``hflip``, the mean of the logits of the face and of its mirror image.
+    Both live inside the graph, so ONNX Runtime, OpenVINO, LiteRT and TensorRT apply them identically;
+    no consumer applies them again.  ``prior`` is the training split's class frequencies.
+    """
+
+    tau: float = 0.0
+    prior: tuple[float, ...] = ()
+    hflip: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prior", tuple(float(p) for p in self.prior))
+        if not -4.0 <= float(self.tau) <= 4.0 or (self.tau and not self.prior):
+            raise ValueError(f"logit adjustment tau {self.tau} needs a prior and must lie in [-4, 4]")
+        if any(not 0.0 < p <= 1.0 for p in self.prior):
+            raise ValueError("a logit-adjustment prior holds class frequencies in (0, 1]")
+
+    def bias(self) -> list[float]:
+        """The constant added to the logits: tau * log(prior) (empty without a prior)."""
+        import math
+
+        return [float(self.tau) * math.log(p) for p in self.prior] if self.tau else []
+
+
+@dataclass(frozen=True)
 class ModelMeta:
     """Everything needed to feed a model and read its outputs.
 
@@ -185,6 +214,7 @@ class ModelMeta:
     interpolation: str = "linear"  # cv2 resize method used to reach input_size
     extra_inputs: tuple[str, ...] = ()  # e.g. ("bvp",) for a model fed a signal too
     framing: Framing | None = None  # face framing the model was trained on; None = the runtime's default margin
+    adjust: LogitAdjust | None = None  # prior correction / mirror averaging inside the graph (classifiers)
     version: int = META_VERSION
     info: Mapping[str, Any] = field(default_factory=dict)  # free-form provenance
 
@@ -202,6 +232,8 @@ class ModelMeta:
             object.__setattr__(self, "temporal", Temporal(**self.temporal))
         if isinstance(self.framing, Mapping):
             object.__setattr__(self, "framing", Framing(**self.framing))
+        if isinstance(self.adjust, Mapping):
+            object.__setattr__(self, "adjust", LogitAdjust(**self.adjust))
         if len(self.mean) not in (1, self.channels) or len(self.std) not in (1, self.channels):
             raise ValueError(f"mean/std need 1 or {self.channels} values for {self.color.value} input")
         _check_bounds(self)
@@ -280,12 +312,6 @@ class ModelMeta:
     def to_onnx_props(self) -> dict[str, str]:
         """Key/value pairs for ``onnx.ModelProto.metadata_props``."""
         return {ONNX_PROP_KEY: json.dumps(self.to_dict(), sort_keys=True)}
-
-    @classmethod
-    def from_onnx_props(cls, props: Mapping[str, str]) -> "ModelMeta":
-        if ONNX_PROP_KEY not in props:
-            raise BundleError("the ONNX file carries no edgeaffect metadata", "export it with 'edgeaffect export'")
-        return cls.from_json(props[ONNX_PROP_KEY])
 
 
 def _refuse(key: str) -> None:

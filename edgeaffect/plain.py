@@ -1,7 +1,7 @@
 """The one serialiser: typed dataclasses <-> plain JSON/YAML values.
 
 :func:`to_plain` turns dataclasses, enums, mappings, sequences and numpy scalars into
-dicts, lists and scalars (NaN becomes None: JSON has no NaN).  :func:`from_plain` rebuilds a
+dicts, lists and scalars (NaN and infinities become None: JSON has neither).  :func:`from_plain` rebuilds a
 dataclass from such values by its type hints: nested dataclasses, ``X | None``,
 ``tuple[X, ...]``, fixed tuples and ``Mapping[K, V]``.  Train configs, bench results,
 ModelMeta and bundle manifests all go through these two functions; each caller adds only its
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import types
 import typing
 from collections import abc
@@ -41,7 +42,7 @@ def to_plain(obj: Any) -> Any:
         return {str(k): to_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_plain(v) for v in obj]
-    if isinstance(obj, float) and obj != obj:
+    if isinstance(obj, float) and not math.isfinite(obj):  # strict JSON has no NaN or Infinity
         return None
     if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:  # numpy scalars
         return to_plain(obj.item())

@@ -16,7 +16,7 @@ nn = torch.nn
 
 from edgeaffect._optional import available  # noqa: E402
 from edgeaffect.errors import EdgeAffectError  # noqa: E402
-from edgeaffect.formats import ExportOptions, format_for_backend  # noqa: E402
+from edgeaffect.formats import FORMATS, ExportOptions  # noqa: E402
 from edgeaffect.meta import ModelMeta  # noqa: E402
 from edgeaffect.runtime.backends import BACKEND_MODULES, BACKENDS, create_backend  # noqa: E402
 
@@ -48,11 +48,11 @@ class BackendContract:
             pytest.skip(f"{self.backend} backend or its library '{self.library}' is not installed here")
         torch.manual_seed(0)
         model = TwoHeads().eval()
-        fmt = format_for_backend(self.backend)
+        fmt = next(f for f in FORMATS.values() if f.backend == self.backend)
         folder = tmp_path_factory.mktemp(self.backend)
-        files = fmt.load_exporter()(model, META, folder, precision="fp32" if "fp32" in fmt.precisions else "fp16",
-                                    calibration=None, options=ExportOptions())
-        return model, folder / files[0]
+        precision = "fp32" if "fp32" in fmt.precisions else "fp16"
+        files = fmt.load_exporter()(model, META, folder, precision=precision, calibration=None, options=ExportOptions())
+        return model, folder / files[0], precision
 
     @pytest.fixture(scope="class")
     def backend_obj(self, exported):
@@ -65,9 +65,10 @@ class BackendContract:
     def test_registered_under_its_name(self, backend_obj):
         assert self.backend in BACKENDS and backend_obj.name == self.backend and backend_obj.meta == META
 
-    def test_batch_size_and_precision_are_reported(self, backend_obj):
-        assert backend_obj.batch_size is None or backend_obj.batch_size >= 1
-        assert backend_obj.precision in ("fp32", "fp16", "bf16", "int8")
+    def test_batch_size_and_precision_are_what_the_file_holds(self, exported, backend_obj):
+        assert backend_obj.precision == exported[2]  # the exported precision, not any valid-looking name
+        n = backend_obj.batch_size or 3  # None promises any batch: three faces must come back as three rows
+        assert [len(o) for o in backend_obj.infer(self.batch(backend_obj, n))] == [n] * len(META.heads)
 
     def test_infer_returns_heads_in_meta_order(self, backend_obj):
         x = self.batch(backend_obj)
@@ -78,7 +79,7 @@ class BackendContract:
         assert np.abs(out[1]).max() <= 1.0  # the tanh head really is the second output
 
     def test_matches_float_model(self, exported, backend_obj):
-        model, _ = exported
+        model = exported[0]
         x = self.batch(backend_obj)
         with torch.no_grad():
             ref = [t.numpy() for t in model(torch.from_numpy(x))]

@@ -66,3 +66,34 @@ def test_fresh_venv_runtime_install_runs_a_bundle_without_torch(tmp_path):
                                                               "disgust", "fear", "contempt"}
     print(f"\nfresh venv + pip install . (no extras): {installed:.1f} s; edgeaffect run of 20 frames: "
           f"{time.perf_counter() - t:.1f} s; python {sys.version.split()[0]}")
+
+
+_DRY_RUN = r"""
+import platform, runpy, sys
+release, report, target, src = sys.argv[1:5]
+platform.release = lambda: release  # pip reads the install machine's markers from here (platform_release)
+sys.argv = ["pip", "install", "--dry-run", "--quiet", "--report", report, "--ignore-installed", "--no-build-isolation",
+            "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+            "--platform", "manylinux2014_aarch64", "--platform", "manylinux_2_28_aarch64",
+            "--platform", "manylinux_2_35_aarch64", "--target", target, src]
+runpy.run_module("pip", run_name="__main__")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("release,wanted", [("5.15.148-tegra", []),  # JetPack 6: NVIDIA's wheel is the one
+                                            ("6.6.31+rpt-rpi-v8", ["onnxruntime"])])  # Raspberry Pi OS: PyPI's
+def test_a_device_install_ends_with_exactly_one_onnx_runtime(tmp_path, release, wanted):
+    """What ``pip install edgeaffect`` resolves to on an aarch64 device, by pip's own dry run: on a Jetson no
+    ONNX Runtime of PyPI's beside the onnxruntime-gpu wheel the README installs first; elsewhere PyPI's."""
+    report = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, "-c", _DRY_RUN, release, str(report), str(tmp_path / "t"), str(ROOT)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    if done.returncode != 0 and any(s in done.stdout + done.stderr for s in OFFLINE):
+        pytest.skip("pip cannot reach a package index")
+    assert done.returncode == 0, done.stderr[-3000:]
+    names = [i["metadata"]["name"].lower() for i in json.loads(report.read_text())["install"]]
+    assert "edgeaffect" in names and "numpy" in names
+    assert [n for n in names if n.startswith("onnxruntime")] == wanted
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "onnxruntime-gpu" in readme and "then `pip install edgeaffect`" in readme  # the step that adds the one

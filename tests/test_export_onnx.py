@@ -17,7 +17,7 @@ from edgeaffect.compress.export import export_model  # noqa: E402
 from edgeaffect.compress.onnx_export import export as onnx_export  # noqa: E402
 from edgeaffect.errors import BundleError, ConfigError, DeviceError, ExportError, VerificationError  # noqa: E402
 from edgeaffect.formats import FORMATS, ExportOptions  # noqa: E402
-from edgeaffect.meta import ModelMeta  # noqa: E402
+from edgeaffect.meta import ONNX_PROP_KEY, ModelMeta  # noqa: E402
 from edgeaffect.runtime.backends import create_backend  # noqa: E402
 
 LABELS = ("neutral", "happiness", "surprise", "sadness")
@@ -79,7 +79,7 @@ def test_onnx_round_trip_with_real_onnxruntime(tmp_path, model, calib, verify_se
     assert [i.name for i in proto.graph.input] == ["input"]
     assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # fp32 IO even for fp16
     props = {p.key: p.value for p in proto.metadata_props}
-    assert ModelMeta.from_onnx_props(props) == meta
+    assert ModelMeta.from_json(props[ONNX_PROP_KEY]) == meta
     ops = {n.op_type for n in proto.graph.node}
     assert ("QuantizeLinear" in ops) == (precision == "int8")
     backend = create_backend("onnxruntime", tmp_path / "model.onnx", meta)

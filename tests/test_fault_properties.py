@@ -8,7 +8,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
@@ -18,6 +17,7 @@ from hypothesis import strategies as st  # noqa: E402
 from edgeaffect.bundle import load_bundle  # noqa: E402
 from edgeaffect.data import fer2013csv, ferplus  # noqa: E402
 from edgeaffect.errors import BundleError, ConfigError, EdgeAffectError  # noqa: E402
+from edgeaffect.io import sha256_file  # noqa: E402
 from edgeaffect.train.config import ALIASES, RANGES, all_keys  # noqa: E402
 from edgeaffect.train.recipes import resolve_config  # noqa: E402
 from runtime_support import make_bundle  # noqa: E402
@@ -152,8 +152,10 @@ def test_manifest_loader_reads_or_raises_bundle_error(bundle, manifest):
             loaded = load_bundle(folder)
         except BundleError:
             return
-        # whatever loads has its model inside the folder and checksummed
+        # whatever loads has its model inside the folder, and every file it will read checksummed as listed
         assert loaded.model_path.resolve().parent == folder.resolve() and loaded.model_path.is_file()
-        assert np.isfinite(loaded.size_bytes)
+        files = dict(loaded.manifest.files)
+        assert set(loaded.manifest.model_files) <= set(files)
+        assert all(sha256_file(folder / rel) == digest for rel, digest in files.items())
     finally:
         shutil.rmtree(root)

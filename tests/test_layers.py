@@ -1,7 +1,8 @@
 """The import layers: a package imports only from its own layer or the ones below it.
 
-Lowest first: the shared core (meta, errors, io, preprocess, metrics, the export-format
-table, face detectors, bundle, the shipped models, the pulse estimators, signal levels) -> data
+Lowest first: the shared core (meta, errors, io, preprocess, the one face cut, the one KEY=VALUE
+parser, portable paths, metrics, the export-format table, face detectors, bundle, the shipped
+models, the pulse estimators, signal levels) -> data
 and runtime (which never import each other) -> calibration, bench, report, device profiles ->
 train -> compress -> the CLI and demo.
 Every ``import`` statement counts, also those inside functions, since a lazy import
@@ -18,7 +19,7 @@ import pytest
 import edgeaffect
 
 PACKAGE = Path(edgeaffect.__file__).parent
-CORE = ("__init__", "_optional", "_telemetry", "errors", "plain", "meta", "io", "preprocess", "metrics", "formats",
+CORE = ("__init__", "_optional", "_telemetry", "errors", "plain", "meta", "io", "portable", "keyvalue", "preprocess", "facecrop", "metrics", "formats",
         "backend_options",
         "modelcache", "detectors", "bundle", "assets", "pulse", "signal_level")
 LAYERS: dict[str, int] = {

@@ -1,4 +1,4 @@
-"""edgeaffect.metrics against scikit-learn, krippendorff and hand-computed cases."""
+"""edgeaffect.metrics against scikit-learn and hand-computed cases."""
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -72,16 +72,6 @@ def test_signal_metrics():
     assert M.signal_mse(trace, trace + 0.5) == pytest.approx(0.25)
     rep = M.signal_report(trace, trace)
     assert rep["pearson"] == pytest.approx(1.0) and rep["mse"] == 0
-
-
-def test_krippendorff_alpha_against_package():
-    krippendorff = pytest.importorskip("krippendorff")
-    # FER+-style vote counts: units x categories
-    counts = np.array([[9, 1, 0], [0, 10, 0], [2, 2, 6], [5, 5, 0]])
-    assert M.krippendorff_alpha(counts, level="counts") == pytest.approx(
-        krippendorff.alpha(value_counts=counts, level_of_measurement="nominal"))
-    perfect = np.array([[1, 2, 3, 1], [1, 2, 3, 1]], dtype=float)
-    assert M.krippendorff_alpha(perfect) == pytest.approx(1.0)
 
 
 def test_classification_report_shape(cls_case):

@@ -30,9 +30,40 @@ def test_sources_parse_at_the_lowest_declared_python(path):
     ast.parse(path.read_text(encoding="utf-8"), feature_version=_min_python())
 
 
-def test_kw_only_dataclasses_need_310():
-    uses = [p for p in (ROOT / "edgeaffect").rglob("*.py") if "kw_only=True" in p.read_text(encoding="utf-8")]
-    assert not uses or _min_python() >= (3, 10)
+# Library features newer than their syntax (which feature_version does not see), by the Python that added them.
+NEEDS = {("import", "tomllib"): (3, 11), ("name", "ExceptionGroup"): (3, 11), ("name", "Self"): (3, 11),
+         ("name", "LiteralString"): (3, 11), ("name", "Never"): (3, 11), ("name", "TypeAlias"): (3, 10),
+         ("keyword", "kw_only"): (3, 10), ("keyword", "slots"): (3, 10), ("name", "zip_strict"): (3, 10)}
+
+
+def _needed(tree: ast.AST) -> list[tuple[tuple[int, int], str]]:
+    found = []
+    for node in ast.walk(tree):
+        keys = []
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            keys += [("import", (getattr(node, "module", None) or a.name).split(".")[0]) for a in node.names]
+            keys += [("name", a.name) for a in node.names]
+        elif isinstance(node, ast.Name):
+            keys.append(("name", node.id))
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "dataclass":
+            keys += [("keyword", k.arg) for k in node.keywords]
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "zip":
+            keys += [("name", "zip_strict") for k in node.keywords if k.arg == "strict"]
+        found += [(NEEDS[k], f"{k[1]} (line {node.lineno})") for k in keys if k in NEEDS]
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "edgeaffect").rglob("*.py")), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_library_features_exist_at_the_lowest_declared_python(path):
+    needed = _needed(ast.parse(path.read_text(encoding="utf-8")))
+    too_new = [what for version, what in needed if version > _min_python()]
+    assert not too_new, f"needs a newer Python than requires-python {_min_python()}: {too_new}"
+
+
+def test_the_feature_check_catches_what_it_is_for():
+    assert _needed(ast.parse("import tomllib\nfrom typing import Self")) == [((3, 11), "tomllib (line 1)"),
+                                                                           ((3, 11), "Self (line 2)")]
+    assert [v for v, _ in _needed(ast.parse("@dataclass(frozen=True, kw_only=True)\nclass A: pass"))] == [(3, 10)]
 
 
 def test_package_data_covers_the_shipped_files():

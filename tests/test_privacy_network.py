@@ -125,3 +125,33 @@ def test_export_makes_no_network_call_and_writes_only_its_folder_and_temp(world,
     assert outside == [], outside[:10]
     assert sorted(p.name for p in parent.iterdir()) == ["b"]  # the staging folder is gone
     assert list(home.rglob("*")) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["openvino", "onnx"])  # OpenVINO's converter + NNCF INT8; ONNX Runtime quantization
+def test_export_makes_no_network_call_and_writes_nothing_under_home(fmt, tmp_path):
+    strace = _strace()
+    pytest.importorskip("torch")
+    pytest.importorskip("openvino" if fmt == "openvino" else "onnxruntime")
+    from edgeaffect.data.synthetic import write_synthetic_faces
+
+    faces = tmp_path / "faces"
+    write_synthetic_faces(faces, per_class=3, size=48, seed=1)
+    home, tmp, out, trace = tmp_path / "home", tmp_path / "tmp", tmp_path / "bundles" / "b", tmp_path / "trace.txt"
+    home.mkdir()
+    tmp.mkdir()
+    env = {**os.environ, "HOME": str(home), "TMPDIR": str(tmp), "PYTHONPATH": str(REPO),
+           "PYTHONDONTWRITEBYTECODE": "1", "XDG_CACHE_HOME": str(home / ".cache")}
+    for key in ("ORT_DISABLE_TELEMETRY", "NNCF_CI", "HF_HUB_DISABLE_TELEMETRY"):
+        env.pop(key, None)  # the project must switch telemetry off itself
+    cmd = [strace, "-f", "-qq", "-o", str(trace), "-e", "trace=%network,openat,creat,mkdir,rename,unlink",
+           sys.executable, "-m", "edgeaffect", "export", "default", "--target", "laptop-x86", "--format", fmt,
+           "--precision", "int8", "--calib-data", str(faces), "--verify-data", str(faces), "--n-calib", "16",
+           "--n-verify", "16", "--accept-drop", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = trace.read_text().splitlines()
+    network = [ln for ln in lines if (call := CALL.match(ln)) and call[1] in NETWORK_CALLS
+               and "AF_UNIX" not in ln and "AF_NETLINK" not in ln]  # local sockets: no network
+    assert network == [], network[:5]
+    assert list(home.rglob("*")) == []  # no telemetry id, consent file or events database under the home folder

@@ -1,6 +1,7 @@
 """Heart rate from face video: recording readers (PhysRecorder, UBFC-rPPG, PURE), GREEN/CHROM/POS, metrics, eval."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -119,6 +120,40 @@ def test_live_window_waits_until_full_then_estimates():
     assert abs(est.hr_bpm - 84.0) < 1.5 and est.snr_db > 5
 
 
+def _skin_under_changing_light(seconds: float = 12.0, fps: float = 30.0, seed: int = 0):
+    """(times, RGB) of skin whose pulse is faint beside light changes that hit every channel alike: a lamp
+    flickering at 1.9 Hz (114 bpm, inside the heart-rate band and 8x the pulse), a head nodding at 0.5 Hz
+    and a step in brightness (a door opening) - the common-mode changes POS and CHROM are built to cancel."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0, seconds, 1 / fps)
+    skin = np.array([180.0, 120.0, 100.0])  # R, G, B
+    blood = np.array([0.33, 0.77, 0.53])  # how a volume pulse tints skin: green most
+    colour = skin * (1 + 0.004 * pulse(t, HR)[:, None] * blood)
+    light = (1 + 0.03 * np.sin(2 * np.pi * 1.9 * t) + 0.04 * np.sin(2 * np.pi * 0.5 * t)
+             + 0.05 * (t > seconds / 2))
+    return t, colour * light[:, None] + rng.normal(0, 0.05, colour.shape)
+
+
+def test_pos_and_chrom_cancel_common_mode_light_and_motion_where_green_cannot():
+    from edgeaffect.pulse.trace import estimate
+
+    t, rgb = _skin_under_changing_light()
+    got = {name: estimate(name, t, rgb).hr_bpm for name in ("green", "pos", "chrom")}
+    assert abs(got["green"] - 114.0) < 2.0, got  # green follows the lamp: the test can tell the methods apart
+    assert abs(got["pos"] - HR) < 2.0, got
+    assert abs(got["chrom"] - HR) < 2.0, got
+
+
+def test_eval_reads_the_snr_at_the_sensors_heart_rate():
+    from edgeaffect.bench.pulse import colour_rate, score
+
+    t, rgb = _skin_under_changing_light()
+    snr = {name: score(name, [("rec", t, pulse(t, HR), colour_rate(name, t, rgb))], 12.0, 12.0).clips[0].snr_db
+           for name in ("green", "pos")}
+    # green's wave peaks at the lamp: at its own peak it would read clean, at the sensor's rate it reads as noise
+    assert snr["green"] < -3.0 < 3.0 < snr["pos"], snr
+
+
 # ---- estimators on a synthetic face with a known pulse 
 
 @pytest.fixture(scope="module")
@@ -154,15 +189,30 @@ def test_a_lost_face_gives_no_estimate_counted(synthetic):
 
 
 def test_eval_cli_prints_heart_rate_metrics_and_rejects_other_data(synthetic, tmp_path):
-    cmd = [sys.executable, "-m", "edgeaffect", "eval", "chrom,pos", "--data", str(synthetic / "face"),
+    (tmp_path / "pos").mkdir()  # a folder named like an estimator changes nothing: the flag decides
+    cmd = [sys.executable, "-m", "edgeaffect", "eval", "--pulse", "chrom,pos", "--data", str(synthetic / "face"),
            "--detector", "haar", "--out", str(tmp_path)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "MAE" in done.stdout and "pos" in done.stdout and (tmp_path / "eval-pulse.json").is_file()
+    assert "MAE" in done.stdout and "pos" in done.stdout
+    saved = (tmp_path / "eval-pulse.json").read_text()
+    assert "NaN" not in saved and json.loads(saved)["estimators"]  # strict JSON: no estimate is null
     (tmp_path / "imgs" / "happy").mkdir(parents=True)
-    bad = subprocess.run([sys.executable, "-m", "edgeaffect", "eval", "pos", "--data", str(tmp_path / "imgs")],
+    bad = subprocess.run([sys.executable, "-m", "edgeaffect", "eval", "--pulse", "pos", "--data", str(tmp_path / "imgs")],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_eval_takes_its_job_from_the_command_line_not_the_disk(tmp_path, monkeypatch):
+    from edgeaffect.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rec").mkdir()
+    assert main(["eval", "pos", "--data", "rec"]) == 2  # an estimator's name without --pulse: told the command
+    assert main(["eval", "--pulse", "posx", "--data", "rec"]) == 2  # unknown estimator: did you mean
+    assert main(["eval", "--pulse", "model", "--data", "rec"]) == 2  # the run's model needs RUN
+    (tmp_path / "pos").mkdir()
+    assert main(["eval", "pos", "--pulse", "pos", "--data", "rec"]) == 2  # RUN beside estimators: ambiguous, refused
 
 
 def test_unknown_estimator_and_bad_window_are_config_errors():

@@ -3,7 +3,8 @@
 Each ``edgeaffect ...`` line of the block runs through the CLI entry point (in this process, so the
 suite does not pay torch's import per command) in a scratch folder where ``EDGEAFFECT_DATA`` holds a
 small FER+-layout copy — a few faces of each split of the real FER+ when ``EDGEAFFECT_DATA``
-has it, else synthetic faces written in the FER+ layout.
+has it, else synthetic faces written in the FER+ layout — and ``my_faces/``, seven renamed class
+folders of faces from the same source.
 Shell globs (``bundles/*``) and ``$VARS`` are expanded as a shell would.  A README command that
 fails, fails here.
 """
@@ -23,6 +24,7 @@ import pytest
 pytest.importorskip("torch")
 
 from edgeaffect.cli import main  # noqa: E402
+from xeval_support import SEVEN_FOLDERS, write_class_folders  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = {"FER2013Train": 24, "FER2013Valid": 8, "FER2013Test": 8}
@@ -93,11 +95,37 @@ def tiny_recording(dest: Path) -> Path:
     return write_physrecorder(dest, face_frames(times, 72.0), times, sig_times, pulse(sig_times, 72.0))
 
 
+def _jsonl(path: Path) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# What each README command must leave behind or print, beyond exiting 0: (words of the command, check(work, stdout)).
+EXPECT = [
+    ("data inspect", lambda w, out: "ferplus" in out and "test" in out),
+    ("eval default", lambda w, out: "accuracy" in out and "uar" in out.lower()),
+    ("data synth videos clips", lambda w, out: (w / "clips" / "s1" / "vid_s1_T1.avi").stat().st_size > 0),
+    ("run default --source", lambda w, out: all(r["faces"] == [] or r["faces"][0]["label"] for r in _jsonl(w / "results.jsonl"))),
+    ("train --list", lambda w, out: "ferplus-default" in out and "resnet18" in out),
+    ("train ferplus-default", lambda w, out: (w / "runs" / "mine" / "best.pt").is_file()
+     and "framing" in (w / "runs" / "mine" / "meta.json").read_text()),
+    ("eval runs/mine", lambda w, out: "112" in out and "cubic" in out),
+    ("compress runs/mine", lambda w, out: (w / "runs" / "mine-p30" / "best.pt").is_file()),
+    ("devices", lambda w, out: "rpi4" in out),
+    ("eval --pulse pos", lambda w, out: "MAE" in out and "pos" in out),
+    ("--pulse pos --source", lambda w, out: any("heart_rate" in f for r in _jsonl(w / "r.jsonl") for f in r["faces"])),
+    ("bench bundles", lambda w, out: (w / "bench.json").stat().st_size > 0),
+    ("report bench.json", lambda w, out: any((w / "report").iterdir())),
+]
+
+
 @pytest.mark.slow
 def test_the_readme_commands_run_as_printed(tmp_path, monkeypatch, capsys):
     data = tmp_path / "data"
     tiny_ferplus(data / "ferplus")
     tiny_recording(data / "physrecorder_v01")
+    write_class_folders(data / "my_faces", SEVEN_FOLDERS, per_class=2)  # the cross-data-set eval line
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -116,6 +144,9 @@ def test_the_readme_commands_run_as_printed(tmp_path, monkeypatch, capsys):
                        f"{line.split('#')[0].strip()}")
         captured = capsys.readouterr()
         assert code == 0, f"README command failed: {line}\n{captured.err[-2000:]}"
+        for words_, check in EXPECT:  # a command that exits 0 without doing its job fails too
+            if words_ in line.split("#")[0]:
+                assert check(work, captured.out), f"README command did not do its job: {line}\n{captured.out[-2000:]}"
     print("\n".join(timings))
     assert (work / "bundles" / "default-rpi4" / "manifest.json").is_file()
     assert (work / "bundles" / "mine-rpi4" / "manifest.json").is_file()

@@ -1,8 +1,6 @@
-"""Runtime building blocks on synthetic inputs: smoothing, tracker, crop, stats, clip buffers, heads, torch-free import."""
+"""Runtime building blocks on synthetic inputs: smoothing, tracker, stats, clip buffers, heads (the crop: test_crop.py)."""
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,7 +8,6 @@ import pytest
 from edgeaffect.detectors import Face
 from edgeaffect.errors import ConfigError
 from edgeaffect.meta import Head, ModelMeta, Temporal
-from edgeaffect.runtime.crop import CropOptions, crop_box, crop_face
 from edgeaffect.runtime.postprocess import decode
 from edgeaffect.runtime.smoothing import SmoothingSpec
 from edgeaffect.runtime.stats import LatencyHistogram
@@ -18,18 +15,6 @@ from edgeaffect.runtime.temporal import ClipBuffer
 from edgeaffect.runtime.tracker import IouTracker
 
 
-def test_runtime_imports_without_torch():
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "import edgeaffect.runtime, edgeaffect.runtime.pipeline, edgeaffect.runtime.cli, edgeaffect.runtime.live\n"
-            "import edgeaffect.runtime.loader, edgeaffect.modelcache, edgeaffect.detectors\n"
-            "import edgeaffect.runtime.backends.onnxruntime\n"
-            "from edgeaffect.cli import build_app; build_app()\n"
-            "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-
-
-# -- smoothing ----------------------------------------------------------------------------
 def _onehot(i: int, n: int = 3) -> np.ndarray:
     p = np.full(n, 0.05)
     p[i] = 0.9
@@ -99,42 +84,6 @@ def test_tracker_keeps_ids_and_expires_tracks():
     assert ids[10] not in tr.live_ids and ids[10] in tr.expired + [ids[10]]
     new = tr.update((Face(18, 11, 50, 50),), 10)
     assert new[0].id not in ids.values()  # an expired track does not come back under its old id
-
-
-# -- crop ---------------------------------------------------------------------------------
-def test_crop_margin_square_clip_and_empty():
-    frame = np.zeros((100, 200, 3), np.uint8)
-    opts = CropOptions(margin=0.25, square=True)
-    assert crop_box(Face(50, 20, 40, 20), frame.shape, opts) == (40, 0, 100, 60)  # square 60, clipped at the top
-    assert crop_face(frame, Face(400, 400, 30, 30), opts) is None
-    assert crop_face(frame, Face(150, 50, 100, 100), opts).shape[:2] == (75, 75)  # 150 square cut by two edges
-
-
-def test_crop_follows_the_models_framing_unless_the_user_sets_a_margin():
-    frame = np.zeros((400, 400, 3), np.uint8)
-    face = Face(100, 100, 100, 100)
-    meta = ModelMeta(model="m", task="classification", input_size=(64, 64), color="gray",
-                     heads=(Head("emotion", "logits", 8),), framing={"scale": 1.0, "shift_y": -0.1})
-    tight = CropOptions().for_model(meta)  # FER+-style: the box itself, moved up a tenth of it
-    assert tight.margin == 0.0 and crop_box(face, frame.shape, tight) == (100, 90, 200, 190)
-    user = CropOptions(margin=0.25).for_model(meta)  # --margin wins over the model's framing
-    assert crop_box(face, frame.shape, user) == (75, 75, 225, 225)
-    bare = CropOptions().for_model(meta.evolve(framing=None))  # no framing recorded: the old default margin
-    assert crop_box(face, frame.shape, bare) == (85, 85, 215, 215)
-    assert crop_box(face, frame.shape, CropOptions(margin=-0.1)) == (110, 110, 190, 190)  # tighter than the box
-    with pytest.raises(ValueError):
-        CropOptions(margin=-0.5)
-
-
-def test_aligned_crop_uses_the_landmarks():
-    frame = np.zeros((200, 200, 3), np.uint8)
-    frame[70:80, 60:70] = 255  # a bright "right eye"
-    marks = ((65, 75), (115, 75), (90, 100), (70, 125), (110, 125))
-    face = Face(50, 50, 80, 100, 1.0, marks)
-    crop = crop_face(frame, face, CropOptions(margin=0.0, align=True, align_size=112))
-    assert crop.shape == (112, 112, 3)
-    ys, xs = np.nonzero(crop[:, :, 0] > 128)
-    assert abs(xs.mean() - 38.3) < 6 and abs(ys.mean() - 51.7) < 6  # lands on the template's eye
 
 
 # -- stats, clips, heads -------------------------------------------------------------------

@@ -23,16 +23,18 @@ import torch
 import yaml
 
 from edgeaffect.assets import DEFAULT_DIR, write_checksums
+from edgeaffect.io import packaging_the_default
 from edgeaffect.compress.export import export_bundle
 from edgeaffect.formats import ExportOptions
 from edgeaffect.data import open_dataset
 from edgeaffect.meta import ModelMeta
 from edgeaffect.train.checkpoint import load_checkpoint
+from edgeaffect.train.config import saved_config
 
 SIZE_LIMIT = 10_000_000  # bytes: the package ships within 10 MB
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--data", type=Path, required=True, help="the dataset the run was trained on (verification)")
@@ -40,7 +42,9 @@ def main() -> None:
     ap.add_argument("--data-as", default="$EDGEAFFECT_DATA/ferplus",
                     help="how the shipped config names its dataset (expanded where it is used, so a user's "
                          "EDGEAFFECT_DATA finds it)")
-    args = ap.parse_args()
+    ap.add_argument("--dest", type=Path, default=DEFAULT_DIR, help="where to write (tests ship into a scratch folder)")
+    args = ap.parse_args(argv)
+    dest = args.dest.absolute()
 
     ckpt = load_checkpoint(args.run, which="best")
     index = open_dataset(args.data, **dict(ckpt["config"]["data"]["options"]))
@@ -49,9 +53,12 @@ def main() -> None:
         meta = meta.evolve(framing=index.info["framing"])
     meta = meta.evolve(info={**dict(meta.info), "shipped": "edgeaffect default", "trained_epochs": ckpt["epoch"],
                              "weights": "float16-rounded"})
-    config = {**ckpt["config"], "data": {**ckpt["config"]["data"], "path": args.data_as}}
-    # staged outside the package: export refuses any --out inside it, so a user command never overwrites it
-    staging = Path(tempfile.mkdtemp(prefix="edgeaffect-default-"))
+    # paths as a copied folder can carry them: the data as $EDGEAFFECT_DATA/..., no run folder of this machine
+    # (the shipped run is evaluated and exported, never resumed in place), anything else relative to it
+    config = saved_config({**ckpt["config"], "data": {**ckpt["config"]["data"], "path": args.data_as},
+                           "runtime": {**ckpt["config"]["runtime"], "out": ""}}, dest / "run")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".default-", dir=dest.parent))
     try:
         run = staging / "run"
         run.mkdir()
@@ -62,17 +69,19 @@ def main() -> None:
         torch.save(payload, run / "best.pt")
         meta.save(run / "meta.json")
         (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        export_bundle(run, target="laptop-x86", out=staging / "bundle", format="onnx", precision="fp32",
-                      verify_data=args.data, n_verify=args.n_verify, options=ExportOptions(fp16_weights=True))
+        # the staging folder sits beside dest, so what the bundle records relative to its run holds there
+        with packaging_the_default():  # the one writer allowed inside the installed package (export refuses users)
+            export_bundle(run, target="laptop-x86", out=staging / "bundle", format="onnx", precision="fp32",
+                          verify_data=args.data, n_verify=args.n_verify, options=ExportOptions(fp16_weights=True))
         for sub in ("run", "bundle"):
-            shutil.rmtree(DEFAULT_DIR / sub, ignore_errors=True)
-            DEFAULT_DIR.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(staging / sub), str(DEFAULT_DIR / sub))
+            shutil.rmtree(dest / sub, ignore_errors=True)
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(staging / sub), str(dest / sub))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    write_checksums(DEFAULT_DIR)
-    total = sum(p.stat().st_size for p in DEFAULT_DIR.rglob("*") if p.is_file())
-    print(f"shipped {args.run} -> {DEFAULT_DIR} ({total / 1e6:.2f} MB)")
+    write_checksums(dest)
+    total = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+    print(f"shipped {args.run} -> {dest} ({total / 1e6:.2f} MB)")
     if total > SIZE_LIMIT:
         raise SystemExit(f"the shipped model is {total / 1e6:.2f} MB, over the {SIZE_LIMIT / 1e6:.0f} MB limit")
 

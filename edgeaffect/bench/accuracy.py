@@ -88,9 +88,15 @@ def score(bundle: str, meta: ModelMeta, samples: Samples, case: ResizeCase, outp
     kinds = [h.kind for h in meta.heads]
     if HeadKind.LOGITS in kinds and samples.labels is not None:
         probs = metrics.softmax(outputs[kinds.index(HeadKind.LOGITS)].reshape(len(samples), -1))
-        rep = metrics.classification_report(samples.labels, probs, meta.labels)
+        if samples.classes is not None:  # a set with fewer classes: over all the model's, and over the set's
+            rep, restricted = metrics.subset_reports(samples.labels, probs, meta.labels, samples.classes)
+            fields.update(restricted_accuracy=restricted["accuracy"], restricted_uar=restricted["uar"],
+                          restricted_macro_f1=restricted["macro_f1"], set_classes=tuple(restricted["per_class"]))
+        else:
+            rep = metrics.classification_report(samples.labels, probs, meta.labels)
         fields.update(accuracy=rep["accuracy"], uar=rep["uar"], macro_f1=rep["macro_f1"],
                       per_class_f1={k: v["f1"] for k, v in rep["per_class"].items()},
+                      per_class_recall={k: v["recall"] for k, v in rep["per_class"].items()},
                       confusion=tuple(tuple(int(c) for c in row) for row in rep["confusion"]))
         if samples.groups is not None:
             fields["subgroups"] = _subgroups(samples, probs.argmax(1))

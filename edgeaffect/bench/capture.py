@@ -58,10 +58,9 @@ def rescale_video(video: Path, size: tuple[int, int], out: Path, max_frames: int
 
 
 def _stage(stats, name: str) -> StageLatency | None:
-    for s in stats:
-        if s.stage == name:
-            return StageLatency(stage=s.stage, n=s.count, mean_ms=s.mean_ms, p50_ms=s.p50_ms, p95_ms=s.p95_ms)
-    return None
+    from edgeaffect.bench.latency import stage_latency
+
+    return next((stage_latency(s) for s in stats if s.stage == name), None)
 
 
 def sweep(bundle: Path, key: str, video: Path, captures: Sequence[str], *, detector: str = "haar",

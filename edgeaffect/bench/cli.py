@@ -7,6 +7,7 @@ from typing import List, Optional
 import typer
 
 from edgeaffect.errors import ConfigError
+from edgeaffect.keyvalue import split_pairs  # typed by the dataset reader that receives them
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -21,16 +22,6 @@ def _ints(text: str, flag: str) -> tuple[int, ...]:
                           f"write e.g. {flag} 112,64,32,16") from None
 
 
-def _options(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--data-option '{item}' is not KEY=VALUE", "write e.g. --data-option mode=majority")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def register(app: typer.Typer) -> None:
     @app.command("bench")
     def bench(
@@ -39,6 +30,8 @@ def register(app: typer.Typer) -> None:
         split: str = typer.Option("test", help="Dataset split to score."),
         data_format: Optional[str] = typer.Option(None, "--format", help="Dataset layout; default: detected."),
         data_option: List[str] = typer.Option([], "--data-option", help="Reader option KEY=VALUE (e.g. mode=majority)."),
+        class_map: List[str] = typer.Option([], "--class-map", help="DATA_CLASS=MODEL_CLASS (or =skip) for a class "
+                                                                    "no alias names (repeatable)."),
         limit: Optional[int] = typer.Option(None, min=1, help="Score at most N samples, spread over the split."),
         resolutions: str = typer.Option("112,96,84,64,56,48,32,28,16,14", help="Face sides to degrade to."),
         interp: str = typer.Option("cubic,linear,lanczos4,area",
@@ -57,9 +50,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Benchmark bundles: task metrics per resolution x interpolation, per-stage latency, FPS, memory."""
         from edgeaffect.bench.run import BenchConfig, run_bench
+        from edgeaffect.data.classes import parse_class_map
 
         config = BenchConfig(
-            bundles=tuple(bundles), data=data, split=split, data_format=data_format, data_options=_options(data_option),
+            bundles=tuple(bundles), data=data, split=split, data_format=data_format, data_options=split_pairs(data_option, "--data-option"),
+            class_map=parse_class_map(class_map),
             limit=limit, resolutions=_ints(resolutions, "--resolutions"), interpolations=_csv(interp),
             group_by=group_by, batch=batch, latency_runs=latency_runs, video=video, captures=_csv(capture),
             detector=detector, smoothing=smoothing, capture_frames=capture_frames, profile=profile, out=out,
@@ -68,6 +63,9 @@ def register(app: typer.Typer) -> None:
         for row in result.latency:
             acc = next((a for a in result.accuracy if a.bundle == row.bundle and a.resolution is None), None)
             score = f"{acc.headline:.4f}" if acc is not None and acc.headline is not None else "-"
+            if acc is not None and acc.restricted_accuracy is not None:
+                score += (f" (accuracy over all the model's classes; over the set's {len(acc.set_classes)}: "
+                          f"{acc.restricted_accuracy:.4f}, UAR {acc.uar:.4f} / {acc.restricted_uar:.4f})")
             typer.echo(f"{row.bundle}: native score {score}, end-to-end p50 {row.end_to_end.p50_ms:.2f} ms "
                        f"p95 {row.end_to_end.p95_ms:.2f} ms, {row.fps:.1f} FPS, peak RSS {row.peak_rss_mb:.0f} MiB")
         for row in result.capture:

@@ -1,62 +1,54 @@
 """Per-stage latency of one bundle on this device: preprocess, infer, postprocess, end to end.
 
 Timed at the runtime's batch (one face, or the model's static batch) on real
-faces from the bench data, after warm-up runs, with the wall clock
-(``time.perf_counter``): what a user of the device sees, not a kernel timer.
-Also the model size on disk and resident memory.  Torch-free.
+faces from the bench data, after warm-up runs, with the wall clock: what a user
+of the device sees, not a kernel timer.  The timer, the memory reading and the
+postprocessing are the runtime's own (``runtime.stats``, ``runtime.postprocess``),
+so a bench row and a ``run`` summary measure the same thing the same way.  Also the
+model size on disk and resident memory.  Torch-free.
 """
 from __future__ import annotations
 
-import resource
-import sys
 import time
-from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from edgeaffect import metrics
 from edgeaffect.bench.results import LatencyRow, StageLatency
 from edgeaffect.bench.samples import Samples
-from edgeaffect.meta import HeadKind, ModelMeta
+from edgeaffect.meta import ModelMeta
 from edgeaffect.preprocess import prepare_image
+from edgeaffect.runtime.postprocess import decode
+from edgeaffect.runtime.results import StageStats
+from edgeaffect.runtime.stats import RunStats, peak_rss_mb, rss_mb
 
 STAGES = ("preprocess", "infer", "postprocess")
 
 
-def stage_stats(stage: str, times_s: Sequence[float]) -> StageLatency:
-    ms = np.asarray(times_s, dtype=np.float64) * 1000.0
-    return StageLatency(stage=stage, n=int(ms.size), mean_ms=float(ms.mean()),
-                        p50_ms=float(np.percentile(ms, 50)), p95_ms=float(np.percentile(ms, 95)))
+def stage_latency(stats: StageStats) -> StageLatency:
+    """A runtime stage summary as a bench row's stage."""
+    return StageLatency(stage=stats.stage, n=stats.count, mean_ms=stats.mean_ms, p50_ms=stats.p50_ms,
+                        p95_ms=stats.p95_ms)
 
 
-def memory_mb() -> tuple[float, float]:
-    """(current RSS, peak RSS) of this process in MiB; /proc on Linux, getrusage elsewhere."""
-    status = Path("/proc/self/status")
-    if status.is_file():
-        fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-        kb = lambda key: float(fields.get(key, "0 kB").split()[0])  # noqa: E731
-        return kb("VmRSS") / 1024.0, kb("VmHWM") / 1024.0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak_mb = peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0  # bytes on macOS, KiB on Linux
-    return peak_mb, peak_mb
-
-
-def _postprocess(meta: ModelMeta, heads: Sequence[np.ndarray]) -> object:
-    """What the runtime does with the outputs: class probabilities and the top label."""
-    for head, out in zip(meta.heads, heads):
-        if head.kind is HeadKind.LOGITS:
-            probs = metrics.softmax(np.asarray(out).reshape(out.shape[0], -1))
-            return probs.argmax(axis=1), probs
-    return heads
+def interleaved_ms(runners: Mapping[Any, Callable[[], object]], *, warmup: int, rounds: int) -> dict[Any, list[float]]:
+    """Wall milliseconds of each runner over ``rounds`` rounds after ``warmup``, the runners taking turns
+    within a round, so a slow drift of the machine (heat, another process) falls on all of them alike."""
+    times: dict[Any, list[float]] = {k: [] for k in runners}
+    for r in range(warmup + rounds):
+        for key, run in runners.items():
+            t = time.perf_counter()
+            run()
+            if r >= warmup:
+                times[key].append((time.perf_counter() - t) * 1000)
+    return times
 
 
 def measure(backend, meta: ModelMeta, samples: Samples, *, bundle: str, model_size_bytes: int,
             runs: int = 50, warmup: int = 5) -> LatencyRow:
     """Time ``runs`` passes (after ``warmup``) cycling over the bench faces."""
     batch = backend.batch_size or 1
-    times: dict[str, list[float]] = {s: [] for s in STAGES}
-    total: list[float] = []
+    stats = RunStats(rss_interval_s=float("inf"))
     n = len(samples)
     for i in range(warmup + runs):
         faces = [samples.faces[(i * batch + j) % n] for j in range(batch)]
@@ -68,14 +60,15 @@ def measure(backend, meta: ModelMeta, samples: Samples, *, bundle: str, model_si
         t1 = time.perf_counter()
         heads = backend.infer(x.astype(np.float32, copy=False))
         t2 = time.perf_counter()
-        _postprocess(meta, heads)
+        decode(meta, tuple(heads), batch)
         t3 = time.perf_counter()
         if i >= warmup:
             for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2)):
-                times[stage].append(dt)
-            total.append(t3 - t0)
-    rss, peak = memory_mb()
-    e2e = stage_stats("end_to_end", total)
-    return LatencyRow(bundle=bundle, stages=tuple(stage_stats(s, times[s]) for s in STAGES), end_to_end=e2e,
+                stats.record(stage, dt * 1e3)
+            stats.frame_done((t3 - t0) * 1e3)
+    by_stage = {s.stage: stage_latency(s) for s in stats.stage_stats()}
+    e2e = by_stage["total"]
+    e2e = StageLatency(stage="end_to_end", n=e2e.n, mean_ms=e2e.mean_ms, p50_ms=e2e.p50_ms, p95_ms=e2e.p95_ms)
+    return LatencyRow(bundle=bundle, stages=tuple(by_stage[s] for s in STAGES), end_to_end=e2e,
                       fps=float(batch * 1000.0 / e2e.mean_ms) if e2e.mean_ms > 0 else 0.0,
-                      model_size_bytes=int(model_size_bytes), rss_mb=rss, peak_rss_mb=peak)
+                      model_size_bytes=int(model_size_bytes), rss_mb=rss_mb(), peak_rss_mb=peak_rss_mb())

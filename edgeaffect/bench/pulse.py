@@ -1,4 +1,4 @@
-"""Heart rate from face video against a contact sensor: ``edgeaffect eval pos --data RECORDING``.
+"""Heart rate from face video against a contact sensor: ``edgeaffect eval --pulse pos --data RECORDING``.
 
 For every recording (any layout ``edgeaffect.data.recording`` reads) the face
 is detected in every frame, its skin reduced to one mean colour
@@ -13,7 +13,7 @@ Torch-free.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -21,6 +21,8 @@ from tqdm import tqdm
 
 from edgeaffect.errors import ConfigError
 from edgeaffect.metrics import hr_report
+from edgeaffect.plain import to_plain
+from edgeaffect.pulse.spectrum import snr_db
 from edgeaffect.pulse.trace import PulseEstimate, estimate, wave_rate, windows
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ class WindowResult:
     end_s: float
     reference_bpm: float  # NaN: the sensor does not cover the window
     estimate_bpm: float  # NaN: no estimate
+    # the estimate's wave at the sensor's heart rate (de Haan & Jeanne 2013): how much of the wave is the
+    # true pulse, which reads low when the estimator locked onto something else; NaN without both
     snr_db: float
 
 
@@ -75,7 +79,7 @@ class PulseEvalReport:
     estimators: tuple[EstimatorReport, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return to_plain(self)  # strict JSON: a window without an estimate is null, not NaN
 
 
 def face_pass(record: Any, detector: Any, per_face: Callable[[np.ndarray, tuple], Any]) -> tuple[list, float]:
@@ -112,7 +116,8 @@ def score(name: str, spans: Sequence[tuple[str, np.ndarray, np.ndarray, RateFn]]
             inside = (times >= a) & (times <= b)
             ref = wave_rate(times[inside], bvp[inside], span=(a, b))
             est = rate(a, b)
-            return WindowResult(key, a, b, ref.hr_bpm, est.hr_bpm, est.snr_db)
+            snr = snr_db(est.wave, est.fs, ref.hr_bpm) if est.wave is not None and ref.ok else float("nan")
+            return WindowResult(key, a, b, ref.hr_bpm, est.hr_bpm, snr)
 
         rows += [row(a, b) for a, b in windows(t_end, window_s, hop_s)]
         clips.append(row(0.0, t_end))
@@ -123,7 +128,7 @@ def score(name: str, spans: Sequence[tuple[str, np.ndarray, np.ndarray, RateFn]]
 def colour_rate(name: str, times: np.ndarray, rgb: np.ndarray) -> RateFn:
     def rate(a: float, b: float) -> PulseEstimate:
         inside = (times >= a) & (times <= b)
-        return estimate(name, times[inside], rgb[inside], span=(a, b))
+        return estimate(name, times[inside], rgb[inside], span=(a, b), keep_wave=True)
 
     return rate
 

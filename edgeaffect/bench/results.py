@@ -77,6 +77,13 @@ class AccuracyRow:
     macro_f1: float | None = None
     per_class_f1: Mapping[str, float] = field(default_factory=dict)
     confusion: tuple[tuple[int, ...], ...] = ()
+    per_class_recall: Mapping[str, float] = field(default_factory=dict)
+    # A data set with fewer classes than the model (cross-data-set): its classes, and the scores of the
+    # argmax restricted to them (the fields above take the argmax over all the model's classes).
+    set_classes: tuple[str, ...] = ()
+    restricted_accuracy: float | None = None
+    restricted_uar: float | None = None
+    restricted_macro_f1: float | None = None
     ccc_valence: float | None = None
     ccc_arousal: float | None = None
     pearson: float | None = None

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeaffect.bench.accuracy import evaluate, parse_pairs, resize_cases
 from edgeaffect.bench.latency import measure
 from edgeaffect.bench.provenance import bundle_info, device_info, tool_versions
 from edgeaffect.bench.results import BenchResult
+from edgeaffect.plain import to_plain
 from edgeaffect.bench.samples import load_samples
+from edgeaffect.data.base import DatasetIndex
 from edgeaffect.errors import ConfigError
+from edgeaffect.meta import HeadKind, ModelMeta
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ class BenchConfig:
     split: str = "test"
     data_format: str | None = None  # reader name; None = detect
     data_options: dict = field(default_factory=dict)  # e.g. {"mode": "majority"} for FER+
+    class_map: dict = field(default_factory=dict)  # data class -> model class or "skip" (data.classes)
     limit: int | None = None
     resolutions: tuple[int, ...] = STUDY_RESOLUTIONS
     interpolations: tuple[str, ...] = STUDY_INTERPOLATIONS  # names (all pairs) or "down:up" pairs
@@ -60,7 +64,7 @@ class BenchConfig:
     def to_dict(self) -> dict:
         import json
 
-        return json.loads(json.dumps(asdict(self), default=str))  # JSON-plain so a saved result reloads equal
+        return json.loads(json.dumps(to_plain(self), default=str))  # JSON-plain so a saved result reloads equal
 
 
 def run_bench(config: BenchConfig) -> BenchResult:
@@ -76,7 +80,8 @@ def run_bench(config: BenchConfig) -> BenchResult:
         from edgeaffect.data import open_dataset
         from edgeaffect.data.base import describe
 
-        index = open_dataset(config.data, format=config.data_format, **config.data_options)
+        index = open_dataset(config.data, format=config.data_format, class_map=dict(config.class_map),
+                             **config.data_options)
     cases = resize_cases(config.resolutions, parse_pairs(config.interpolations))
     bundles, accuracy, latency, capture = [], [], [], []
     for folder in tqdm(config.bundles, desc="bench", unit="bundle", disable=not config.progress):
@@ -85,7 +90,9 @@ def run_bench(config: BenchConfig) -> BenchResult:
         bundles.append(info)
         meta = loaded.bundle.meta
         if index is not None:
-            samples = load_samples(index, config.split, meta, limit=config.limit, group_by=config.group_by)
+            view, classes = model_data(index, meta, config, info.name)
+            samples = load_samples(view, config.split, meta, limit=config.limit, group_by=config.group_by,
+                                   classes=classes)
             if samples.skipped:
                 log.warning("%s: %d samples skipped (unreadable or unknown class)", info.name, samples.skipped)
             accuracy += evaluate(loaded.backend, meta, samples, cases, bundle=info.key,
@@ -106,3 +113,15 @@ def run_bench(config: BenchConfig) -> BenchResult:
         result.save(config.out)
         log.info("wrote %s", config.out)
     return result
+
+
+def model_data(index: DatasetIndex, meta: ModelMeta, config: BenchConfig,
+               name: str) -> tuple[DatasetIndex, tuple[int, ...] | None]:
+    """The data as the model's classes (any subset of them; see data.classes.model_view) and, when the set
+    has fewer classes than the model, the model-label indices it covers (for the restricted scoring)."""
+    from edgeaffect.data.classes import model_view
+
+    if not meta.labels or not index.classes or not any(h.kind is HeadKind.LOGITS for h in meta.heads):
+        return index, None
+    view, match = model_view(index, meta.labels, split=config.split, class_map=config.class_map, model=name)
+    return view, (match.classes if match.subset else None)

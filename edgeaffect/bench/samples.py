@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from edgeaffect.data.base import ClipRecord, DatasetIndex, Record
+from edgeaffect.data.classes import match_classes
 from edgeaffect.errors import DataError
 from edgeaffect.meta import ModelMeta
 from edgeaffect.preprocess import resize_to
@@ -32,15 +33,20 @@ class Samples:
     arousal: np.ndarray | None
     signal: np.ndarray | None  # (N, T) per-frame target trace for signal models
     groups: tuple[str, ...] | None  # subgroup of each sample (``group_by`` attribute)
-    skipped: int  # unreadable files or classes the model does not know
+    skipped: int  # unreadable files (and classes a class map left out)
+    classes: tuple[int, ...] | None = None  # model-label indices of a set with fewer classes (two scorings)
 
     def __len__(self) -> int:
         return len(self.faces)
 
 
 def load_samples(index: DatasetIndex, split: str, meta: ModelMeta, *, limit: int | None = None,
-                 group_by: str | None = None) -> Samples:
-    """Read up to ``limit`` records of ``split`` for a model described by ``meta``."""
+                 group_by: str | None = None, classes: tuple[int, ...] | None = None) -> Samples:
+    """Read up to ``limit`` records of ``split`` for a model described by ``meta``.
+
+    Classes are matched to the model's labels by name (``edgeaffect.data.classes``); a class the model
+    lacks is an error naming it (``data.classes.model_view`` with a class map says what it is).
+    """
     records: Sequence = index.split(split)
     if limit:
         records = _spread(records, limit)
@@ -76,7 +82,7 @@ def load_samples(index: DatasetIndex, split: str, meta: ModelMeta, *, limit: int
         faces=tuple(faces), labels=lab,
         valence=_finite(val), arousal=_finite(aro),
         signal=np.stack(sig) if sig else None,
-        groups=tuple(groups) if group_by else None, skipped=skipped)
+        groups=tuple(groups) if group_by else None, skipped=skipped, classes=classes)
 
 
 def _spread(records: Sequence, limit: int) -> Sequence:
@@ -88,15 +94,11 @@ def _spread(records: Sequence, limit: int) -> Sequence:
 
 
 def _label_map(classes: Sequence[str], meta: ModelMeta) -> dict[int, int]:
-    """Dataset class index -> model label index, by name (case-insensitive)."""
-    if not meta.labels:
+    """Dataset class index -> model label index, by name through the one alias table."""
+    if not meta.labels or not classes:
         return {}
-    model = {name.lower(): i for i, name in enumerate(meta.labels)}
-    mapping = {i: model[c.lower()] for i, c in enumerate(classes) if c.lower() in model}
-    if classes and not mapping:
-        raise DataError(f"none of the dataset classes {list(classes)} is a label of model '{meta.model}' {list(meta.labels)}",
-                        "bench the model on data with the classes it was trained on")
-    return mapping
+    match = match_classes(classes, meta.labels, model=f"model '{meta.model}'")
+    return {i: m for i, m in enumerate(match.to_model) if m is not None}
 
 
 def _finite(values: list) -> np.ndarray | None:

@@ -22,6 +22,7 @@ from edgeaffect.calibration.sampling import balanced_subset, check_calibration_s
 from edgeaffect.errors import DataError
 from edgeaffect.io import IMAGE_SUFFIXES
 from edgeaffect.meta import ModelMeta, Task
+from edgeaffect.portable import portable
 from edgeaffect.preprocess import prepare_clip, prepare_image
 
 log = logging.getLogger(__name__)
@@ -131,15 +132,6 @@ class CalibrationSource:
 
 
 # -- constructors ---------------------------------------------------------------------------
-def _crop(image: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
-    if box is None:
-        return image
-    x, y, w, h = box
-    x0, y0 = max(0, x), max(0, y)
-    crop = image[y0:y + h, x0:x + w]
-    return crop if crop.size else image
-
-
 def _record_sample(record: Any, extra_names: Sequence[str]) -> RawSample:
     values = None
     if getattr(record, "valence", None) is not None and getattr(record, "arousal", None) is not None:
@@ -149,7 +141,8 @@ def _record_sample(record: Any, extra_names: Sequence[str]) -> RawSample:
     elif hasattr(record, "features"):  # TabularRecord: fused feature window
         load = lambda r=record: r.features  # noqa: E731
     else:
-        load = lambda r=record: _crop(r.read_image(), r.box)  # noqa: E731
+        # the image as training reads it: calibration must see the pixels the model learned from
+        load = record.read_image
     extras = (lambda r=record: tuple(getattr(r, n) for n in extra_names)) if extra_names else None
     return RawSample(key=str(record.key), load=load, label=getattr(record, "label", None), values=values, extras=extras)
 
@@ -166,7 +159,7 @@ def _from_records(index: Any, meta: ModelMeta | None, *, split: str, n: int | No
         pick = random_subset(len(records), n, seed)
     extra_names = meta.extra_inputs if meta is not None else ()
     samples = tuple(_record_sample(records[i], extra_names) for i in pick)
-    return CalibrationSource(samples, meta, tuple(index.classes), f"{purpose}:{index.format}:{index.root}", split, seed)
+    return CalibrationSource(samples, meta, tuple(index.classes), f"{purpose}:{index.format}:{portable(index.root)}", split, seed)
 
 
 def from_dataset(index: Any, meta: ModelMeta | None = None, *, split: str = "train", n: int | None = 300, seed: int = 0,
@@ -185,8 +178,12 @@ def from_clips(index: Any, meta: ModelMeta | None = None, *, split: str = "train
 
 def for_verification(index: Any, meta: ModelMeta | None = None, *, split: str = "valid", n: int | None = 500,
                      seed: int = 0) -> CalibrationSource:
-    """Held-out samples to verify an export against the float model (any split, test included)."""
-    return _from_records(index, meta, split=split, n=n, seed=seed, balanced=False, purpose="verify")
+    """Held-out samples to verify an export against the float model (any split, test included).
+
+    Class-balanced like calibration: the export gate compares UAR too, and a random 500 of FER+ hold
+    three contempt faces, too few to see a quantised model stop predicting a rare class.
+    """
+    return _from_records(index, meta, split=split, n=n, seed=seed, balanced=True, purpose="verify")
 
 
 def from_image_folder(path: str | Path, meta: ModelMeta | None = None, *, n: int | None = 300,
@@ -211,7 +208,7 @@ def from_image_folder(path: str | Path, meta: ModelMeta | None = None, *, n: int
 
     pick = balanced_subset(labels, n, seed)
     samples = tuple(RawSample(str(files[i]), reader(files[i]), labels[i]) for i in pick)
-    return CalibrationSource(samples, meta, classes, f"folder:{root}", None, seed)
+    return CalibrationSource(samples, meta, classes, f"folder:{portable(root)}", None, seed)
 
 
 def from_arrays(arrays: Sequence[Any], meta: ModelMeta | None = None, *, labels: Sequence[int] | None = None,

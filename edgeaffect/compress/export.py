@@ -311,7 +311,7 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
             raise skipped[-1][1]  # the last precision tried, not an INT8 left out for want of data
         chosen = _choose(cands, precision == AUTO, accept_drop)
         bundle = chosen.folder
-        meta.evolve(info={**dict(meta.info), "exported_from": source_run}).save(bundle / "meta.json")
+        meta.evolve(info={**dict(meta.info), "exported_from": _portable_run(source_run, out)}).save(bundle / "meta.json")
         atomic_write_text(bundle / "labels.txt", "".join(f"{lb}\n" for lb in meta.labels))
         atomic_write_json(bundle / "calibration.json", calib.summary() if calib is not None and chosen.precision == "int8"
                           else {"count": 0, "note": f"{chosen.precision}: no calibration needed"})
@@ -329,6 +329,13 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
         return _place(bundle, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _portable_run(source_run: str, out: Path) -> str:
+    """The run a bundle came from, relative to the bundle's final folder (a name such as 'default' stays)."""
+    from edgeaffect.portable import portable
+
+    return portable(source_run, out) if source_run and Path(source_run).expanduser().exists() else source_run
 
 
 def export_bundle(run: str | Path, *, target: str, out: str | Path | None = None, format: str | None = None,

@@ -45,19 +45,20 @@ def recorded_data(run: str | Path) -> tuple[Path | None, str]:
     import yaml
 
     from edgeaffect.errors import EdgeAffectError
-    from edgeaffect.train.config import TrainConfig
+    from edgeaffect.train.config import TrainConfig, loaded_config
     from edgeaffect.train.recipes import data_path
 
     folder = _run_folder(run)
     if folder is None:
         return None, "the run folder holds no config.yaml"
-    config = TrainConfig.from_dict(yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")))
+    saved = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    config = TrainConfig.from_dict(loaded_config(saved, folder))
     if config.data.path:
         try:
             path = data_path(config)
         except EdgeAffectError:  # "$EDGEAFFECT_DATA/..." with the variable unset: not on this machine
-            return None, str(config.data.path)
-        return (path if path.is_dir() else None), str(config.data.path)
+            return None, _named(config.data.path)
+        return (path if path.is_dir() else None), _named(config.data.path)
     try:
         # synthetic data is regenerated from its recorded options when the cache lost it
         return data_path(config), f"built-in synthetic {config.data.synthetic} {dict(config.data.synthetic_options)}"
@@ -66,17 +67,26 @@ def recorded_data(run: str | Path) -> tuple[Path | None, str]:
         return None, str(config.data.synthetic or "?")
 
 
+def _named(data: Any) -> str:
+    """How verification.json names a dataset: a path portably (never this machine's absolute path)."""
+    from edgeaffect.portable import portable
+
+    if data is None:
+        return ""
+    return portable(data) if isinstance(data, (str, Path)) else str(data)
+
+
 def choose_data(run: str | Path, meta: ModelMeta, calibration: Any, verify_data: Any) -> ExportData:
     """The user's data when given; else the run's recorded dataset; else synthetic faces to verify on."""
     if calibration is not None or verify_data is not None:
-        return ExportData(calibration, verify_data, {"calibration": str(calibration or "none (not given)"),
-                                                     "verification": str(verify_data or calibration)})
+        return ExportData(calibration, verify_data, {"calibration": _named(calibration) or "none (not given)",
+                                                     "verification": _named(verify_data or calibration)})
     path, named = recorded_data(run)
     if path is not None:
         log.info("no --calib-data/--verify-data: using the run's own dataset %s (train split calibrates, "
                  "held-out split verifies)", path)
-        return ExportData(path, None, {"calibration": f"{path} (the run's dataset, train split)",
-                                       "verification": f"{path} (the run's dataset, held-out split)",
+        return ExportData(path, None, {"calibration": f"{_named(path)} (the run's dataset, train split)",
+                                       "verification": f"{_named(path)} (the run's dataset, held-out split)",
                                        "source": "recorded by the run (config.yaml)"})
     if meta.is_temporal or meta.task.value not in ("classification", "multitask"):
         return ExportData(None, None, {"recorded": named})

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,6 +24,7 @@ from edgeaffect import metrics
 from edgeaffect._optional import require
 from edgeaffect.calibration.sources import CalibrationSource
 from edgeaffect.errors import DataError, EdgeAffectError, MissingExtraError, VerificationError
+from edgeaffect.plain import to_plain
 from edgeaffect.formats import ExportFormat
 from edgeaffect.meta import HeadKind, ModelMeta
 from edgeaffect.runtime.backends import create_backend
@@ -37,10 +38,14 @@ class Thresholds:
 
     top1_agreement: float  # class heads: share of samples with the same argmax
     pearson: float = 0.95  # regression/signal heads: correlation with the float output
+    metric_drop: float = 0.005  # class heads: largest accuracy or UAR loss against the float model (absolute)
+    # UAR is gated only when every class has this many labelled samples: on fewer, one flipped face moves a
+    # class's recall by a third and the gate would refuse noise (the report says when it was not gated).
+    uar_min_class_samples: int = 10
 
 
 DEFAULT_THRESHOLDS: Mapping[str, Thresholds] = {
-    "fp32": Thresholds(0.995), "fp16": Thresholds(0.995), "int8": Thresholds(0.97)}
+    "fp32": Thresholds(0.995), "fp16": Thresholds(0.995), "int8": Thresholds(0.97, metric_drop=0.015)}
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ class VerificationReport:
         return not self.failures
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = to_plain(self)
         d["passed"] = self.passed
         return d
 
@@ -170,6 +175,7 @@ def _head_result(head, ref: np.ndarray, got: np.ndarray, labels: np.ndarray | No
         res["top1_agreement"] = float(np.mean(ref.argmax(1) == got.argmax(1)))
         if labels is not None:
             found |= _delta("accuracy", metrics.accuracy(labels, ref), metrics.accuracy(labels, got))
+            found |= _delta("uar", metrics.uar(labels, ref), metrics.uar(labels, got))
             found |= _delta("macro_f1", metrics.macro_f1(labels, ref, num_classes=num_classes),
                             metrics.macro_f1(labels, got, num_classes=num_classes))
     elif head.kind is HeadKind.SIGNAL:
@@ -200,6 +206,24 @@ def measure_latency(backend: Any, arrays: tuple[np.ndarray, ...], *, runs: int =
         backend.infer(*feed)
         times.append((time.perf_counter() - t) * 1000)
     return float(np.median(times))
+
+
+def _metric_failures(head: str, result: HeadResult, labels: np.ndarray | None, thresholds: Thresholds) -> list[str]:
+    """Accuracy and UAR losses past the threshold (UAR only where every class has enough samples)."""
+    out = []
+    fewest = int(np.unique(labels, return_counts=True)[1].min()) if labels is not None and len(labels) else 0
+    for name in ("accuracy", "uar"):
+        found = result.metrics.get(name)
+        if found is None:
+            continue
+        if name == "uar" and fewest < thresholds.uar_min_class_samples:
+            log.warning("UAR not gated: a class has only %d verification samples (< %d); verify on more data",
+                        fewest, thresholds.uar_min_class_samples)
+            continue
+        if found["delta"] < -thresholds.metric_drop:
+            out.append(f"{head} {name} {found['export']:.4f} vs float {found['float']:.4f} "
+                       f"(drop {-found['delta'] * 100:.2f} pt > {thresholds.metric_drop * 100:.1f} pt)")
+    return out
 
 
 def verify_export(model: Any, meta: ModelMeta, model_path: Path, *, fmt: ExportFormat, precision: str,
@@ -241,6 +265,7 @@ def verify_export(model: Any, meta: ModelMeta, model_path: Path, *, fmt: ExportF
         if result.top1_agreement is not None and result.top1_agreement < thresholds.top1_agreement:
             failures.append(f"{head.name} top-1 agreement {result.top1_agreement:.2%} < {thresholds.top1_agreement:.2%}"
                             f" (max |delta| {result.max_abs_diff:.4g})")
+        failures += _metric_failures(head.name, result, lab, thresholds)
         if result.pearson is not None and not result.pearson >= thresholds.pearson:  # NaN fails too
             failures.append(f"{head.name} Pearson vs float {result.pearson:.4f} < {thresholds.pearson}"
                             f" (max |delta| {result.max_abs_diff:.4g})")

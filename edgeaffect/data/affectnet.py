@@ -129,7 +129,6 @@ def _read_set(folder: Path, split: str, prefix: str, subjects: dict[str, str],
                  description="AffectNet style: images/{id}.jpg + annotations/{id}_exp|val|aro|lnd.npy "
                              "(one folder, or train_set/ + val_set/)")
 def read(root: Path) -> DatasetIndex:
-    root = Path(root)
     sets = _sets(root)
     if not sets:
         raise DataError(f"{root} has neither images/ + annotations/ nor train_set/ / val_set/ holding them",
@@ -146,4 +145,7 @@ def read(root: Path) -> DatasetIndex:
     log.debug("AffectNet %s: %s, %d skipped", root, {s: len(r) for s, r in splits.items()}, len(skipped))
     return DatasetIndex(format="affectnet", root=root, task="multitask", classes=CLASSES, splits=splits,
                         skipped=tuple(skipped), info={"valence_range": (-1.0, 1.0), "arousal_range": (-1.0, 1.0),
-                                                      "landmarks": N_LANDMARKS})
+                                                      "landmarks": N_LANDMARKS,
+                                                      # the dataset's own crops, framing not measured yet:
+                                                      # models get the runtime default, recorded explicitly
+                                                      "framing": None, "detector": None})

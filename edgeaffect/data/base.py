@@ -13,17 +13,14 @@ Adding a dataset format = one file that defines ``detect(root) -> bool`` and
 from __future__ import annotations
 
 import csv
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from edgeaffect.errors import DataError
-
-# FER+ vote-column order of the 8 basic expressions (AffectNet codes them in another order: see affectnet.py).
-EXPRESSIONS_8 = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+from edgeaffect.data.classes import EXPRESSIONS_8  # noqa: F401  (re-exported: the readers' class names)
+from edgeaffect.errors import DataError, unknown_name
 
 
 @dataclass(frozen=True)
@@ -141,6 +138,9 @@ class DatasetIndex:
     info: Mapping[str, Any] = field(default_factory=dict)  # format-specific facts (label mode, fps, ...)
 
     def split(self, name: str) -> tuple[Any, ...]:
+        """The records of split ``name``; ``valid+test`` joins splits (per-class figures of rare classes)."""
+        if "+" in name and name not in self.splits:
+            return tuple(r for part in name.split("+") for r in self.split(part))
         if name not in self.splits:
             raise DataError(f"{self.root} has no '{name}' split (it has: {', '.join(self.splits) or 'none'})",
                             "name an existing split, or run 'edgeaffect data split' to make one")
@@ -177,12 +177,18 @@ class Reader:
     read: Callable[..., DatasetIndex]
     description: str = ""
 
+    def open(self, root: Path, options: Mapping[str, Any]) -> DatasetIndex:
+        """Read ``root`` with ``options`` typed by the reader's declared parameters (``votes=false`` is False)."""
+        from edgeaffect.keyvalue import typed
+
+        return self.read(Path(root), **typed(self.read, options, kind=f"{self.name} reader option"))
+
 
 READERS: dict[str, Reader] = {}
 
 
 def register_reader(name: str, *, detect: Callable[[Path], bool], description: str = "") -> Callable:
-    """Decorator for a ``read(root, **options) -> DatasetIndex`` function."""
+    """Decorator for a ``read(root: Path, **options) -> DatasetIndex`` function (``Reader.open`` gives it a Path)."""
 
     def wrap(read: Callable[..., DatasetIndex]) -> Callable[..., DatasetIndex]:
         READERS[name] = Reader(name, detect, read, description)
@@ -213,7 +219,12 @@ def describe(index: DatasetIndex) -> str:
 
 
 def open_dataset(path: str | Path, *, format: str | None = None, **options: Any) -> DatasetIndex:
-    """Read the dataset at ``path``, detecting its layout unless ``format`` names one."""
+    """Read the dataset at ``path``, detecting its layout unless ``format`` names one.
+
+    The option ``class_map`` ({class name as the data spells it: class}, see ``data.classes``) goes to
+    the readers whose ``read`` takes it (those that name classes from folder names); the others' classes
+    are fixed names, which evaluation maps through the same class map.
+    """
     index = _read_dataset(path, format=format, **options)
     marker = index.root / SYNTHETIC_MARKER if index.root.is_dir() else None
     if marker is not None and marker.is_file():
@@ -228,6 +239,14 @@ def open_dataset(path: str | Path, *, format: str | None = None, **options: Any)
     return index
 
 
+def _read(reader: Reader, root: Path, options: dict[str, Any]) -> DatasetIndex:
+    import inspect
+
+    if "class_map" in options and "class_map" not in inspect.signature(reader.read).parameters:
+        options = {k: v for k, v in options.items() if k != "class_map"}
+    return reader.open(root, options)
+
+
 def _read_dataset(path: str | Path, *, format: str | None = None, **options: Any) -> DatasetIndex:
     import edgeaffect.data  # noqa: F401  (registers the built-in readers)
 
@@ -236,12 +255,10 @@ def _read_dataset(path: str | Path, *, format: str | None = None, **options: Any
         raise DataError(f"{root} does not exist", "check the path (EDGEAFFECT_DATA points at the data folder)")
     if format is not None:
         if format not in READERS:
-            near = difflib.get_close_matches(format, READERS, n=1)
-            hint = f"did you mean '{near[0]}'? " if near else ""
-            raise DataError(f"unknown dataset format '{format}'", f"{hint}choose one of: {', '.join(sorted(READERS))}")
-        return READERS[format].read(root, **options)
+            raise unknown_name("dataset format", format, READERS, error=DataError)
+        return _read(READERS[format], root, options)
     for reader in READERS.values():
         if reader.detect(root):
-            return reader.read(root, **options)
+            return _read(reader, root, options)
     raise DataError(f"cannot tell which dataset layout {root} is in",
                     f"pass --format with one of: {', '.join(sorted(READERS))} (see 'edgeaffect data inspect --help')")

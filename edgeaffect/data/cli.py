@@ -1,13 +1,13 @@
 """``edgeaffect data``: inspect a dataset, make subject-disjoint splits, write synthetic data.
 
 Each command parses its flags into one config dataclass and makes one call
-(``run_inspect`` / ``run_split`` / ``run_synth_*``), so the same runs work from
+(``run_inspect`` / ``run_split`` / ``run_synth``), so the same runs work from
 Python without the CLI.  Expected failures are EdgeAffectErrors (exit 2).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional
 
@@ -37,29 +37,31 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
-class SynthFacesConfig:
+class SynthConfig:
+    """What every generator takes: the folder to write and a seed; None = the generator's own default."""
+
     out: Path
-    per_class: int | None = None  # None: the generator's default
-    size: int | None = None
     seed: int | None = None
 
 
 @dataclass(frozen=True)
-class SynthVideosConfig:
-    out: Path
+class SynthFacesConfig(SynthConfig):
+    per_class: int | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class SynthVideosConfig(SynthConfig):
     subjects: int | None = None
     seconds: float | None = None
     fps: float | None = None
     size: int | None = None
-    seed: int | None = None
     e4_root: Path | None = None
 
 
 @dataclass(frozen=True)
-class SynthTabularConfig:
-    out: Path
+class SynthTabularConfig(SynthConfig):
     subjects: int | None = None
-    seed: int | None = None
 
 
 def run_inspect(config: InspectConfig) -> str:
@@ -90,25 +92,24 @@ def run_split(config: SplitConfig) -> str:
 
 def _given(config: object) -> dict:
     """Options the user set; the rest keep the generator's own defaults."""
-    return {k: v for k, v in asdict(config).items() if k != "out" and v is not None}
+    given = {f.name: getattr(config, f.name) for f in fields(config)}
+    return {k: v for k, v in given.items() if k != "out" and v is not None}
 
 
-def run_synth_faces(config: SynthFacesConfig) -> object:
-    from edgeaffect.data.synthetic import write_synthetic_faces
+SEED = typer.Option(None, help="Random seed (default: the generator's).")  # every generator takes one
 
-    return write_synthetic_faces(config.out, **_given(config))
-
-
-def run_synth_videos(config: SynthVideosConfig) -> object:
-    from edgeaffect.data.synthetic_video import write_synthetic_videos
-
-    return write_synthetic_videos(config.out, **_given(config))
+# config kind -> (module, generator): one table rather than one near-identical function per kind
+GENERATORS = {SynthFacesConfig: ("edgeaffect.data.synthetic", "write_synthetic_faces"),
+              SynthVideosConfig: ("edgeaffect.data.synthetic_video", "write_synthetic_videos"),
+              SynthTabularConfig: ("edgeaffect.data.tabular", "write_synthetic_tabular")}
 
 
-def run_synth_tabular(config: SynthTabularConfig) -> object:
-    from edgeaffect.data.tabular import write_synthetic_tabular
+def run_synth(config: SynthConfig) -> object:
+    """Write the synthetic data ``config`` describes (the generator's imports load only here)."""
+    import importlib
 
-    return write_synthetic_tabular(config.out, **_given(config))
+    module, name = GENERATORS[type(config)]
+    return getattr(importlib.import_module(module), name)(config.out, **_given(config))
 
 
 def _written(out: Path, result: object) -> str:
@@ -150,10 +151,10 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Argument(..., help="Folder to write (AffectNet-style layout)."),
         per_class: Optional[int] = typer.Option(None, help="Images per expression class."),
         size: Optional[int] = typer.Option(None, help="Image side in pixels."),
-        seed: Optional[int] = typer.Option(None, help="Random seed."),
+        seed: Optional[int] = SEED,
     ) -> None:
         """Synthetic faces with expression, valence/arousal and landmarks."""
-        typer.echo(_written(out, run_synth_faces(SynthFacesConfig(out=out, per_class=per_class, size=size,
+        typer.echo(_written(out, run_synth(SynthFacesConfig(out=out, per_class=per_class, size=size,
                                                                   seed=seed))))
 
     @synth.command("videos")
@@ -163,18 +164,18 @@ def register(app: typer.Typer) -> None:
         seconds: Optional[float] = typer.Option(None, help="Length of each video."),
         fps: Optional[float] = typer.Option(None, help="Video frame rate."),
         size: Optional[int] = typer.Option(None, help="Frame side in pixels."),
-        seed: Optional[int] = typer.Option(None, help="Random seed."),
+        seed: Optional[int] = SEED,
         e4_root: Optional[Path] = typer.Option(None, help="Real Empatica E4 recording to draw EDA/BVP from."),
     ) -> None:
         """Synthetic face videos with EDA / BVP signals."""
-        typer.echo(_written(out, run_synth_videos(SynthVideosConfig(
+        typer.echo(_written(out, run_synth(SynthVideosConfig(
             out=out, subjects=subjects, seconds=seconds, fps=fps, size=size, seed=seed, e4_root=e4_root))))
 
     @synth.command("tabular")
     def synth_tabular(
         out: Path = typer.Argument(..., help="Folder to write."),
         subjects: Optional[int] = typer.Option(None, help="Number of subjects."),
-        seed: Optional[int] = typer.Option(None, help="Random seed."),
+        seed: Optional[int] = SEED,
     ) -> None:
         """Synthetic EEG band-power + facial-feature windows."""
-        typer.echo(_written(out, run_synth_tabular(SynthTabularConfig(out=out, subjects=subjects, seed=seed))))
+        typer.echo(_written(out, run_synth(SynthTabularConfig(out=out, subjects=subjects, seed=seed))))

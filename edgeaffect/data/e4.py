@@ -10,7 +10,6 @@ neighbouring, correlated windows rarely straddle two splits).  Torch-free.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -21,8 +20,6 @@ from edgeaffect.data.base import DatasetIndex, Skipped, register_reader
 from edgeaffect.data.signals import Signal, read_e4_csv
 from edgeaffect.data.subjects import assign_subjects, parse_options
 from edgeaffect.errors import DataError
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,7 +69,6 @@ def _aligned(eda: Signal, bvp: Signal) -> tuple[float, np.ndarray, np.ndarray, f
 @register_reader("e4", detect=detect, description="Empatica E4 export: EDA.csv + BVP.csv (one or more sessions)")
 def read(root: Path, **options) -> DatasetIndex:
     opts = parse_options(E4Options, options)
-    root = Path(root)
     sessions = [root] if _is_session(root) else sorted(p for p in root.iterdir() if p.is_dir() and _is_session(p))
     loaded, skipped = {}, []
     for folder in sessions:

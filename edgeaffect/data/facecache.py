@@ -2,8 +2,8 @@
 
 ``face_crops(video, options, cache)`` decodes the video once, keeps the frames
 that fall on a ``fps`` grid, runs a registered face detector every
-``detect_every`` kept frames, smooths the box track, and crops + resizes the
-face to ``crop_size``.  The crops land in ``cache_dir`` as ``.npy`` (read back
+``detect_every`` kept frames, smooths the box track, and cuts each face with the
+one :func:`edgeaffect.facecrop.cut` (the runtime's cut) at ``crop_size``.  The crops land in ``cache_dir`` as ``.npy`` (read back
 memory-mapped, so a clip read touches only its frames) with a ``.json``
 sidecar written last: a crash mid-write leaves no half cache.  The cache key is
 the video path, size, mtime and a hash of the crop options, so an edited video
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -25,7 +25,10 @@ import numpy as np
 
 from edgeaffect.detectors import create_detector, largest
 from edgeaffect.errors import DataError
+from edgeaffect.facecrop import cut
 from edgeaffect.io import atomic_write, atomic_write_json
+from edgeaffect.meta import Framing
+from edgeaffect.plain import to_plain
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +40,23 @@ class CropOptions:
     detector: str = "haar"
     detector_options: Mapping[str, Any] | None = None  # e.g. {"model": "yunet.onnx"}
     detect_every: int = 4  # kept frames between two detections; boxes in between are interpolated
-    margin: float = 1.2  # square crop side = margin x the larger box side
+    scale: float = 1.2  # square crop side = scale x the larger box side (Framing.scale)
+    # INTER_AREA averages the skin pixels, which keeps the faint pulse colour rather than aliasing it away
+    interpolation: str = "area"
     frame_tolerance: int = 2  # frames a video may fall short of its header before it counts as truncated
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()[:12]
+        return hashlib.sha256(json.dumps(to_plain(self), sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+    @property
+    def framing(self) -> Framing:
+        """The framing these crops have: what a model trained on them records in its ModelMeta."""
+        return Framing(scale=self.scale, detector=self.detector)
+
+    def info(self) -> dict[str, Any]:
+        """What a dataset index records about its crops (builders copy it into the model's ModelMeta)."""
+        return {"framing": to_plain(self.framing), "detector": self.detector, "interpolation": self.interpolation,
+                "crop_size": self.crop_size}
 
 
 @dataclass(frozen=True)
@@ -126,18 +141,13 @@ def _smooth_track(boxes: list[tuple[float, ...] | None], n: int) -> np.ndarray |
     return np.stack([np.convolve(pad[:, j], np.ones(k) / k, mode="valid") for j in range(4)], 1)
 
 
-def crop_square(frame: np.ndarray, box: np.ndarray, size: int, margin: float) -> np.ndarray:
-    """A square around ``box`` (x, y, w, h) enlarged by ``margin``, padded at frame edges, resized to ``size``."""
-    x, y, w, h = box
-    side = max(int(round(max(w, h) * margin)), 2)
-    x0, y0 = int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2))
-    fh, fw = frame.shape[:2]
-    pad = max(0, -x0, -y0, x0 + side - fw, y0 + side - fh)
-    if pad:
-        frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x0, y0 = x0 + pad, y0 + pad
-    # INTER_AREA averages the skin pixels, which keeps the faint pulse colour rather than aliasing it away
-    return cv2.resize(frame[y0:y0 + side, x0:x0 + side], (size, size), interpolation=cv2.INTER_AREA)
+def crop_frame(frame: np.ndarray, box, options: CropOptions) -> np.ndarray:
+    """One training crop: ``box`` (x, y, w, h) cut as ``options`` frame it; a box off the frame gives edge pixels."""
+    crop = cut(frame, box, options.framing, options.crop_size, interpolation_name=options.interpolation)
+    if crop is None:  # the smoothed track left the frame: keep the clip whole with the frame's nearest edge
+        crop = cut(frame, (0, 0, frame.shape[1], frame.shape[0]), options.framing, options.crop_size,
+                   interpolation_name=options.interpolation)
+    return crop
 
 
 def compute_crops(video: Path, options: CropOptions) -> VideoCrops:
@@ -179,6 +189,6 @@ def compute_crops(video: Path, options: CropOptions) -> VideoCrops:
     if track is None:
         raise DataError(f"no face found in {video} by the '{options.detector}' detector",
                         "try another detector (--detector yunet) or detector 'none' for pre-cropped video")
-    crops = np.stack([crop_square(f, b, options.crop_size, options.margin) for f, b in zip(frames, track)])
+    crops = np.stack([crop_frame(f, b, options) for f, b in zip(frames, track)])
     log.debug("%s: %d frames at %.2f fps -> %d crops", video, decoded, native, len(crops))
     return VideoCrops(crops, fps, native, decoded, track)

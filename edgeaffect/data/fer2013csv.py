@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeaffect.data.base import DatasetIndex, Record, Skipped, csv_rows, index_from_splits, register_reader
+from edgeaffect.data.ferplus import FRAMING  # FER+ relabels these very images: same crops, same framing
 from edgeaffect.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,6 @@ def _parse(row: list[str], col: dict[str, int]) -> tuple[int, str, np.ndarray] |
 @register_reader("fer2013csv", detect=detect,
                  description="FER2013 challenge CSV: emotion,pixels,Usage (48x48 gray pixels inline)")
 def read(root: Path) -> DatasetIndex:
-    root = Path(root)
     path = _csv_file(root)
     if path is None:
         raise DataError(f"{root} is not a CSV file and holds no {FILE_NAME}", f"point at {FILE_NAME} itself")
@@ -97,7 +97,7 @@ def read(root: Path) -> DatasetIndex:
             Record(key=f"{path.name}:{line_no}", split=split, label=label, pixels=pixels))
     index = index_from_splits(
         format="fer2013csv", root=path, task="classification", classes=CLASSES, per_split=per_split,
-        order=list(USAGE.values()), skipped=skipped, info={"file": str(path)},
+        order=list(USAGE.values()), skipped=skipped, info={"file": path.name, "framing": dict(FRAMING), "detector": FRAMING["detector"]},
         empty=DataError(f"{path} holds no usable row ({len(skipped)} skipped)",
                         "check the file is the FER2013 challenge CSV (run 'edgeaffect data inspect' for reasons)"))
     log.debug("FER2013 CSV %s: %s, %d skipped", path, {s: len(r) for s, r in index.splits.items()}, len(skipped))

@@ -206,7 +206,6 @@ def detect(root: Path) -> bool:
 @register_reader("ferplus", detect=detect,
                  description="FER+ original layout: FER2013Train|Valid|Test/ with fer*.png + label.csv (10 votes)")
 def read(root: Path, *, mode: LabelMode | str = LabelMode.MAJORITY, votes: bool = False) -> DatasetIndex:
-    root = Path(root)
     mode = parse_mode(mode)
     if votes and mode is not LabelMode.MAJORITY:
         raise ConfigError(f"FER+ votes=true goes with the majority mode, not '{mode.value}'",
@@ -222,7 +221,8 @@ def read(root: Path, *, mode: LabelMode | str = LabelMode.MAJORITY, votes: bool 
         _read_folder(folder, split, mode, bool(votes), records, skipped, dropped[split])
         splits[split] = tuple(records)
         log.debug("FER+ %s: %d images (%s mode), dropped %s", split, len(records), mode.value, dropped[split])
-    info = {"framing": dict(FRAMING), "mode": mode.value, "target": "distribution" if votes else TARGET_KIND[mode], "dropped": dropped,
+    info = {"framing": dict(FRAMING), "detector": FRAMING["detector"], "mode": mode.value,
+            "target": "distribution" if votes else TARGET_KIND[mode], "dropped": dropped,
             "votes": list(EXPRESSIONS_8) + ["unknown", "not a face"]}
     return DatasetIndex(format="ferplus", root=root, task="classification", classes=EXPRESSIONS_8,
                         splits=splits, skipped=tuple(skipped), info=info)

@@ -1,9 +1,12 @@
 """Class-folder reader: the Kaggle-style ``train|validation|test/<class>/*.png|jpg`` layout.
 
 The generic fallback, tried last by ``open_dataset``.  Class folder names are
-mapped to the project's canonical expression names through an alias table
-(``angry`` -> ``anger``, ``happy`` -> ``happiness``, ...); a folder no alias
-covers is skipped with a reason instead of becoming a new class by accident.
+mapped to the project's canonical expression names through the one alias table
+(:mod:`edgeaffect.data.classes`: ``angry`` -> ``anger``, ``happy`` -> ``happiness``, ...);
+a folder no alias covers is skipped with a reason instead of becoming a new class by
+accident, and listed per split in ``info["unknown_classes"]`` so an evaluation can refuse
+to drop it silently.  The reader option ``class_map`` ({folder name: class, or ``skip``})
+names such folders (``eval --class-map bored=neutral``).
 The class order is the sorted order of the folder names (the ImageFolder
 convention the published class-folder releases rely on).
 """
@@ -13,6 +16,7 @@ import logging
 from pathlib import Path
 
 from edgeaffect.data.base import EXPRESSIONS_8, DatasetIndex, Record, Skipped, register_reader
+from edgeaffect.data.classes import SKIP, canonical_class
 from edgeaffect.errors import DataError
 from edgeaffect.io import IMAGE_SUFFIXES
 
@@ -20,25 +24,6 @@ log = logging.getLogger(__name__)
 
 SPLIT_NAMES = {"train": "train", "training": "train", "validation": "valid", "valid": "valid", "val": "valid",
                "test": "test", "testing": "test"}
-
-# Folder spellings seen in published class-folder releases -> canonical expression names.
-CLASS_ALIASES = {
-    **{name: name for name in EXPRESSIONS_8},
-    "angry": "anger", "anger": "anger", "mad": "anger",
-    "happy": "happiness", "happiness": "happiness", "joy": "happiness",
-    "sad": "sadness", "sadness": "sadness",
-    "surprised": "surprise", "surprise": "surprise", "suprise": "surprise",
-    "fearful": "fear", "fear": "fear", "scared": "fear", "afraid": "fear",
-    "disgusted": "disgust", "disgust": "disgust",
-    "contemptuous": "contempt", "contempt": "contempt",
-    "neutral": "neutral", "calm": "neutral",
-}
-
-
-def canonical_class(folder_name: str) -> str | None:
-    key = folder_name.strip().lower().replace("-", "_").replace(" ", "_")
-    return CLASS_ALIASES.get(key) or CLASS_ALIASES.get(key.split("_", 1)[-1])  # "0_angry" style prefixes
-
 
 def _split_dirs(root: Path) -> list[tuple[Path, str]]:
     if not root.is_dir():
@@ -61,8 +46,9 @@ def detect(root: Path) -> bool:
 
 @register_reader("folders", detect=detect,
                  description="class folders: train|validation|test/<class>/*.png|jpg (Kaggle FER2013 style)")
-def read(root: Path) -> DatasetIndex:
+def read(root: Path, class_map: dict[str, str] | None = None) -> DatasetIndex:
     root = Path(root)
+    unknown: dict[str, list[str]] = {}  # split -> class folders nothing names
     split_dirs = _split_dirs(root)
     if not split_dirs:
         raise DataError(f"{root} has no train/validation/test folder",
@@ -79,10 +65,14 @@ def read(root: Path) -> DatasetIndex:
         items = per_split.setdefault(split, [])
         in_split: dict[str, str] = {}
         for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
-            name = canonical_class(class_dir.name)
+            name = canonical_class(class_dir.name, class_map)
+            if name == SKIP:
+                skipped.append(Skipped(str(class_dir), "left out by the class map"))
+                continue
             if name is None:
                 skipped.append(Skipped(str(class_dir), f"unknown class folder (not one of {', '.join(EXPRESSIONS_8)}"
-                                                       " or a known alias)"))
+                                                       " or a known alias; name it with --class-map NAME=CLASS)"))
+                unknown.setdefault(split, []).append(class_dir.name)
                 continue
             if name in in_split:  # e.g. angry/ and anger/ side by side
                 raise DataError(f"{split_dir} holds two folders for class '{name}': {in_split[name]}/ and "
@@ -99,11 +89,13 @@ def read(root: Path) -> DatasetIndex:
     classes = tuple(dict.fromkeys(folder_names[n] for n in sorted(folder_names)))
     if not classes:
         raise DataError(f"{root} has split folders but no known class folder inside",
-                        f"name class folders after the expressions: {', '.join(EXPRESSIONS_8)}")
+                        f"name class folders after the expressions: {', '.join(EXPRESSIONS_8)} (or, to "
+                        "evaluate, say what they are with --class-map NAME=CLASS)")
     index_of = {c: i for i, c in enumerate(classes)}
     splits = {split: tuple(Record(key=str(path.relative_to(root)), split=split, path=path, label=index_of[name])
                            for path, name in items)
               for split, items in per_split.items()}
     log.debug("class folders %s: %s", root, {s: len(r) for s, r in splits.items()})
     return DatasetIndex(format="folders", root=root, task="classification", classes=classes, splits=splits,
-                        skipped=tuple(skipped), info={"folder_names": dict(sorted(folder_names.items()))})
+                        skipped=tuple(skipped), info={"folder_names": dict(sorted(folder_names.items())),
+                                                  **({"unknown_classes": unknown} if unknown else {})})

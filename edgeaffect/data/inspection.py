@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import inspect as _pyinspect
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from edgeaffect.data.base import READERS, DatasetIndex, Skipped, open_dataset
 from edgeaffect.errors import ConfigError, DataError
+from edgeaffect.plain import to_plain
 
 EXAMPLES = 3  # sources shown per skip reason
 WINDOW_FIELDS = ("fps", "length", "seconds")
@@ -68,7 +69,7 @@ class InspectReport:
         return {s.name: s.count for s in self.splits}
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "total": self.total, "skipped_total": self.skipped_total}
+        return {**to_plain(self), "total": self.total, "skipped_total": self.skipped_total}
 
 
 def detect_format(root: Path) -> str:

@@ -50,7 +50,6 @@ def _parse(line: str) -> tuple[str, str, int] | str:
 @register_reader("rafdb", detect=detect,
                  description="RAF-DB basic: EmoLabel/list_patition_label.txt + Image/aligned/*_aligned.jpg")
 def read(root: Path) -> DatasetIndex:
-    root = Path(root)
     base = _base(root)
     if base is None:
         raise DataError(f"{root} has no {LIST_FILE}", "point at the RAF-DB 'basic' folder")
@@ -80,7 +79,7 @@ def read(root: Path) -> DatasetIndex:
                 Record(key=stem, split=split, path=aligned / image, label=label))
     index = index_from_splits(
         format="rafdb", root=base, task="classification", classes=CLASSES, per_split=per_split,
-        order=list(SPLIT_PREFIX.values()), skipped=skipped, info={"images": "aligned"},
+        order=list(SPLIT_PREFIX.values()), skipped=skipped, info={"images": "aligned", "framing": None, "detector": None},  # not measured
         empty=DataError(f"{list_file} lists no usable image ({len(skipped)} skipped)",
                         "check the list file and Image/aligned/ (run 'edgeaffect data inspect' for reasons)"))
     log.debug("RAF-DB %s: %s, %d skipped", base, {s: len(r) for s, r in index.splits.items()}, len(skipped))

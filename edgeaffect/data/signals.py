@@ -12,7 +12,6 @@ synthetic face videos.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -21,8 +20,6 @@ import numpy as np
 
 from edgeaffect._optional import require
 from edgeaffect.errors import DataError
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -182,11 +179,6 @@ def check_covers(signal_seconds: float, video_seconds: float, *, signal: Path, v
     if signal_seconds + tolerance < video_seconds:
         raise DataError(f"{signal} lasts {signal_seconds:.2f} s but {video.name} lasts {video_seconds:.2f} s",
                         "use the complete recording, or cut the video to the signal")
-
-
-def common_duration(*seconds: float) -> float:
-    """The span every stream covers (streams start together; trim to the shortest)."""
-    return float(min(seconds))
 
 
 def trim(values: np.ndarray, rate_hz: float, seconds: float) -> np.ndarray:

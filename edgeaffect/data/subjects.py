@@ -8,7 +8,6 @@ Torch-free.
 """
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -64,10 +63,8 @@ def _natural(name: str) -> tuple:
 
 
 def parse_options(cls: type, options: Mapping[str, Any]) -> Any:
-    """Build the reader's options dataclass; unknown keys are a ConfigError listing the valid ones."""
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for this dataset format",
-                          f"use: {', '.join(sorted(known))}")
-    return cls(**options)
+    """Build the reader's options dataclass, values typed by its fields; an unknown key is a ConfigError
+    naming the nearest valid one."""
+    from edgeaffect.keyvalue import typed
+
+    return cls(**typed(cls, options, kind="dataset option"))

@@ -32,6 +32,7 @@ import numpy as np
 from edgeaffect.data.base import DatasetIndex, Skipped, TabularRecord, register_reader
 from edgeaffect.data.subjects import assign_subjects, parse_options
 from edgeaffect.errors import DataError
+from edgeaffect.metrics import softmax
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,6 @@ def align_subject(folder: Path, opts: TabularOptions) -> tuple[tuple[str, ...], 
 @register_reader("tabular", detect=detect, description="per-subject eeg.csv + face.csv + trials.csv (fusion)")
 def read(root: Path, **options) -> DatasetIndex:
     opts = parse_options(TabularOptions, options)
-    root = Path(root)
     folders = sorted(d for d in root.iterdir() if d.is_dir() and all((d / f).is_file() for f in STREAMS))
     if not folders:
         raise DataError(f"no subject folder with {', '.join(STREAMS)} under {root}", "see the layout in --help")
@@ -216,7 +216,7 @@ def write_synthetic_tabular(out: str | Path, *, subjects: int = 6, seed: int = 0
         vf = valence_at(t_face)
         pos, neg = np.clip(vf, 0, None), np.clip(-vf, 0, None)
         logits = np.stack([1 - 0.8 * np.abs(vf), 1.6 * pos, 1.2 * neg, 0.9 * neg], 1) + rng.normal(0, 0.5, (len(vf), 4))
-        probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+        probs = softmax(logits, axis=1)
         aus = np.clip(np.stack([1.8 * neg, 1.5 * pos, 2.0 * pos], 1) + rng.normal(0.3, 0.4, (len(vf), 3))
                       + rng.normal(0, 0.3, 3), 0, 5)
         face = np.concatenate([t_face[:, None], probs, aus], 1)

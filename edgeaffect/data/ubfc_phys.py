@@ -47,6 +47,7 @@ class UbfcPhysOptions:
     detector: str = "haar"
     detector_options: Mapping[str, Any] | None = None  # passed to the detector, e.g. {"model": "yunet.onnx"}
     detect_every: int = 4
+    scale: float = 1.2  # crop side / larger box side: the framing the model records (ModelMeta.framing)
     cache: bool = True  # False keeps crops in memory only (nothing written to disk)
     cache_dir: str | Path | None = None  # default <root>/.edgeaffect-cache, or the user cache dir if read-only
     eda_hz: float = 4.0
@@ -65,7 +66,7 @@ class UbfcPhysOptions:
 
     def crop_options(self) -> CropOptions:
         return CropOptions(fps=self.fps, crop_size=self.crop_size, detector=self.detector,
-                           detector_options=self.detector_options, detect_every=self.detect_every)
+                           detector_options=self.detector_options, detect_every=self.detect_every, scale=self.scale)
 
 
 def detect(root: Path) -> bool:
@@ -131,7 +132,6 @@ def read(root: Path, **options) -> DatasetIndex:
     opts = parse_options(UbfcPhysOptions, options)
     if opts.window < 1 or opts.fps <= 0:
         raise ConfigError(f"window={opts.window}, fps={opts.fps}", "use window >= 1 frames and fps > 0")
-    root = Path(root)
     videos = sorted((p for p in root.glob("s*/vid_s*_T*.avi") if _VIDEO.match(p.name)
                      and _VIDEO.match(p.name).group(2).upper() in {t.upper() for t in opts.tasks}),
                     key=lambda p: (int(_VIDEO.match(p.name).group(1)[1:]), p.name))
@@ -165,6 +165,6 @@ def read(root: Path, **options) -> DatasetIndex:
         format="ubfc_phys", root=root, task="signal", classes=(),
         splits={k: tuple(v) for k, v in splits.items()}, skipped=tuple(skipped),
         info={"fps": opts.fps, "window": opts.window, "stride": opts.stride or opts.window,
-              "crop_size": opts.crop_size, "detector": opts.detector, "eda_hz": opts.eda_hz, "bvp_hz": opts.bvp_hz,
+              **opts.crop_options().info(), "eda_hz": opts.eda_hz, "bvp_hz": opts.bvp_hz,
               "tasks": tuple(opts.tasks), "cache_dir": str(cache.directory) if cache.directory else None,
               "crops_cached": cache.hits, "crops_computed": cache.computed, "subjects": dict(subjects)})

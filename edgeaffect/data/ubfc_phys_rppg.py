@@ -4,7 +4,7 @@ Same layout (``s1/vid_s1_T1.avi`` + ``s1/bvp_s1_T1.csv``, BVP at 64 Hz,
 headerless); each video becomes one :class:`RecordingRecord` with frame k at
 k / fps (the container's rate; the dataset keeps no per-frame times) and the
 BVP sample j at j / 64 s.  ``ubfc_phys`` recognises the folder first, so name
-this layout: ``edgeaffect eval pos --data UBFC-Phys --format ubfc_phys_rppg``.
+this layout: ``edgeaffect eval --pulse pos --data UBFC-Phys --format ubfc_phys_rppg``.
 Torch-free.
 """
 from __future__ import annotations
@@ -31,5 +31,4 @@ def read_one(video: Path) -> RecordingRecord:
 @register_recording_reader("ubfc_phys_rppg", detect=lambda root: False,
                            description="UBFC-Phys as recordings: s*/vid_s*_T*.avi + bvp_ CSVs (name it with --format)")
 def read(root: Path, **options) -> DatasetIndex:
-    root = Path(root)
     return read_recordings("ubfc_phys_rppg", root, sorted(root.glob("s*/vid_s*_T*.avi")), read_one)

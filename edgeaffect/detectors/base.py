@@ -13,7 +13,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from edgeaffect.errors import ConfigError
+from edgeaffect.errors import unknown_name
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,7 @@ def create_detector(name: str, **options) -> FaceDetector:
     import edgeaffect.detectors  # noqa: F401  (registers the built-in detectors)
 
     if name not in DETECTORS:
-        import difflib
-
-        near = difflib.get_close_matches(name, DETECTORS, n=1)
-        hint = f"did you mean '{near[0]}'? " if near else ""
-        raise ConfigError(f"unknown face detector '{name}'", f"{hint}choose one of: {', '.join(sorted(DETECTORS))}")
+        raise unknown_name("face detector", name, DETECTORS)
     return DETECTORS[name](**options)
 
 

@@ -14,14 +14,13 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     ) -> None:
         """List device profiles and detect this machine."""
-        from dataclasses import asdict
-
         from edgeaffect.devices import detect_device, list_profiles
+        from edgeaffect.plain import to_plain
 
         here = detect_device(root)
         profiles = list_profiles()
         if as_json:
-            typer.echo(json.dumps({"detected": asdict(here), "profiles": [asdict(p) for p in profiles]},
+            typer.echo(json.dumps({"detected": to_plain(here), "profiles": to_plain(profiles)},
                                   indent=2, default=list))
             return
         typer.echo(f"{'':2}{'profile':18}{'formats':18}{'precisions':18}{'detector':10}description")

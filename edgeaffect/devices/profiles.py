@@ -13,7 +13,6 @@ Torch-free.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -22,7 +21,7 @@ from typing import Any, Mapping
 import yaml
 
 from edgeaffect.bundle import RuntimeSettings
-from edgeaffect.errors import DeviceError, EdgeAffectError
+from edgeaffect.errors import DeviceError, EdgeAffectError, unknown_name
 from edgeaffect.formats import PRECISIONS
 
 CAMERAS = ("usb", "csi", "picamera2")
@@ -83,10 +82,7 @@ class DeviceProfile:
 
 
 def _bad(source: str, key: str, value: Any, choices: Any) -> DeviceError:
-    choices = list(choices)
-    near = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
-    hint = f"did you mean '{near[0]}'? " if near else ""
-    return DeviceError(f"device profile {source}: {key} '{value}' is not known", f"{hint}use one of: {', '.join(map(str, choices))}")
+    return unknown_name(key, value, choices, error=DeviceError, where=f"device profile {source}")
 
 
 def _check(data: Mapping[str, Any], source: str) -> None:
@@ -155,7 +151,6 @@ def get_profile(name: str) -> DeviceProfile:
     profiles = _profiles()
     name = ALIASES.get(name, name)
     if name not in profiles:
-        near = difflib.get_close_matches(name, list(profiles) + list(ALIASES), n=1)
-        hint = f"did you mean '{near[0]}'? " if near else ""
-        raise DeviceError(f"unknown device '{name}'", f"{hint}choose one of: {', '.join(profiles)} ('edgeaffect devices')")
+        raise unknown_name("device", name, list(profiles) + list(ALIASES), error=DeviceError,
+                           fix=f"choose one of: {', '.join(profiles)} ('edgeaffect devices')")
     return profiles[name]

@@ -3,13 +3,16 @@
 de Haan G, Jeanne V. "Robust pulse rate from chrominance-based rPPG."
 IEEE Transactions on Biomedical Engineering 60(10):2878-2886, 2013.
 
-Parameters as published (and as rPPG-Toolbox runs them): windows of 1.6 s
-with half-window hop; in each window the RGB means are divided by their
-temporal mean, projected onto two chrominance signals ``X = 3R - 2G`` and
-``Y = 1.5R + G - 1.5B`` (the standardised skin-tone model), both band-passed,
-and combined as ``S = X - (std X / std Y) Y`` so specular and motion changes,
-which move X and Y alike, cancel.  Windows are Hann-tapered and overlap-added.
-Torch-free.
+What this implementation does: windows of 1.6 s with a half-window hop; in each
+window the RGB means are divided by their temporal mean, projected onto two
+chrominance signals ``X = 3R - 2G`` and ``Y = 1.5R + G - 1.5B`` (the paper's
+standardised skin-tone model), and combined as ``S = X - (std X / std Y) Y`` so
+specular and motion changes, which move X and Y alike, cancel.  X and Y are
+band-passed before the combination with this package's shared filter (4th-order
+zero-phase Butterworth, 0.7-3.5 Hz: ``pulse.spectrum.bandpass``), not with the
+filter of the paper or of any toolbox, and the overlap-added wave is band-passed
+once more by ``pulse_wave``, as every estimator's is.  Windows are Hann-tapered
+and overlap-added.  Torch-free.
 """
 from __future__ import annotations
 

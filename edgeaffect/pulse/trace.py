@@ -77,7 +77,8 @@ def estimate(name: str, times: np.ndarray, rgb: np.ndarray, *, span: tuple[float
     return PulseEstimate(hr, snr_db(wave, fs, hr), fs, wave if keep_wave else None)
 
 
-def wave_rate(times: np.ndarray, wave: np.ndarray, *, span: tuple[float, float] | None = None) -> PulseEstimate:
+def wave_rate(times: np.ndarray, wave: np.ndarray, *, span: tuple[float, float] | None = None,
+              keep_wave: bool = False) -> PulseEstimate:
     """Heart rate of a pulse wave given per frame (a contact sensor's, or a video model's output).
 
     Read off the same band-pass and spectrum as the estimators' waves; more than
@@ -89,7 +90,7 @@ def wave_rate(times: np.ndarray, wave: np.ndarray, *, span: tuple[float, float] 
     ok = np.isfinite(grid)
     wave = bandpass(np.interp(np.arange(len(grid)), np.flatnonzero(ok), grid[ok]), fs)
     hr = heart_rate(wave, fs)
-    return PulseEstimate(hr, snr_db(wave, fs, hr), fs)
+    return PulseEstimate(hr, snr_db(wave, fs, hr), fs, wave if keep_wave else None)
 
 
 def windows(seconds: float, window_s: float, hop_s: float) -> list[tuple[float, float]]:

@@ -22,6 +22,7 @@ class Table:
     headers: tuple[str, ...]
     rows: tuple[tuple[Any, ...], ...]
     note: str = ""
+    percent: tuple[str, ...] = ()  # further columns shown as percentages (shares); the CSV keeps fractions
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ PERCENT_HEADERS = {"accuracy", "UAR", "macro-F1"}
 
 def is_percent(table: Table, column: int) -> bool:
     """Scores shown as percentages: named score columns, and every score cell of a resize table."""
-    return table.headers[column] in PERCENT_HEADERS or (table.key.startswith("resize-") and column > 0
+    return table.headers[column] in PERCENT_HEADERS or table.headers[column] in table.percent or (table.key.startswith("resize-") and column > 0
                                                         and "accuracy" in table.title)
 
 

@@ -9,26 +9,6 @@ import typer
 from edgeaffect.errors import ConfigError
 
 
-def _smoothing(text: str):
-    from edgeaffect.runtime.smoothing import SmoothingSpec
-
-    return SmoothingSpec.parse(text)
-
-
-def _backend_flags(bundle: Path, backend: str | None, pairs: list[str]) -> dict:
-    """``--backend-option KEY=VALUE`` pairs, checked against the backend that will run the bundle."""
-    if not pairs:
-        return {}
-    from edgeaffect.bundle import load_bundle
-    from edgeaffect.backend_options import parse_option
-    from edgeaffect.runtime.loader import backend_for
-
-    if backend is None:
-        found = load_bundle(bundle, check=False)
-        backend = found.manifest.runtime.backend or backend_for(found)
-    return dict(parse_option(text, backend) for text in pairs)
-
-
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
@@ -72,31 +52,35 @@ def register(app: typer.Typer) -> None:
         summary: Optional[Path] = typer.Option(None, help="Summary JSON (default: <out>.summary.json)."),
         pulse: Optional[str] = typer.Option(None, help="Also estimate heart rate per face: pos, chrom or green."),
         pulse_window: float = typer.Option(10.0, min=4, max=600, help="Seconds of face video per heart-rate estimate."),
+        jobs: int = typer.Option(1, min=1, help="Corpus: videos processed at once, one process each (threads per "
+                                                "job default to cores // jobs)."),
+        shard: Optional[str] = typer.Option(None, help="Corpus: I/N runs every N-th video from the I-th (array jobs)."),
+        ray: bool = typer.Option(False, "--ray", help="Corpus: run the videos as Ray tasks (the 'ray' extra)."),
+        ray_address: Optional[str] = typer.Option(None, help="Corpus: Ray cluster to join (ray://HOST:10001 or auto; "
+                                                             "default: a local Ray). Implies --ray."),
     ) -> None:
         """Run a bundle on live or recorded video: detect, crop, infer, smooth, write results."""
-        from edgeaffect.runtime.crop import CropOptions
-        from edgeaffect.runtime.pipeline import RunConfig, run
+        from edgeaffect.runtime.pipeline import run
+        from edgeaffect.runtime.runflags import run_config
         from edgeaffect.runtime.settings import settings_line
-        from edgeaffect.runtime.sources import SourceOptions
 
-        try:
-            crop = CropOptions(margin=margin, align=align)
-        except ValueError as exc:
-            raise ConfigError(str(exc), "use a --margin between -0.4 and 2") from None
-        from edgeaffect.runtime.pulse import PulseOptions
+        config = run_config(  # the same keywords edgeaffect.load() takes
+            bundle, source, out=out, csv=csv, summary=summary, headless=headless, detector=detector,
+            detector_model=detector_model, detect_every=detect_every, detect_side=detect_side, max_faces=max_faces,
+            smoothing=smoothing, margin=margin, align=align, max_frames=max_frames, max_seconds=max_seconds,
+            save_crops=save_crops, save_video=save_video, backend=backend, backend_option=backend_option,
+            threads=threads, max_retries=max_retries, timeout=timeout, fps=fps, loop=loop, width=width,
+            height=height, pulse=pulse, pulse_window=pulse_window)
+        from edgeaffect.runtime.batch import is_corpus
 
-        pulse_options = PulseOptions(estimator=pulse, window_s=pulse_window) if pulse else None
-        detector_options = {"model": detector_model} if detector_model else {}
-        if detect_side is not None:
-            detector_options["max_side"] = detect_side or None
-        config = RunConfig(
-            bundle=bundle, source=source, out=out, csv=csv, summary=summary, headless=headless, detector=detector,
-            detector_options=detector_options, detect_every=detect_every, max_faces=max_faces,
-            smoothing=_smoothing(smoothing) if smoothing else None, crop=crop, max_frames=max_frames,
-            max_seconds=max_seconds, save_crops=save_crops, save_video=save_video, backend=backend, threads=threads,
-            backend_options=_backend_flags(bundle, backend, backend_option),
-            source_options=SourceOptions(max_retries=max_retries, timeout_s=timeout, folder_fps=fps, loop=loop,
-                                         width=width, height=height), pulse=pulse_options)
+        if is_corpus(source):  # a folder of videos or a list file: one result file per video in --out
+            from edgeaffect.runtime.batch_cli import run_corpus
+
+            run_corpus(config, source, out, jobs=jobs, shard=shard, ray=ray_address or ("local" if ray else None))
+            return
+        if jobs != 1 or shard or ray or ray_address:
+            raise ConfigError("--jobs, --shard and --ray work on a corpus", "pass a folder of videos or a list file "
+                              "(.txt, one video per line) as --source, and a folder as --out")
         result = run(config)
         typer.echo(f"settings: {settings_line(result.settings)}; ran on {result.ran_on}", err=True)
         typer.echo(f"{result.frames} frames ({result.bad_frames} bad, {result.dropped_frames} dropped), "

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -23,15 +23,15 @@ import numpy as np
 
 from edgeaffect.errors import SourceError, check_range
 from edgeaffect.io import atomic_write_json, check_writable
+from edgeaffect.plain import to_plain
 from edgeaffect.pulse.trace import NO_ESTIMATE, PulseEstimate
-from edgeaffect.runtime.crop import CropOptions, crop_face
+from edgeaffect.runtime.crop import CropOptions
 from edgeaffect.detectors import create_detector
 from edgeaffect.runtime.inference import Predictor, TrackPrediction
-from edgeaffect.bundle import load_bundle
-from edgeaffect.runtime.loader import backend_for, open_model
+from edgeaffect.runtime.predictor import FacePredictor, cut_faces
 from edgeaffect.runtime.pulse import PulseOptions, PulseStage
 from edgeaffect.runtime.results import FaceResult, FrameResult, RunSummary
-from edgeaffect.runtime.settings import ResolvedSettings, resolve_settings
+from edgeaffect.runtime.settings import ResolvedSettings
 from edgeaffect.runtime.signals import stop_on_signals
 from edgeaffect.runtime.sinks import CropSaver, CsvSink, JsonlSink, Sink, VideoSink, WindowSink
 from edgeaffect.runtime.smoothing import Smoothed, Smoother, SmoothingSpec
@@ -93,7 +93,7 @@ class RunConfig:
         return Path(self.out).with_name(Path(self.out).stem + ".summary.json")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = to_plain(self)
         d["smoothing"] = None if self.smoothing is None else str(self.smoothing)
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
 
@@ -101,11 +101,13 @@ class RunConfig:
 class _Loop:
     """The per-frame work and its state; ``run`` drives it."""
 
-    def __init__(self, config: RunConfig, settings: ResolvedSettings, predictor: Predictor, stats: RunStats) -> None:
+    def __init__(self, config: RunConfig, settings: ResolvedSettings, predictor: Predictor, stats: RunStats,
+                 model: FacePredictor | None = None) -> None:
         self.config, self.settings, self.predictor, self.stats = config, settings, predictor, stats
         self.meta = predictor.meta
-        self.crop = config.crop.for_model(self.meta)  # the framing the model was trained on, unless overridden
-        self.detector = create_detector(settings.detector, **dict(settings.detector_options))
+        # the Python predictor's own detector and framing when there is one (``run`` always has one)
+        self.crop = model.crop if model else config.crop.for_model(self.meta)
+        self.detector = model.detector if model else create_detector(settings.detector, **dict(settings.detector_options))
         self.tracker = IouTracker(iou_threshold=config.tracker_iou, max_missed=config.max_missed)
         self.smoothers: dict[int, Smoother] = {}
         self.held: dict[int, Smoothed] = {}  # last smoothed output per track (clip models between runs)
@@ -141,14 +143,9 @@ class _Loop:
                 self.pulse.forget(self.tracker.expired)
         else:
             tracks = self.tracker.predict(frame.index)
-        kept, crops = [], []
-        for track in tracks:
-            crop = crop_face(frame.image, track.face, self.crop)
-            if crop is None or crop.size == 0:
-                self.skipped_crops += 1
-                continue
-            kept.append(track)
-            crops.append(crop)
+        index, crops = cut_faces(frame.image, [k.face for k in tracks], self.crop)
+        kept = [tracks[i] for i in index]
+        self.skipped_crops += len(tracks) - len(kept)
         t = self._timed("crop", t)
         if self.crops is not None:
             self.crops.save(frame.index, [k.id for k in kept], crops)
@@ -231,17 +228,9 @@ def run(config: RunConfig) -> RunSummary:
             check_writable(path, flag="--summary")
         if config.save_crops is not None:
             check_writable(config.save_crops, folder=True, flag="--save-crops")
-        bundle = load_bundle(config.bundle)
-        settings = resolve_settings(config, bundle, backend_for(bundle))
-        log.info("settings: %s", settings.line())
-        threads = settings.backend_options.get("threads")
-        if threads:
-            import cv2
-
-            cv2.setNumThreads(int(threads))  # OpenCV's detectors share the cores with the backend
-        loaded = open_model(bundle, backend=settings.backend, **dict(settings.backend_options))
-        stats = RunStats(rss_interval_s=config.rss_interval_s)
-        loop = _Loop(config, settings, Predictor(loaded.backend, loaded.bundle.meta, stats), stats)
+        model = FacePredictor(config)  # the same object edgeaffect.load() gives Python users
+        loop = model.session()
+        settings, loaded, stats = loop.settings, model.loaded, loop.stats
         source = open_source(settings.source, config.source_options)
     except BaseException:
         _finish(sinks, "discard")
@@ -316,5 +305,6 @@ def _summarise(config: RunConfig, settings: ResolvedSettings, loaded, loop: _Loo
         stages=stats.stage_stats(), rss_mb_start=rss[0], rss_mb_peak=max(rss), rss_mb_end=rss[-1],
         rss_samples=tuple(stats.rss_samples),
         stop_reason=stop_reason, config=config.to_dict(), settings=settings.describe(),
+        labels=tuple(loop.meta.labels),  # a report names the scores without the bundle at hand
         ran_on=", ".join(getattr(loaded.backend, "providers", None) or [str(getattr(loaded.backend, "device", "CPU"))]),
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeaffect.meta import HeadKind, ModelMeta
+from edgeaffect.metrics import softmax
 
 
 @dataclass(frozen=True)
@@ -22,12 +23,6 @@ class Prediction:
     probs: np.ndarray | None = None  # (num_classes,)
     va: np.ndarray | None = None  # (valence, arousal); NaN where the model has no such head
     signal: np.ndarray | None = None  # (frames,) per-frame values of a signal head
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def _va_slot(name: str) -> int | None:

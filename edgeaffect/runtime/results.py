@@ -7,8 +7,11 @@ report can compare smoothers from one run.  Torch-free.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from edgeaffect.plain import to_plain
 
 
 def _round(value: Any, digits: int = 5) -> Any:
@@ -39,6 +42,9 @@ class FaceResult:
     heart_rate: float | None = None  # bpm from --pulse, once the track's window is full (None: no estimate)
     pulse_snr: float | None = None  # signal quality of that estimate: the pulse wave's SNR in dB
 
+    def to_dict(self) -> dict[str, Any]:
+        return _round(to_plain(self))
+
 
 @dataclass(frozen=True)
 class FrameResult:
@@ -50,7 +56,7 @@ class FrameResult:
     stage_ms: Mapping[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return _round(asdict(self))
+        return _round(to_plain(self))
 
     def to_json(self) -> str:
         from edgeaffect.io import dumps_json
@@ -101,9 +107,10 @@ class RunSummary:
     config: Mapping[str, Any] = field(default_factory=dict)
     settings: Mapping[str, Any] = field(default_factory=dict)  # {name: {"value", "from": flag|bundle|default}}
     ran_on: str = ""  # the hardware the backend actually used (ONNX Runtime providers, OpenVINO device)
+    labels: tuple[str, ...] = ()  # the model's class names, in the order of every result's ``scores``
 
     def to_dict(self) -> dict[str, Any]:
-        return _round(asdict(self), 4)
+        return _round(to_plain(self), 4)
 
     def stage(self, name: str) -> StageStats:
         for s in self.stages:

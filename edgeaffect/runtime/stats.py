@@ -54,16 +54,21 @@ class LatencyHistogram:
 
 
 def rss_mb() -> float:
-    """Resident memory of this process in MiB."""
+    """Resident memory of this process in MiB (the peak where /proc is not there to read)."""
     try:
         with open("/proc/self/statm", "rb") as fh:
             pages = int(fh.read().split()[1])
         return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
     except (OSError, ValueError, IndexError):
-        import resource
+        return peak_rss_mb()
 
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-        return peak / 1024 if os.uname().sysname != "Darwin" else peak / 2**20
+
+def peak_rss_mb() -> float:
+    """The highest resident memory this process has had, in MiB."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / 1024 if os.uname().sysname != "Darwin" else peak / 2**20
 
 
 class RunStats:

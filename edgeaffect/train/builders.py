@@ -52,16 +52,20 @@ def logits_size(meta: ModelMeta) -> int | None:
     return next((h.size for h in meta.heads if h.kind is HeadKind.LOGITS), None)
 
 
-def check_fit(meta: ModelMeta, index: DatasetIndex, *, source: str) -> None:
-    """Raise ModelError when the data's kind or classes do not match the model."""
+def check_fit(meta: ModelMeta, index: DatasetIndex, *, source: str, subset: bool = False) -> None:
+    """Raise ModelError when the data's kind or classes do not match the model.
+
+    Training needs the model's exact classes; ``subset=True`` (evaluation) checks the kind only and
+    leaves the classes to ``data.classes.model_view``, which scores any set whose classes are a subset.
+    """
     _, accepts = DATA_KIND[meta.task]
     if index.task not in accepts:
-        hint = (" (heart rate from a recording's face video: 'edgeaffect eval pos --data REC')"
+        hint = (" (heart rate from a recording's face video: 'edgeaffect eval --pulse pos --data REC')"
                 if index.task == "recording" else "")
         raise ModelError(f"{source} ('{meta.model}', {meta.task.value}) does not fit {index.root}, a {index.task} "
                          "dataset", f"use a {' or '.join(accepts)} dataset, or a model made for {index.task} data{hint}")
     n = logits_size(meta)
-    if n is None or not index.classes:
+    if n is None or not index.classes or subset:
         return
     if n != len(index.classes) or (meta.labels and tuple(meta.labels) != tuple(index.classes)):
         raise ModelError(f"the classes of {index.root} do not match the head of {source}: "
@@ -78,7 +82,7 @@ def build_model(config: TrainConfig, index: DatasetIndex) -> torch.nn.Module:
 
         model = model_from_checkpoint(load_checkpoint(config.model.init))
         check_fit(model.meta, index, source=f"checkpoint {config.model.init}")
-        return model
+        return record_framing(model, index)
     kwargs: dict[str, Any] = dict(config.model.options)
     for key in ("input_size", "frames"):
         if getattr(config.model, key) is not None:
@@ -93,8 +97,24 @@ def build_model(config: TrainConfig, index: DatasetIndex) -> torch.nn.Module:
         kwargs["labels"] = list(index.classes)
     model = create_model(config.model.name, **kwargs)
     check_fit(model.meta, index, source=f"model '{config.model.name}'")
-    if index.info.get("framing") and model.meta.task in (Task.CLASSIFICATION, Task.MULTITASK):
-        model.meta = model.meta.evolve(framing=index.info["framing"])  # the crop the runtime must cut
+    return record_framing(model, index)
+
+
+def record_framing(model: torch.nn.Module, index: DatasetIndex) -> torch.nn.Module:
+    """Write into the model's ModelMeta the crop the runtime must cut, whatever the task: the data's
+    framing (and the interpolation its cached crops were cut with), else the runtime's default made
+    explicit, so a later change of that default cannot change what an existing model is fed."""
+    from edgeaffect.facecrop import DEFAULT_FRAMING
+
+    changes: dict[str, Any] = {}
+    if index.info.get("framing"):
+        changes["framing"] = index.info["framing"]
+    elif model.meta.framing is None and model.meta.task is not Task.TABULAR:  # tabular models see no face
+        changes["framing"] = DEFAULT_FRAMING
+    if index.info.get("interpolation"):
+        changes["interpolation"] = index.info["interpolation"]
+    if changes:
+        model.meta = model.meta.evolve(**changes)
     return model
 
 

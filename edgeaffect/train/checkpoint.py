@@ -64,8 +64,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: Any = None, scheduler: Any = None,
-                    epoch: int, best: float | None, config: dict[str, Any], state: dict[str, Any] | None = None) -> Path:
-    """Write ``path`` atomically: a kill mid-save leaves the previous file intact."""
+                    epoch: int, best: float | None, config: Any, state: dict[str, Any] | None = None) -> Path:
+    """Write ``path`` atomically: a kill mid-save leaves the previous file intact.
+
+    ``config`` (a TrainConfig or its plain dict) is stored with its paths relative to the checkpoint's
+    folder (``train.config.saved_config``); :func:`load_checkpoint` reads them back against it.
+    """
+    from edgeaffect.train.config import saved_config
+
     bare = unwrap(model)
     payload = {
         "format": FORMAT_VERSION,
@@ -80,7 +86,7 @@ def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: Any = None
         "best": None if best is None else float(best),
         "state": {**({"pruned": bare.pruned_info} if getattr(bare, "pruned_info", None) else {}),
                   **(state or {})},  # loop state: early-stopping counter, best epoch; pruning provenance
-        "config": config,
+        "config": saved_config(config, Path(path).parent) if config else {},
         "torch_version": str(torch.__version__),
     }
     buf = io.BytesIO()
@@ -123,6 +129,10 @@ def load_checkpoint(path: str | Path, *, which: str = "best") -> dict[str, Any]:
         raise ModelError(f"cannot read checkpoint {file}: {first}", "use a checkpoint written by 'edgeaffect train'") from exc
     if not isinstance(ckpt, dict) or "model_name" not in ckpt:
         raise ModelError(f"{file} is not an edgeaffect checkpoint", "use a checkpoint written by 'edgeaffect train'")
+    if ckpt.get("config"):
+        from edgeaffect.train.config import loaded_config
+
+        ckpt["config"] = loaded_config(ckpt["config"], file.parent)
     return ckpt
 
 

@@ -57,17 +57,10 @@ def run_train(args: list[str], *, resume: bool = False) -> str:
 
 
 def parse_options(items: list[str] | None) -> dict:
-    import yaml
+    """``--option KEY=VALUE`` pairs as text: the dataset reader that receives them types them."""
+    from edgeaffect.keyvalue import split_pairs
 
-    from edgeaffect.errors import ConfigError
-
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"reader option '{item}' is not key=value", "e.g. --option mode=majority")
-        key, value = item.split("=", 1)
-        out[key] = yaml.safe_load(value)
-    return out
+    return split_pairs(items, "--option")
 
 
 def register(app: typer.Typer) -> None:
@@ -87,11 +80,17 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval")
     def evaluate(
-        run: Path = typer.Argument(..., help="Run folder or checkpoint (.pt)."),
+        run: Optional[Path] = typer.Argument(None, help="Run folder, checkpoint (.pt) or bundle folder (scored by its runtime); not needed for --pulse ESTIMATORS."),
         data: str = typer.Option("", "--data", help="Dataset folder (default: the data the run was trained on)."),
+        pulse: Optional[str] = typer.Option(None, "--pulse", help="Score heart rate from the face video of a recording "
+                                            "(--data) against its contact sensor: pos, chrom, green, a comma list or "
+                                            "all; or 'model' for RUN's own video model."),
         split: str = typer.Option("test", "--split"),
         format: Optional[str] = typer.Option(None, "--format", help="Dataset layout (default: detected)."),
         option: Optional[List[str]] = typer.Option(None, "--option", help="Reader option key=value (repeatable)."),
+        class_map: Optional[List[str]] = typer.Option(
+            None, "--class-map", help="DATA_CLASS=MODEL_CLASS for a class no alias names, or DATA_CLASS=skip "
+                                      "(repeatable); e.g. --class-map bored=neutral."),
         limit: int = typer.Option(0, "--limit", min=0, help="Score only N samples (seeded choice); 0 = all."),
         batch: int = typer.Option(64, "--batch", min=1, max=4096),
         which: str = typer.Option("best", "--which", help="best or last checkpoint of a run folder."),
@@ -106,29 +105,43 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score a trained run on a dataset split (accuracy, macro-F1, UAR, CCC, Pearson, ...).
 
-        RUN may instead name pulse estimators (pos, chrom, green, a comma list or all): their heart rate
-        from the face video of a recording (--data) is scored against its contact sensor.
-        """
-        from edgeaffect.train.pulse_cli import pulse_eval_wanted, run_pulse_eval
+        Any labelled set whose classes are a subset of the model's is scored (happy/ angry/ ... folders,
+        RAF-DB, FER2013): classes are matched by name, and scores come over all the model's classes and
+        restricted to the set's.
 
-        if pulse_eval_wanted(run, data):
+        With --pulse: heart rate from the face video of a recording (--data) scored against its contact
+        sensor, by pulse estimators (--pulse pos) or by RUN's video model (RUN --pulse model).
+        """
+        from edgeaffect.train.pulse_cli import check_model_run, run_pulse_eval
+
+        if pulse is not None:
             from edgeaffect.errors import check_range
             from edgeaffect.pulse.spectrum import MIN_SECONDS
 
             check_range("--window", window, MIN_SECONDS, 600)  # NaN/inf would score no window and say nothing
             check_range("--hop", hop, 0.1, 600)
-            typer.echo(run_pulse_eval(run, data=data, format=format, split=split, window=window, hop=hop,
+            typer.echo(run_pulse_eval(pulse, run, data=data, format=format, split=split, window=window, hop=hop,
                                       detector=detector, detector_model=detector_model, as_json=as_json, out=out))
             return
+        run = check_model_run(run)
         from edgeaffect.io import atomic_write_json, check_writable
         from edgeaffect.train.evaluate import EvalOptions, evaluate_checkpoint, format_report
         from edgeaffect.train.resize_study import parse_list, run_resize_study, table, write_results
 
         if out is not None:
             check_writable(out, folder=True)  # before the evaluation, which may take minutes
+        from edgeaffect.data.classes import parse_class_map
+
         opts = EvalOptions(checkpoint=str(run), data=data, split=split, format=format, options=parse_options(option),
-                           limit=limit, batch=batch, which=which)
+                           class_map=parse_class_map(class_map), limit=limit, batch=batch, which=which)
         if resize:
+            from edgeaffect.errors import ConfigError
+            from edgeaffect.train.evaluate import is_bundle
+
+            if is_bundle(run):
+                raise ConfigError(f"{run} is a bundle; the resize study here needs a run folder or checkpoint",
+                                  f"bench the bundle instead: edgeaffect bench {run} --data DATASET --resolutions "
+                                  f"{resize}")
             rows = run_resize_study(opts, parse_list(resize, int), parse_list(interp))
             typer.echo(table(rows))
             for path in write_results(rows, out or (run if run.is_dir() else run.parent)):

@@ -8,14 +8,14 @@ folder as ``config.yaml`` and stored in every checkpoint (as plain values).
 """
 from __future__ import annotations
 
-import difflib
 import enum
 import math
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Mapping
 
-from edgeaffect.errors import ConfigError
+from edgeaffect.errors import ConfigError, unknown_name
+from edgeaffect.keyvalue import coerce, split_pairs
 from edgeaffect.plain import PlainError, from_plain, to_plain
 
 
@@ -203,33 +203,7 @@ ALIASES = {
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     """One leaf value of a recipe or override, checked against its field's type (:func:`from_plain`'s leaf)."""
-    try:
-        if isinstance(tp, type) and issubclass(tp, enum.Enum):
-            return tp(value.lower() if isinstance(value, str) else value)
-        if tp is bool:
-            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-                return value.lower() in ("true", "yes", "1")
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if tp is dict:
-            if not isinstance(value, Mapping):
-                raise TypeError
-            return dict(value)
-        if tp is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise TypeError
-            return int(value)
-        if tp is float:
-            return float(value)
-        if tp is str:
-            return "" if value is None else str(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: int(.inf)
-        pass
-    else:
-        return value
-    choices = f"one of {[e.value for e in tp]}" if isinstance(tp, type) and issubclass(tp, enum.Enum) else getattr(tp, "__name__", str(tp))
-    raise ConfigError(f"config key '{where}' got {value!r}, which is not {choices}", f"set {where} to {choices}")
+    return coerce(tp, value, f"config key {where}")
 
 
 def _refuse(key: str) -> None:
@@ -250,12 +224,10 @@ def all_keys() -> list[str]:
 
 
 def _unknown(key: str) -> ConfigError:
-    near = difflib.get_close_matches(key, all_keys() + list(ALIASES), n=1, cutoff=0.5)
-    hint = f"did you mean '{near[0]}'? " if near else ""
     section = key.split(".", 1)[0] + "." if "." in key else ""
     known = [k for k in all_keys() if section and k.startswith(section)] or sorted(ALIASES)
-    return ConfigError(f"unknown config key '{key}'", f"{hint}known keys{' in ' + section[:-1] if section else ''}: "
-                       + ", ".join(known))
+    return unknown_name("config key", key, all_keys() + list(ALIASES), cutoff=0.5,
+                        fix=f"known keys{' in ' + section[:-1] if section else ''}: " + ", ".join(known))
 
 
 def resolve_key(key: str) -> str:
@@ -277,26 +249,26 @@ def resolve_key(key: str) -> str:
     raise _unknown(key)
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["optim.lr=0.001", "epochs=1"]`` -> a nested dict; values parsed as YAML scalars."""
-    import yaml
+def key_type(dotted: str) -> Any:
+    """The declared type of a dotted config key (``optim.lr`` -> float)."""
+    cls: Any = TrainConfig
+    for part in dotted.split("."):
+        if not is_dataclass(cls):  # a key inside a free-form mapping (model.options.num_heads): read as YAML
+            return Any
+        cls = typing.get_type_hints(cls)[part]
+    return cls
 
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["optim.lr=0.001", "epochs=1"]`` -> a nested dict, each value typed by its key's declared type."""
     nested: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"'{item}' is not key=value", "write overrides as key=value, e.g. epochs=1")
-        key, raw = item.split("=", 1)
-        path = resolve_key(key.strip()).split(".")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        if path[-1] in ("path", "out", "init", "cache", "name", "recipe") and value is not None:
-            value = raw  # paths and names stay strings ("001" must not become 1)
+    for key, raw in split_pairs(items, "config override").items():
+        dotted = resolve_key(key)
+        path = dotted.split(".")
         node = nested
         for part in path[:-1]:
             node = node.setdefault(part, {})
-        node[path[-1]] = value
+        node[path[-1]] = coerce(key_type(dotted), raw, f"config key {dotted}")
     return nested
 
 
@@ -308,7 +280,34 @@ def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def config_to_yaml(config: TrainConfig) -> str:
+# The keys that hold paths: a run folder records them portably (edgeaffect.portable), relative to itself.
+PATH_KEYS = (("data", "path"), ("data", "cache"), ("model", "init"), ("runtime", "out"), ("runtime", "runs_dir"))
+
+
+def _map_paths(data: Mapping[str, Any], fix) -> dict[str, Any]:
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    for section, key in PATH_KEYS:
+        if isinstance(out.get(section), dict) and out[section].get(key):
+            out[section][key] = fix(str(out[section][key]))
+    return out
+
+
+def saved_config(config: TrainConfig | Mapping[str, Any], base) -> dict[str, Any]:
+    """The config as a run folder ``base`` stores it: plain values, paths relative to the folder."""
+    from edgeaffect.portable import portable
+
+    data = config.to_dict() if isinstance(config, TrainConfig) else config
+    return _map_paths(data, lambda p: portable(p, base))
+
+
+def loaded_config(data: Mapping[str, Any], base) -> dict[str, Any]:
+    """A stored config with its paths read back against the run folder ``base`` that stored it."""
+    from edgeaffect.portable import resolved
+
+    return _map_paths(data, lambda p: resolved(p, base))
+
+
+def config_to_yaml(config: TrainConfig, base=None) -> str:
     import yaml
 
-    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+    return yaml.safe_dump(config.to_dict() if base is None else saved_config(config, base), sort_keys=False)

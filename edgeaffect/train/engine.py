@@ -20,7 +20,8 @@ import torch
 from edgeaffect.errors import ConfigError
 from edgeaffect.train import builders, distributed as dist
 from edgeaffect.train.checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
-from edgeaffect.train.config import TrainConfig, config_to_yaml
+from edgeaffect.portable import portable
+from edgeaffect.train.config import TrainConfig, config_to_yaml, saved_config
 from edgeaffect.train.losses import MultiTaskLoss
 from edgeaffect.train.loop import EvalResult, TrainStep, evaluate, recalibrate_bn, seed_epoch, train_one_epoch
 from edgeaffect.train.runfolder import RunFolder, new_run_dir
@@ -111,7 +112,7 @@ def _fit(config: TrainConfig, env: dist.Env) -> RunResult:
         best_epoch, bad_epochs, rows = state["best_epoch"], state["bad_epochs"], list(state["rows"])
         log.info("resuming %s at epoch %d", run_dir, start)
     if folder is not None:
-        folder.write_config(config_to_yaml(config))
+        folder.write_config(config_to_yaml(config, run_dir))
         folder.write_meta(meta)
         log.info("run folder: %s", run_dir)
 
@@ -148,7 +149,7 @@ def _fit(config: TrainConfig, env: dist.Env) -> RunResult:
         if folder is not None:
             state = {"best_epoch": best_epoch, "bad_epochs": bad_epochs, "rows": rows}
             ckpt = dict(model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch, best=best,
-                        config=config.to_dict(), state=state)
+                        config=config, state=state)
             save_checkpoint(folder.file("last.pt"), **ckpt)
             if best_epoch == epoch:
                 save_checkpoint(folder.file("best.pt"), **ckpt)
@@ -219,6 +220,7 @@ def _finish(config: TrainConfig, env: dist.Env, index: Any, model: torch.nn.Modu
     info = {"format": index.format, "task": index.task, "train_split": f"{d.train_split} ({len(index.split(d.train_split))} records, "
             f"limit {d.limit_train or 'none'})", "classes": ", ".join(index.classes) or "—",
             "skipped while reading": len(index.skipped)}
-    folder.write_model_card(meta=meta, config=config.to_dict(), data_root=str(index.root), data_info=info, test=test,
+    folder.write_model_card(meta=meta, config=saved_config(config, folder.path), data_root=portable(index.root),
+                            data_info=info, test=test,
                             complexity=builders.complexity(unwrap(model), meta), best_epoch=best_epoch)
     return test

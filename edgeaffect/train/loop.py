@@ -12,7 +12,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -166,8 +166,12 @@ def recalibrate_bn(model: torch.nn.Module, loader: Any, env: dist.Env, *, meta: 
 
 @torch.no_grad()
 def evaluate(step: torch.nn.Module, loader: Any, loss_fn: MultiTaskLoss | None, env: dist.Env, *,
-             meta: ModelMeta, desc: str = "valid", progress: bool = True) -> EvalResult:
-    """Loss and the studies' metrics on one split (outputs gathered across ranks)."""
+             meta: ModelMeta, desc: str = "valid", progress: bool = True,
+             classes: Sequence[int] | None = None) -> EvalResult:
+    """Loss and the studies' metrics on one split (outputs gathered across ranks).
+
+    ``classes``: the model-label indices of a data set with fewer classes (scored two ways, see scoring.score).
+    """
     step.eval()
     collector = Collector(meta)
     loss_sum, seen, dropped = 0.0, 0, 0
@@ -183,11 +187,11 @@ def evaluate(step: torch.nn.Module, loader: Any, loss_fn: MultiTaskLoss | None, 
             loss_sum += float(loss) * len(batch["x"])
         seen += len(batch["x"])
         collector.add(outputs, batch)
-    return _summarise(collector, loss_sum, seen, dropped, env, meta, reports=True)
+    return _summarise(collector, loss_sum, seen, dropped, env, meta, reports=True, classes=classes)
 
 
 def _summarise(collector: Collector, loss_sum: float, seen: int, dropped: int, env: dist.Env, meta: ModelMeta,
-               *, reports: bool) -> EvalResult:
+               *, reports: bool, classes: Sequence[int] | None = None) -> EvalResult:
     loss_sum, seen, dropped = dist.all_reduce_sum([loss_sum, seen, dropped], env)
     outputs, targets = collector.arrays()
     merged = dist.gather_arrays({**{f"o:{k}": v for k, v in outputs.items()},
@@ -196,7 +200,7 @@ def _summarise(collector: Collector, loss_sum: float, seen: int, dropped: int, e
     targets = {k[2:]: v for k, v in merged.items() if k.startswith("t:")}
     if dropped:
         log.warning("%d samples could not be decoded and were skipped", int(dropped))
-    flat, full = score(meta, outputs, targets) if seen else ({}, {})
+    flat, full = score(meta, outputs, targets, classes=classes) if seen else ({}, {})
     return EvalResult(loss=loss_sum / seen if seen else math.nan, metrics=flat, reports=full if reports else {},
                       samples=int(seen), dropped=int(dropped))
 

@@ -1,59 +1,64 @@
 """The heart-rate side of ``edgeaffect eval``: pulse estimators (or a trained video model) on a recording.
 
-``eval pos --data REC`` scores the named estimators; ``eval RUN --data REC``
-with a run whose model outputs a pulse wave scores that model the same way
-(see ``train/pulse_eval.py``).  Results print as a table (or JSON) and, with
-``--out``, are written to ``eval-pulse.json``.
+``eval --pulse pos --data REC`` scores the named estimators; ``eval RUN --pulse model --data
+REC`` scores a run whose model outputs a pulse wave the same way (see ``train/pulse_eval.py``).
+Which job runs is what the command line says, never what happens to exist on disk.  Results
+print as a table (or JSON) and, with ``--out``, are written to ``eval-pulse.json``.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from edgeaffect.errors import ConfigError
 from edgeaffect.io import atomic_write_json
 
-
-def _is_recording(data: str) -> bool:
-    if not data:
-        return False
-    from edgeaffect.data.inspection import detect_format
-    from edgeaffect.data.recording import RECORDING_FORMATS
-    from edgeaffect.errors import DataError
-
-    try:
-        return detect_format(Path(data)) in RECORDING_FORMATS
-    except DataError:
-        return False
+MODEL = "model"  # --pulse model: RUN's own video model, not an estimator
 
 
-def pulse_eval_wanted(run: Path, data: str) -> bool:
-    """True when RUN names estimators, or names a run and --data is a video + pulse recording."""
+def check_model_run(run: Path | None) -> Path:
+    """RUN for a model evaluation; a missing RUN or an estimator's name gets the command that was meant."""
     from edgeaffect.pulse.base import estimator_names
 
+    if run is None:
+        raise ConfigError("eval needs RUN (a run folder or checkpoint), or --pulse ESTIMATORS for heart rate",
+                          "e.g. edgeaffect eval runs/mine --data DATA, or edgeaffect eval --pulse pos --data REC")
     if not run.exists() and estimator_names(str(run)) is not None:
-        return True
-    return run.exists() and _is_recording(data)
+        raise ConfigError(f"'{run}' is not a run folder or checkpoint but names pulse estimators",
+                          f"score them with: edgeaffect eval --pulse {run} --data RECORDING")
+    return run
 
 
-def run_pulse_eval(run: Path, *, data: str, format: str | None, split: str, window: float, hop: float,
-                   detector: str, detector_model: Path | None, as_json: bool, out: Path | None) -> str:
+def run_pulse_eval(pulse: str, run: Path | None, *, data: str, format: str | None, split: str, window: float,
+                   hop: float, detector: str, detector_model: Path | None, as_json: bool, out: Path | None) -> str:
+    """``--pulse ESTIMATORS`` (RUN must not be given) or ``RUN --pulse model`` on the recording ``data``."""
     from edgeaffect.bench.pulse import PulseEvalOptions, evaluate_pulse, format_pulse_report
-    from edgeaffect.errors import ConfigError
-    from edgeaffect.pulse.base import estimator_names
+    from edgeaffect.errors import unknown_name
+    from edgeaffect.pulse.base import ESTIMATORS, estimator_names
 
+    names = () if pulse == MODEL else estimator_names(pulse)
+    if names is None:
+        bad = next((n for n in pulse.split(",") if n.strip() not in ESTIMATORS), pulse)
+        raise unknown_name("pulse estimator", bad.strip(), [*ESTIMATORS, "all", MODEL])
+    if pulse == MODEL and run is None:
+        raise ConfigError("--pulse model scores RUN's video model, and no RUN was given",
+                          "e.g. edgeaffect eval runs/physnet --pulse model --data REC")
+    if pulse != MODEL and run is not None:
+        raise ConfigError(f"--pulse {pulse} scores estimators, not the run {run}",
+                          f"drop RUN, or score the run's own video model with: edgeaffect eval {run} --pulse model")
     if not data:
         raise ConfigError("heart-rate evaluation needs a recording",
                           "pass --data with a video + pulse recording folder")
-    opts = PulseEvalOptions(estimators=estimator_names(str(run)) or (), data=data, format=format, split=split,
+    opts = PulseEvalOptions(estimators=names, data=data, format=format, split=split,
                             window_s=window, hop_s=hop, detector=detector,
                             detector_options={"model": str(detector_model)} if detector_model else {})
-    if run.exists():
+    if pulse == MODEL:
         from edgeaffect.train.pulse_eval import evaluate_run_pulse
 
         report = evaluate_run_pulse(run, opts)
     else:
         report = evaluate_pulse(opts)
-    text = json.dumps(report.to_dict(), indent=2, default=str) if as_json else format_pulse_report(report)
+    text = json.dumps(report.to_dict(), indent=2, allow_nan=False) if as_json else format_pulse_report(report)
     if out is not None:
         text += f"\nwrote {atomic_write_json(out / 'eval-pulse.json', report.to_dict())}"
     return text

@@ -1,9 +1,9 @@
 """A trained video model's output read as a pulse wave and scored against a recording's contact sensor.
 
-``edgeaffect eval RUN --data RECORDING`` for a run of PhysNet, DeepPhys or any
+``edgeaffect eval RUN --pulse model --data RECORDING`` for a run of PhysNet, DeepPhys or any
 clip model with one per-frame signal head: faces are detected in every frame
-and cut as the training crops are (``facecache.crop_square``, 1.2x the box,
-area-averaged to the model's input side), sampled at the model's frame rate by
+and cut as the run cuts them (``runtime.crop``: the model's recorded framing and
+interpolation through the one ``facecrop.cut`` the training crops came from), sampled at the model's frame rate by
 the frames' own timestamps, fed in consecutive clips of the model's length,
 and the stitched output trace is scored per window like an estimator's wave
 (``bench.pulse.score``).  The report names the head: a model trained to
@@ -59,8 +59,8 @@ def evaluate_run_pulse(run, opts):
     from tqdm import tqdm
 
     from edgeaffect.bench.pulse import PulseEvalReport, face_pass, open_recordings, score
-    from edgeaffect.data.facecache import crop_square
     from edgeaffect.meta import HeadKind
+    from edgeaffect.runtime.crop import CropOptions, crop_face
     from edgeaffect.pulse.trace import wave_rate
     from edgeaffect.train.checkpoint import load_model
 
@@ -68,20 +68,20 @@ def evaluate_run_pulse(run, opts):
     heads = [h for h in meta.heads if h.kind is HeadKind.SIGNAL]
     if meta.temporal is None or not heads:
         raise ConfigError(f"{run} holds '{meta.model}', which outputs no per-frame signal",
-                          "score a video model (PhysNet, DeepPhys), or name an estimator: eval pos --data ...")
+                          "score a video model (PhysNet, DeepPhys), or name an estimator: eval --pulse pos --data ...")
     if meta.extra_inputs:
         raise ConfigError(f"'{meta.model}' also takes {list(meta.extra_inputs)} as input, so its output does not "
-                          "come from the video alone", "score a video-only model, or an estimator (eval pos)")
+                          "come from the video alone", "score a video-only model, or an estimator (eval --pulse pos)")
     index, detector = open_recordings(opts)
-    side = meta.input_size[0]
+    crop = CropOptions().for_model(meta)
     spans, found = [], {}
     for record in tqdm(index.split(opts.split), desc="face crops", unit="recording", disable=not opts.progress):
-        crops, found[record.key] = face_pass(record, detector, lambda f, box: crop_square(f, box, side, 1.2))
+        crops, found[record.key] = face_pass(record, detector, lambda f, box: crop_face(f, box, crop))
         t, v = _model_trace(model, meta, np.asarray(record.frame_times, dtype=np.float64), crops)
 
         def rate(a: float, b: float, t=t, v=v):
             inside = (t >= a) & (t <= b)
-            return wave_rate(t[inside], v[inside], span=(a, b))
+            return wave_rate(t[inside], v[inside], span=(a, b), keep_wave=True)
 
         spans.append((record.key, np.asarray(record.frame_times, dtype=np.float64), record.bvp, rate))
     name = f"{meta.model} ({heads[0].name} head, {meta.temporal.frames} frames at {meta.temporal.fps:g} fps)"

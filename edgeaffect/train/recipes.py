@@ -8,7 +8,6 @@ data is generated into a cache folder the first time a recipe needs it.
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
@@ -18,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from edgeaffect.errors import ConfigError
-from edgeaffect.train.config import TrainConfig, merge, parse_overrides
+from edgeaffect.errors import ConfigError, unknown_name
+from edgeaffect.train.config import TrainConfig, loaded_config, merge, parse_overrides
 
 log = logging.getLogger(__name__)
 RECIPE_DIR = Path(__file__).parent / "recipes"
@@ -35,9 +34,7 @@ def recipe_path(name: str) -> Path:
         return path  # a user's own recipe file
     path = RECIPE_DIR / f"{name}.yaml"
     if not path.is_file():
-        near = difflib.get_close_matches(name, list_recipes(), n=1, cutoff=0.4)
-        hint = f"did you mean '{near[0]}'? " if near else ""
-        raise ConfigError(f"unknown recipe '{name}'", f"{hint}'edgeaffect train --list' shows the recipes")
+        raise unknown_name("recipe", name, list_recipes(), cutoff=0.4, fix="'edgeaffect train --list' shows the recipes")
     return path
 
 
@@ -86,7 +83,7 @@ def resume_config(run_dir: str | Path, overrides: list[str] | dict | None = None
     path = Path(run_dir).expanduser() / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run_dir} holds no config.yaml", "point out= at a run folder written by 'edgeaffect train'")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = loaded_config(yaml.safe_load(path.read_text(encoding="utf-8")), path.parent)
     data["runtime"].update(stop_after_epoch=0, resume=True, out=str(run_dir))
     if overrides:
         data = merge(data, overrides if isinstance(overrides, dict) else parse_overrides(list(overrides)))
@@ -126,9 +123,7 @@ def cache_root(cache: str = "") -> Path:
 def synthetic_data(kind: str, options: dict, cache: str = "") -> Path:
     """The folder of built-in synthetic data ``kind``, generated once per option set."""
     if kind not in SYNTHETIC_WRITERS:
-        near = difflib.get_close_matches(kind, SYNTHETIC_WRITERS, n=1)
-        hint = f"did you mean '{near[0]}'? " if near else ""
-        raise ConfigError(f"unknown synthetic data '{kind}'", f"{hint}choose one of {sorted(SYNTHETIC_WRITERS)}")
+        raise unknown_name("synthetic data", kind, SYNTHETIC_WRITERS)
     key = {"generator": SYNTHETIC_VERSION, **options}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     root = cache_root(cache) / "synthetic" / f"{kind}-{digest}"

@@ -24,13 +24,12 @@ needs them.
 """
 from __future__ import annotations
 
-import difflib
 import inspect
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from edgeaffect.errors import ModelError
+from edgeaffect.errors import ModelError, unknown_name
 from edgeaffect.meta import Task
 
 log = logging.getLogger(__name__)
@@ -94,12 +93,8 @@ def _entry(name: str) -> _Entry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1, cutoff=0.4)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise ModelError(
-            f"unknown model '{name}'",
-            f"{hint}known models: {', '.join(sorted(_REGISTRY))}",
-        ) from None
+        raise unknown_name("model", name, _REGISTRY, error=ModelError, cutoff=0.4,
+                           fix=f"known models: {', '.join(sorted(_REGISTRY))}") from None
 
 
 def list_models() -> list[ModelInfo]:

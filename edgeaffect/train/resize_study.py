@@ -12,11 +12,12 @@ import csv
 import io
 import itertools
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from edgeaffect.errors import ConfigError
+from edgeaffect.plain import to_plain
 from edgeaffect.preprocess import INTERPOLATIONS, degrade, resize_to
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def check_interpolations(names: Sequence[str]) -> None:
 def run_resize_study(opts: Any, resolutions: Sequence[int], interps: Sequence[str]) -> list[ResizeRow]:
     """Score ``opts`` (EvalOptions) once per (resolution, down, up)."""
     from edgeaffect.train import builders
-    from edgeaffect.train.evaluate import load_for_eval, score_records
+    from edgeaffect.train.evaluate import load_for_eval, score_records, set_classes
 
     check_interpolations(interps)
     if not resolutions or min(resolutions) < 2:
@@ -59,7 +60,8 @@ def run_resize_study(opts: Any, resolutions: Sequence[int], interps: Sequence[st
         def degrade_face(image, r=r, down=down, up=up):  # defaults bind this loop's values
             return degrade(resize_to(image, meta.input_size, meta.interpolation), r, down, up)
 
-        result = score_records(model, meta, config, records, degrade=degrade_face, desc=f"{r}px {down}->{up}")
+        result = score_records(model, meta, config, records, degrade=degrade_face, desc=f"{r}px {down}->{up}",
+                               classes=set_classes(index))  # a set with fewer classes: restricted_* columns too
         rows.append(ResizeRow(r, down, up, result.samples, dict(result.metrics)))
         log.info("%dpx %s->%s: %s", r, down, up, {k: round(v, 4) for k, v in result.metrics.items() if k == "accuracy"})
     return rows
@@ -87,5 +89,5 @@ def write_results(rows: Sequence[ResizeRow], out: Path) -> tuple[Path, Path]:
     for r in rows:
         writer.writerow([r.resolution, r.down, r.up, r.samples, *(r.metrics.get(k) for k in metric_names)])
     csv_path = atomic_write_text(out / "resize_study.csv", buf.getvalue())
-    json_path = atomic_write_json(out / "resize_study.json", [asdict(r) for r in rows])
+    json_path = atomic_write_json(out / "resize_study.json", to_plain(rows))
     return csv_path, json_path

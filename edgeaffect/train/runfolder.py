@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 import time
@@ -63,10 +62,6 @@ class RunFolder:
         meta.save(self.file("meta.json"))
 
     # -- metrics ------------------------------------------------------------------------
-    def read_metrics(self) -> list[dict[str, Any]]:
-        path = self.file("metrics.json")
-        return json.loads(path.read_text(encoding="utf-8"))["epochs"] if path.is_file() else []
-
     def write_metrics(self, rows: list[dict[str, Any]], *, test: dict[str, Any] | None = None,
                       reports: dict[str, Any] | None = None) -> None:
         """metrics.json keeps full reports; metrics.csv one flat row per epoch."""

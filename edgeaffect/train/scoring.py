@@ -17,7 +17,7 @@ level known only up to a constant, so its Pearson figures are the ones that carr
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -27,6 +27,8 @@ from edgeaffect.signal_level import levels
 
 TARGET_KEYS = ("label", "target", "valence", "arousal", "signal", "video", "start", "subject")
 CLASSIFICATION_FLAT = ("accuracy", "uar", "macro_f1", "kappa", "ece")
+# Names of the scoring restricted to a cross-data-set's classes (flat metrics, per-head report).
+RESTRICTED_PREFIX, RESTRICTED_SUFFIX = "restricted_", ".restricted"
 # Metrics where lower is better; every other monitored metric is maximised.
 LOWER_IS_BETTER = ("loss", "rmse", "mse", "mae", "ece")
 
@@ -126,16 +128,31 @@ def _flatten(head: Head, report: dict, first_logits: bool) -> dict[str, float]:
     return {f"{head.name}_{k}": float(report[k]) for k in ("pearson", "trace_pearson", "session_pearson", "mse") if k in report}
 
 
-def score(meta: ModelMeta, outputs: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
-    """-> (flat metrics row, per-head reports)."""
+def score(meta: ModelMeta, outputs: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray], *,
+          classes: Sequence[int] | None = None) -> tuple[dict, dict]:
+    """-> (flat metrics row, per-head reports).
+
+    ``classes``: the model-label indices a data set with fewer classes than the model covers
+    (cross-data-set evaluation).  The first logits head is then scored two ways: over all the
+    model's classes (the usual names, ``accuracy``...) and restricted to the set's classes
+    (``restricted_accuracy``..., report ``<head>.restricted``).
+    """
     flat: dict[str, float] = {}
     reports: dict[str, Any] = {}
     seen_logits = False
     for head in meta.heads:
         if head.name not in outputs:
             continue
-        report = REPORTERS[head.kind](head, outputs[head.name], targets, meta)
-        reports[head.name] = report
-        flat.update(_flatten(head, report, first_logits=head.kind is HeadKind.LOGITS and not seen_logits))
+        first_logits = head.kind is HeadKind.LOGITS and not seen_logits
+        if first_logits and classes is not None and len(classes) < head.size:
+            labels = list(meta.labels) or [f"class{i}" for i in range(head.size)]
+            report, restricted = M.subset_reports(_labels(targets), M.softmax(outputs[head.name], axis=1), labels,
+                                                  classes)
+            reports[head.name] = report
+            reports[f"{head.name}{RESTRICTED_SUFFIX}"] = restricted
+            flat.update({f"{RESTRICTED_PREFIX}{k}": float(restricted[k]) for k in CLASSIFICATION_FLAT})
+        else:
+            report = reports[head.name] = REPORTERS[head.kind](head, outputs[head.name], targets, meta)
+        flat.update(_flatten(head, report, first_logits=first_logits))
         seen_logits |= head.kind is HeadKind.LOGITS
-    return flat, reports
+    return dict(sorted(flat.items(), key=lambda kv: kv[0].startswith(RESTRICTED_PREFIX))), reports

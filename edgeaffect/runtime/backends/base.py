@@ -12,14 +12,13 @@ backend = one file that registers itself + one line in ``BACKEND_MODULES``.
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
 
-from edgeaffect.errors import ConfigError
+from edgeaffect.errors import unknown_name
 from edgeaffect.meta import ModelMeta
 
 
@@ -64,7 +63,5 @@ def create_backend(name: str, model_path: str | Path, meta: ModelMeta, **options
     if name not in BACKENDS and name in BACKEND_MODULES:
         importlib.import_module(BACKEND_MODULES[name])
     if name not in BACKENDS:
-        near = difflib.get_close_matches(name, BACKEND_MODULES, n=1)
-        hint = f"did you mean '{near[0]}'? " if near else ""
-        raise ConfigError(f"unknown backend '{name}'", f"{hint}choose one of: {', '.join(sorted(BACKEND_MODULES))}")
+        raise unknown_name("backend", name, BACKEND_MODULES)
     return BACKENDS[name](Path(model_path), meta, **options)

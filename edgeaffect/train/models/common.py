@@ -13,7 +13,7 @@ import torch
 
 from edgeaffect.data.base import EXPRESSIONS_8
 from edgeaffect.errors import ModelError
-from edgeaffect.meta import Color, Head, HeadKind, ModelMeta, SignalTarget, Task, Temporal
+from edgeaffect.meta import Color, Head, HeadKind, LogitAdjust, ModelMeta, SignalTarget, Task, Temporal
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +106,28 @@ def standardize(x: torch.Tensor, dims: Sequence[int], eps: float = 1e-6) -> torc
 
 
 class SingleHead(torch.nn.Module):
-    """A one-output classifier (a timm network) under the registry's contract: forward returns a 1-tuple."""
+    """A one-output classifier (a timm network) under the registry's contract: forward returns a 1-tuple.
 
-    def __init__(self, net: torch.nn.Module) -> None:
+    ``adjust`` (``meta.LogitAdjust``) puts the prior correction and mirror averaging inside the
+    graph, so every export applies them as torch does.  The bias is a non-persistent buffer: the
+    weights of a model trained without it load unchanged.
+    """
+
+    def __init__(self, net: torch.nn.Module, adjust: LogitAdjust | None = None) -> None:
         super().__init__()
         self.net = net
+        self.hflip = bool(adjust and adjust.hflip)
+        bias = adjust.bias() if adjust is not None else []
+        self.register_buffer("logit_bias", torch.tensor(bias, dtype=torch.float32) if bias else None,
+                             persistent=False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
-        return (self.net(x),)
+        y = self.net(x)
+        if self.hflip:  # a face and its mirror image are the same expression
+            y = (y + self.net(torch.flip(x, dims=[3]))) * 0.5
+        if self.logit_bias is not None:
+            y = y + self.logit_bias.to(y.dtype)
+        return (y,)
 
 
 # -- timm backbones -------------------------------------------------------------------------

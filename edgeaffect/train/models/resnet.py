@@ -8,14 +8,15 @@ resize study shows nothing is lost at 48-64 px).  11,174,344 parameters for 8 cl
 (11,180,616 RGB), 0.15 GMACs at 64x64.  ``channels`` sets the four stages' widths (timm's
 ``channels``): the shipped default uses (48, 96, 128, 192), 2,203,624 parameters, because most
 of ResNet-18's weights sit in its 256/512-wide last stages, where a 64 px face has 4x4 and 2x2
-maps left, and the package ships the model within 10 MB.  Dropout before the classifier is an option.
+maps left, and the package ships the model within 10 MB.  Dropout before the classifier is an option; ``adjust``
+(``meta.LogitAdjust``) builds a prior correction and mirror averaging into the graph.
 Inputs are scaled to [-1, 1] (mean = std = 0.5); these models are trained from scratch.
 """
 from __future__ import annotations
 
 
 from edgeaffect.errors import ModelError
-from edgeaffect.meta import Task
+from edgeaffect.meta import LogitAdjust, Task
 from edgeaffect.train.models.common import SingleHead, classifier_meta, color_for, size2, timm_backbone
 from edgeaffect.train.registry import register_model
 
@@ -25,7 +26,7 @@ MIN_SIDE = 32  # five stride-2 steps leave a 1x1 map at 32 px
 
 def _builder(arch: str, default_side: int):
     def build(*, num_classes=None, in_chans=1, input_size=None, frames=None, pretrained=False,
-              pretrained_file=None, drop_rate: float = 0.0, channels=None):
+              pretrained_file=None, drop_rate: float = 0.0, channels=None, adjust=None):
         if frames is not None:
             raise ModelError(f"{arch} is an image model", "leave frames unset")
         chans, _ = color_for(in_chans)
@@ -37,8 +38,14 @@ def _builder(arch: str, default_side: int):
         extra = {} if channels is None else {"channels": tuple(int(c) for c in channels)}
         net = timm_backbone(arch, pretrained=pretrained, pretrained_file=pretrained_file,
                             num_classes=n, in_chans=chans, drop_rate=drop_rate, **extra)
-        model = SingleHead(net)
+        adjust = LogitAdjust(**adjust) if isinstance(adjust, dict) else adjust
+        if adjust is not None and adjust.prior and len(adjust.prior) != n:
+            raise ModelError(f"the logit adjustment's prior has {len(adjust.prior)} classes, the model {n}",
+                             "give one prior value per class")
+        model = SingleHead(net, adjust)
         model.meta = classifier_meta(num_classes=n, chans=chans, input_size=size, mean=MEAN, std=STD, backbone=arch)
+        if adjust is not None:
+            model.meta = model.meta.evolve(adjust=adjust)
         return model
 
     return build

@@ -1,0 +1,80 @@
+"""``edgeaffect report RUN.jsonl ...``: a picture of every run, several runs side by side.
+
+Same layout as the bench report (``build.py``)::
+
+    report.html          standalone (figures embedded), opens offline
+    report.md            tables + links to figures/ and csv/
+    figures/*.png        coverage, latency, share of time; per run and track the expression
+                         timeline and, where --pulse ran, heart rate with its SNR
+    csv/*.csv            every table with full-precision values
+"""
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from string import Template
+from typing import Sequence
+
+from edgeaffect import __version__
+from edgeaffect.io import atomic_write, atomic_write_text, check_writable
+from edgeaffect.report.build import ReportFiles
+
+log = logging.getLogger(__name__)
+
+SECTIONS = (  # (anchor, heading, table keys by prefix, figure keys by prefix)
+    ("runs", "Runs and detection coverage", ("runs",), ("coverage",)),
+    ("expressions", "Expressions over time", ("share", "transitions"), ("share", "timeline-")),
+    ("pulse", "Heart rate", ("heart-rate",), ("heart-rate-",)),
+    ("latency", "Latency per stage", ("latency",), ("latency",)),
+)
+
+
+def is_run_file(path: str | Path) -> bool:
+    """A run's results (JSONL) rather than a bench result (JSON)."""
+    return Path(path).suffix.lower() in (".jsonl", ".ndjson")
+
+
+def _page(runs, tables, figures, title: str, sources: str) -> str:
+    from edgeaffect.report.html import _template, figure_html, table_html
+
+    parts, nav = [], []
+    for anchor, heading, tprefixes, fprefixes in SECTIONS:
+        body = [figure_html(f) for f in figures if f.key.startswith(fprefixes)]
+        body += [table_html(t) for t in tables if t.key.startswith(tprefixes)]
+        if body:
+            nav.append(f'<li><a href="#{anchor}">{html.escape(heading)}</a></li>')
+            parts.append(f'<section id="{anchor}">\n<h2>{html.escape(heading)}</h2>\n' + "\n".join(body) + "\n</section>")
+    subtitle = f"{len(runs)} run(s): " + ", ".join(f"{r.name} ({len(r.frames)} frames)" for r in runs)
+    return Template(_template("run_page.html")).substitute(
+        title=html.escape(title), subtitle=html.escape(subtitle), style=_template("style.css"), nav="\n".join(nav),
+        sections="\n".join(parts), version=html.escape(__version__), sources=html.escape(sources or "run results"))
+
+
+def _markdown(runs, tables, figures, title: str) -> str:
+    from edgeaffect.report.markdown import table_md
+
+    out = [f"# {title}", "", ", ".join(f"{r.name}: {len(r.frames)} frames" for r in runs), ""]
+    out += [f"![{f.title}](figures/{f.key}.png)\n" for f in figures]
+    for t in tables:
+        out += [table_md(t), f"CSV: [{t.key}.csv](csv/{t.key}.csv)", ""]
+    return "\n".join(out)
+
+
+def build_run_report(paths: Sequence[str | Path], out: str | Path, *, title: str = "edgeaffect run report") -> ReportFiles:
+    from edgeaffect.report import run_plots, run_tables
+    from edgeaffect.report.run_data import load_runs
+    from edgeaffect.report.tables import to_csv
+
+    out = check_writable(out, folder=True)
+    runs = load_runs(paths)
+    tracks = {r.name: r.tracks() for r in runs}
+    tables = run_tables.all_tables(runs, tracks)
+    figures = run_plots.all_figures(runs, tracks)
+    fig_paths = tuple(atomic_write(out / "figures" / f"{f.key}.png", lambda fh, f=f: fh.write(f.png)) for f in figures)
+    csv_paths = tuple(atomic_write_text(out / "csv" / f"{t.key}.csv", to_csv(t)) for t in tables)
+    md = atomic_write_text(out / "report.md", _markdown(runs, tables, figures, title))
+    page = atomic_write_text(out / "report.html",
+                             _page(runs, tables, figures, title, ", ".join(Path(p).name for p in paths)))
+    log.info("run report: %d runs, %d tables, %d figures in %s", len(runs), len(tables), len(figures), out)
+    return ReportFiles(html=page, markdown=md, figures=fig_paths, csv=csv_paths)
