@@ -16,7 +16,18 @@ tracker in between.  Printed:
 4. RSS over a long run (``--minutes``; the real check is ``--minutes 20``):
    growth after warm-up must stay under 5 %.
 
+5. ``--modes``: the shipped default model with three detection settings side by side (full-frame YuNet
+   every frame, every 5th frame + tracker, track-guided regions) on the PhysRecorder clip (when
+   EDGEAFFECT_DATA is set) and a generated video of two moving faces: FPS, ratio to every-frame, face
+   recall and top-1 agreement against every-frame, and the stage table of each (targets: region recall
+   and agreement >= 0.99, FPS >= 1.8x; >= 2x with ``--cores 1``).  ``--only-modes`` skips 1-4.
+
+``--cores N`` pins the process to N cores (the last N it may use) with one thread everywhere
+(OpenCV, ONNX Runtime, torch): one core of this machine stands in for one core of a Raspberry Pi
+(a Pi 4's Cortex-A72 is several times slower, so read the ratios, not the absolute FPS).
+
 Usage:  python benchmarks/bench_runtime.py [--frames 300] [--detect-every 5] [--minutes 0.5] [--video REAL.avi]
+        python benchmarks/bench_runtime.py --cores 1 --only-modes --repeats 3
 ``--video`` uses a recorded video (e.g. $EDGEAFFECT_DATA/physrecorder_v01/video_ZIP_H264.avi) instead of
 the generated one.
 DDAMFN is untrained here (speed does not depend on the weights); its classifier
@@ -26,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -35,6 +47,9 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+if "--cores" in sys.argv:  # thread pools read these when their library loads, so before the imports below
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
 
 from edgeaffect.bundle import Manifest, write_manifest  # noqa: E402
 from edgeaffect.runtime.crop import CropOptions  # noqa: E402
@@ -127,6 +142,31 @@ def agreement(a: dict[int, int], b: dict[int, int]) -> str:
     return f"{same}/{len(both)} frames ({100.0 * same / max(len(both), 1):.1f} %)"
 
 
+def pin(cores: int) -> str:
+    """Pin this process to its last ``cores`` allowed cores, one thread per library; returns a description."""
+    allowed = sorted(os.sched_getaffinity(0))
+    chosen = set(allowed[-cores:])
+    os.sched_setaffinity(0, chosen)
+    cv2.setNumThreads(1)
+    return (f"pinned to core(s) {sorted(chosen)} of {os.cpu_count()}, one thread in OpenCV, ONNX Runtime and torch "
+            f"(a stand-in for {cores} Raspberry Pi core(s): read the ratios, a Pi core is several times slower)")
+
+
+def detect_modes(videos: list[Path], repeats: int, threads: int | None) -> None:
+    """Section 5: the detection settings side by side on each video."""
+    from edgeaffect.assets import resolve
+    from edgeaffect.bench.detect_modes import compare_modes, modes_table
+
+    rows = []
+    for video in videos:
+        say(f"detection settings on {video.name} ({repeats} round(s), interleaved) ...")
+        rows += compare_modes(resolve("default", "bundle"), video, key="default", threads=threads, repeats=repeats)
+    print("\n" + modes_table(rows))
+    for r in rows:
+        if r.mode != "full":
+            print(f"{r.video}: {r.mode} passes {dict(r.detect_passes)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=300)
@@ -135,7 +175,25 @@ def main() -> None:
     ap.add_argument("--yunet", type=Path, default=None, help="YuNet model (default: the one shipped in the package)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--video", type=Path, default=None, help="a recorded video instead of the generated one")
+    ap.add_argument("--cores", type=int, default=None, help="pin to N cores, one thread everywhere")
+    ap.add_argument("--modes", action="store_true", help="also run the detection settings side by side (5.)")
+    ap.add_argument("--only-modes", action="store_true", help="only the detection settings (5.)")
+    ap.add_argument("--repeats", type=int, default=2, help="interleaved rounds of the detection settings")
+    ap.add_argument("--modes-frames", type=int, default=300, help="frames of the generated two-face video")
     args = ap.parse_args()
+    if args.cores:
+        print(pin(args.cores))
+        args.threads = 1
+    if args.modes or args.only_modes:
+        from runtime_support import two_face_video
+
+        work = Path(tempfile.mkdtemp(prefix="bench-modes-"))
+        videos = [two_face_video(work / "two_faces.avi", args.modes_frames)]
+        phys = Path(os.environ.get("EDGEAFFECT_DATA", "/nonexistent")) / "physrecorder_v01" / "video_ZIP_H264.avi"
+        videos = ([phys] if phys.is_file() else []) + videos
+        detect_modes(videos, args.repeats, args.threads)
+        if args.only_modes:
+            return
     import torch
 
     if args.threads:

@@ -60,6 +60,7 @@ class RuntimeSettings:
     detector_model: str = ""
     detect_every: int = 1
     detect_side: int = 0  # YuNet input side; 0 = the detector's default
+    detect_region: int | None = None  # full-frame pass every N rounds, regions between; 0 off; None = runtime default
     camera: str = "usb"
     smoothing: str = "none"
 

@@ -5,6 +5,7 @@ Not a test module (no ``test_`` prefix); imported by tests/test_runtime_*.py.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -138,3 +139,36 @@ def make_openvino_bundle(folder: Path, onnx_bundle: Path) -> Path:
     write_manifest(folder, Manifest(format="openvino", precision="fp32", model_files=("model.xml", "model.bin"),
                                     tools={"openvino": ov.__version__}))
     return folder
+
+
+def two_face_video(path: Path, frames: int = 90, *, fps: float = 30.0, size: tuple[int, int] = (640, 480),
+                   speed: float = 1.0) -> Path:
+    """Two drawn faces moving on their own paths (left and right half) over a fixed backdrop, as MJPG.
+
+    The faces sway, drift up and down and turn a little; at ``speed`` 1 their speed peaks near
+    6 px per frame, a head turning briskly in front of a webcam.
+    """
+    from edgeaffect.data.facedraw import FaceParams, render_face
+    from edgeaffect.data.synthetic import background
+
+    w, h = size
+    backdrop = background(h, w, np.random.default_rng(7))
+    people = (FaceParams(cx=0.27 * w, cy=0.45 * h, scale=0.075 * w, skin=(110.0, 140.0, 190.0), hair=(20.0, 25.0, 35.0)),
+              FaceParams(cx=0.72 * w, cy=0.5 * h, scale=0.065 * w, skin=(90.0, 120.0, 170.0), hair=(60.0, 50.0, 40.0),
+                         aspect=1.25, mouth_curve=0.4))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    assert writer.isOpened()
+    rng = np.random.default_rng(1)
+    for i in range(frames):
+        t = speed * i / fps
+        canvas = backdrop.copy()
+        for k, p in enumerate(people):
+            phase = 1.3 * k
+            moved = replace(p, cx=p.cx + 0.12 * w * np.sin(2 * np.pi * t / 4.0 + phase),
+                            cy=p.cy + 0.06 * h * np.sin(2 * np.pi * t / 2.7 + phase), angle=8.0 * np.sin(t + phase),
+                            yaw=0.12 * np.sin(1.7 * t + phase))
+            render_face(canvas, moved, landmarks=False)
+        noise = rng.standard_normal(canvas.shape, dtype=np.float32) * 2.0
+        writer.write(np.clip(canvas + noise, 0, 255).astype(np.uint8))
+    writer.release()
+    return Path(path)

@@ -140,7 +140,7 @@ def test_keyword_overrides_are_run_flags_and_bundle_settings_apply(tmp_path):
     assert described["detect_every"] == {"value": 3, "from": "flag"}
     assert described["smoothing"]["from"] == "flag" and described["onnxruntime.threads"]["from"] == "flag"
     assert described["onnxruntime.providers"]["from"] == "bundle"  # the bundle's own runtime setting
-    assert model.crop.margin == 0.2
+    assert model.crop.framing.scale == pytest.approx(1.4)  # margin 0.2 per side = a 1.4x box
     video = make_video(tmp_path / "c.avi", frames=7)
     results = list(model.stream(video))
     assert len(results) == 7 and all(len(r.faces) <= 1 for r in results)

@@ -22,6 +22,16 @@ def _ints(text: str, flag: str) -> tuple[int, ...]:
                           f"write e.g. {flag} 112,64,32,16") from None
 
 
+def _modes(text: str) -> tuple[str, ...]:
+    from edgeaffect.bench.detect_modes import DETECT_MODES
+
+    names = _csv(text) if text.strip() else ()
+    for name in names:
+        if name not in DETECT_MODES:
+            raise ConfigError(f"--detect-modes: unknown setting '{name}'", f"use some of: {', '.join(DETECT_MODES)}")
+    return tuple(names)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("bench")
     def bench(
@@ -44,6 +54,8 @@ def register(app: typer.Typer) -> None:
         detector: str = typer.Option("haar", help="Face detector for the capture sweep."),
         smoothing: Optional[str] = typer.Option(None, help="Runtime smoothing for the capture sweep."),
         capture_frames: Optional[int] = typer.Option(None, min=1, help="Frames per capture run (default: whole video)."),
+        detect_modes: str = typer.Option("", help="Detection settings to run side by side on --video with YuNet: "
+                                                  "full,every5,region (per-stage cost, recall, labels vs full)."),
         profile: Optional[str] = typer.Option(None, help="Device profile name to record (default: detected)."),
         out: Path = typer.Option(Path("results.json"), "--out", "-o", help="Where to write the result JSON."),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
@@ -57,7 +69,8 @@ def register(app: typer.Typer) -> None:
             class_map=parse_class_map(class_map),
             limit=limit, resolutions=_ints(resolutions, "--resolutions"), interpolations=_csv(interp),
             group_by=group_by, batch=batch, latency_runs=latency_runs, video=video, captures=_csv(capture),
-            detector=detector, smoothing=smoothing, capture_frames=capture_frames, profile=profile, out=out,
+            detector=detector, smoothing=smoothing, capture_frames=capture_frames,
+            detect_modes=_modes(detect_modes), profile=profile, out=out,
             progress=not no_progress)
         result = run_bench(config)
         for row in result.latency:
@@ -71,4 +84,8 @@ def register(app: typer.Typer) -> None:
         for row in result.capture:
             typer.echo(f"{row.bundle} @ {row.capture}: {row.faces_found}/{row.frames} faces, "
                        f"detect p50 {row.detect_p50_ms:.2f} ms, {row.fps:.1f} FPS end to end")
+        if result.detect_modes:
+            from edgeaffect.bench.detect_modes import modes_table
+
+            typer.echo(modes_table(result.detect_modes))
         typer.echo(f"wrote {out}")

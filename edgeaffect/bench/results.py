@@ -144,6 +144,26 @@ class CaptureRow:
 
 
 @dataclass(frozen=True)
+class DetectModeRow:
+    """One detection setting of the full pipeline on one video, scored against full-frame detection every frame."""
+
+    bundle: str
+    video: str
+    mode: str  # a key of edgeaffect.bench.detect_modes.DETECT_MODES
+    detect_every: int
+    detect_region: int
+    frames: int
+    faces: int
+    fps: float
+    recall: float  # reference faces found (IoU >= 0.5)
+    top1_agreement: float  # of the found faces, same raw label as the reference
+    cpu_fps: float = 0.0  # frames per CPU second of the process: the FPS with the cores to itself
+    box_iou: float = 1.0  # mean IoU of the found boxes with the reference ones
+    detect_passes: Mapping[str, int] = field(default_factory=dict)
+    stages: tuple[StageLatency, ...] = ()
+
+
+@dataclass(frozen=True)
 class BenchResult:
     """Everything one ``edgeaffect bench`` run measured on one device."""
 
@@ -155,6 +175,7 @@ class BenchResult:
     accuracy: tuple[AccuracyRow, ...] = ()
     latency: tuple[LatencyRow, ...] = ()
     capture: tuple[CaptureRow, ...] = ()
+    detect_modes: tuple[DetectModeRow, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)  # the resolved bench config
     schema: str = SCHEMA
     version: int = SCHEMA_VERSION

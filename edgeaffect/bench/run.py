@@ -3,7 +3,9 @@
 The order per bundle is: open it (checksums + tool versions), read the bench
 faces at its input size, score every resolution x interpolation cell with real
 inference, time the stages at the runtime's batch, and, when a video is given,
-sweep the full pipeline over capture resolutions.  Torch-free.
+sweep the full pipeline over capture resolutions and, when asked, over
+detection settings (per-stage cost, recall and labels against full-frame
+detection every frame).  Torch-free.
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ class BenchConfig:
     detector: str = "haar"
     smoothing: str | None = None
     capture_frames: int | None = None  # frames per capture run; None = the whole video
+    detect_modes: tuple[str, ...] = ()  # detection settings run side by side on the video (bench/detect_modes.py)
     profile: str | None = None  # device profile name; None = detected
     out: Path | None = None
     progress: bool = True
@@ -83,7 +86,7 @@ def run_bench(config: BenchConfig) -> BenchResult:
         index = open_dataset(config.data, format=config.data_format, class_map=dict(config.class_map),
                              **config.data_options)
     cases = resize_cases(config.resolutions, parse_pairs(config.interpolations))
-    bundles, accuracy, latency, capture = [], [], [], []
+    bundles, accuracy, latency, capture, modes = [], [], [], [], []
     for folder in tqdm(config.bundles, desc="bench", unit="bundle", disable=not config.progress):
         loaded = open_model(folder)
         info = bundle_info(loaded)
@@ -104,11 +107,17 @@ def run_bench(config: BenchConfig) -> BenchResult:
 
             capture += sweep(folder, info.key, config.video, config.captures, detector=config.detector,
                              smoothing=config.smoothing, max_frames=config.capture_frames)
+        if config.video is not None and config.detect_modes:
+            from edgeaffect.bench.detect_modes import compare_modes
+
+            modes += compare_modes(folder, config.video, key=info.key, modes=config.detect_modes,
+                                   max_frames=config.capture_frames)
     data = "" if config.data is None else f"{describe(index)}:{config.data}:{config.split}"
     result = BenchResult(
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         device=device_info(config.profile), tools=tool_versions(), data=data, bundles=tuple(bundles),
-        accuracy=tuple(accuracy), latency=tuple(latency), capture=tuple(capture), options=config.to_dict())
+        accuracy=tuple(accuracy), latency=tuple(latency), capture=tuple(capture),
+        detect_modes=tuple(modes), options=config.to_dict())
     if config.out is not None:
         result.save(config.out)
         log.info("wrote %s", config.out)

@@ -42,6 +42,7 @@ class DeviceProfile:
     detector: str = "yunet"
     detect_every: int = 1  # run the detector every N frames; the tracker fills in
     detect_side: int = 0  # YuNet input side (longer side of the downscaled frame); 0 = the detector's default
+    detect_region: int | None = None  # full-frame pass every N rounds, track regions between; 0 off; None = default
     smoothing: str = "none"  # a SmoothingSpec: none | ema:A | majority:N | oneeuro[...]
     python: str = ""
     runtime_supported: bool = True  # False: the edgeaffect loop cannot run on the stock OS (see notes)
@@ -65,8 +66,8 @@ class DeviceProfile:
 
         return RuntimeSettings(backend=backend, backend_options=runtime_options(backend, self.backend_options.get(backend, {})),
                                threads=self.threads, detector=self.detector, detector_model=detector_model,
-                               detect_every=self.detect_every, detect_side=self.detect_side, camera=self.camera,
-                               smoothing=self.smoothing)
+                               detect_every=self.detect_every, detect_side=self.detect_side,
+                               detect_region=self.detect_region, camera=self.camera, smoothing=self.smoothing)
 
     def supports(self, fmt: str, precision: str | None = None) -> bool:
         return fmt in self.formats and (precision is None or precision in self.precisions)

@@ -12,7 +12,7 @@ import io
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
-from edgeaffect.bench.results import AccuracyRow, BenchResult, BundleInfo, CaptureRow, LatencyRow
+from edgeaffect.bench.results import AccuracyRow, BenchResult, BundleInfo, CaptureRow, DetectModeRow, LatencyRow
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Entry:
     accuracy: tuple[AccuracyRow, ...]
     latency: LatencyRow | None
     capture: tuple[CaptureRow, ...]
+    detect_modes: tuple[DetectModeRow, ...] = ()
 
     @property
     def label(self) -> str:
@@ -56,7 +57,8 @@ def entries(results: Sequence[BenchResult]) -> list[Entry]:
                 device=res.device.profile, bundle=b,
                 accuracy=tuple(r for r in res.accuracy if r.bundle == b.key),
                 latency=next((r for r in res.latency if r.bundle == b.key), None),
-                capture=tuple(r for r in res.capture if r.bundle == b.key)))
+                capture=tuple(r for r in res.capture if r.bundle == b.key),
+                detect_modes=tuple(r for r in res.detect_modes if r.bundle == b.key)))
     return out
 
 
@@ -146,6 +148,30 @@ def capture_table(items: Sequence[Entry]) -> Table | None:
                   "end-to-end p50 ms", "end-to-end p95 ms", "FPS"), tuple(rows))
 
 
+DETECT_STAGES = ("decode", "read", "detect", "crop", "preprocess", "infer", "smooth", "sink", "total")
+
+
+def detect_modes_table(items: Sequence[Entry]) -> Table | None:
+    """Per detection setting: FPS, its ratio to full-frame detection every frame, what it lost, ms per stage."""
+    rows = []
+    for e in items:
+        for r in e.detect_modes:
+            ref = next((x for x in e.detect_modes if x.video == r.video and x.mode == "full"), None)
+            per_frame = {s.stage: s.mean_ms * s.n / max(r.frames, 1) for s in r.stages}
+            rows.append((e.device, e.bundle.name, r.video, r.mode, r.fps, r.fps / ref.fps if ref and ref.fps else None,
+                         r.cpu_fps, r.cpu_fps / ref.cpu_fps if ref and ref.cpu_fps else None,
+                         r.recall, r.box_iou, r.top1_agreement, *(per_frame.get(s) for s in DETECT_STAGES)))
+    if not rows:
+        return None
+    return Table("latency-detection", "full pipeline by detection setting (stage ms per frame, amortised)",
+                 ("device", "bundle", "video", "setting", "FPS", "x full", "CPU FPS", "CPU x full", "face recall",
+                  "box IoU", "top-1 agreement",
+                  *DETECT_STAGES), tuple(rows),
+                 note="full = full-frame detection every frame (the reference for recall and agreement); every5 = "
+                      "every 5th frame, the tracker extrapolates between; region = regions around tracks between "
+                      "scheduled full-frame passes; CPU FPS = frames per CPU second (the FPS with the cores to itself)")
+
+
 PERCENT_HEADERS = {"accuracy", "UAR", "macro-F1"}
 
 
@@ -167,7 +193,7 @@ def all_tables(items: Sequence[Entry]) -> Iterator[Table]:
     for e in items:
         if any(r.resolution is not None for r in e.accuracy):
             yield resize_table(e)
-    for make in (per_class_table, subgroup_table, latency_table, capture_table):
+    for make in (per_class_table, subgroup_table, latency_table, capture_table, detect_modes_table):
         table = make(items)
         if table is not None and table.rows:
             yield table

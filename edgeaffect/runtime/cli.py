@@ -25,6 +25,11 @@ def register(app: typer.Typer) -> None:
                                                                  "detector, the model cache, else the shipped copy)."),
         detect_every: Optional[int] = typer.Option(None, min=1, help="Run the detector every N frames; the tracker "
                                                                      "fills in (default: the bundle's, else 1)."),
+        detect_region: Optional[int] = typer.Option(
+            None, min=0, help="Full-frame detection every N detection rounds; in between the detector looks only "
+                              "around each confident track's predicted box, and a face lost there gets a full-frame "
+                              "pass at once. 0 = full frame every round. Default: the bundle's, else "
+                              "20 for YuNet, 0 for other detectors."),
         detect_side: Optional[int] = typer.Option(None, min=0, max=8192, help="YuNet runs on a copy of the frame whose longer "
                                                                     "side is at most this (boxes mapped back); 0 = full "
                                                                     "resolution. Default: the bundle's, else the detector's."),
@@ -49,6 +54,10 @@ def register(app: typer.Typer) -> None:
         loop: bool = typer.Option(False, "--loop", help="Replay a video file from the start when it ends."),
         width: Optional[int] = typer.Option(None, help="Requested camera width."),
         height: Optional[int] = typer.Option(None, help="Requested camera height."),
+        read_ahead: Optional[int] = typer.Option(
+            None, min=0, help="Frames decoded ahead in a reader thread while the loop works (files never drop one; "
+                              "a live source keeps the newest and counts drops). 0 = decode in the loop. "
+                              "Default: 4 when the process may use 2+ cores, else 0."),
         summary: Optional[Path] = typer.Option(None, help="Summary JSON (default: <out>.summary.json)."),
         pulse: Optional[str] = typer.Option(None, help="Also estimate heart rate per face: pos, chrom or green."),
         pulse_window: float = typer.Option(10.0, min=4, max=600, help="Seconds of face video per heart-rate estimate."),
@@ -66,11 +75,12 @@ def register(app: typer.Typer) -> None:
 
         config = run_config(  # the same keywords edgeaffect.load() takes
             bundle, source, out=out, csv=csv, summary=summary, headless=headless, detector=detector,
-            detector_model=detector_model, detect_every=detect_every, detect_side=detect_side, max_faces=max_faces,
+            detector_model=detector_model, detect_every=detect_every, detect_region=detect_region,
+            detect_side=detect_side, max_faces=max_faces,
             smoothing=smoothing, margin=margin, align=align, max_frames=max_frames, max_seconds=max_seconds,
             save_crops=save_crops, save_video=save_video, backend=backend, backend_option=backend_option,
             threads=threads, max_retries=max_retries, timeout=timeout, fps=fps, loop=loop, width=width,
-            height=height, pulse=pulse, pulse_window=pulse_window)
+            height=height, pulse=pulse, pulse_window=pulse_window, read_ahead=read_ahead)
         from edgeaffect.runtime.batch import is_corpus
 
         if is_corpus(source):  # a folder of videos or a list file: one result file per video in --out
@@ -85,6 +95,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"settings: {settings_line(result.settings)}; ran on {result.ran_on}", err=True)
         typer.echo(f"{result.frames} frames ({result.bad_frames} bad, {result.dropped_frames} dropped), "
                    f"{result.faces} faces in {result.tracks} tracks, {result.fps:.1f} FPS, stopped: {result.stop_reason}"
+                   + "; detection passes " + ", ".join(f"{n} {k}" for k, n in result.detect_passes.items())
                    + (f"; results in {out}" if out and result.frames else ""), err=True)  # stdout may carry the JSONL (--out -)
         if result.stop_reason.startswith("signal "):  # a clean stop, results kept, but not the source's end: 130/143
             import signal

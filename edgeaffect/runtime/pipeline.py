@@ -2,9 +2,12 @@
 
 ``run(RunConfig(...)) -> RunSummary`` is the whole of ``edgeaffect run``.  The
 face detector runs every ``detect_every`` frames and the IoU tracker carries
-the boxes (and stable ids) in between; all faces of a frame go to the backend
-in one batch; each track has its own smoother; each processed frame becomes
-one :class:`FrameResult` written to the sinks at once.  Outputs are checked
+the boxes (and stable ids) in between; with ``detect_region`` a detection round
+looks only around confident tracks between scheduled full-frame passes
+(``region.py``); with a spare core, frames are decoded ahead in a reader thread
+(``reader.py``); all faces of a frame go to the backend in one batch; each
+track has its own smoother; each processed frame becomes one
+:class:`FrameResult` written to the sinks at once.  Outputs are checked
 writable before the model loads, streamed to ``.partial`` files and renamed
 into place only when the run ends cleanly; a run that gets no frame is an error.
 SIGINT/SIGTERM finish the current frame, flush and close the sinks and save
@@ -30,6 +33,8 @@ from edgeaffect.detectors import create_detector
 from edgeaffect.runtime.inference import Predictor, TrackPrediction
 from edgeaffect.runtime.predictor import FacePredictor, cut_faces
 from edgeaffect.runtime.pulse import PulseOptions, PulseStage
+from edgeaffect.runtime.reader import ReadAhead, default_depth
+from edgeaffect.runtime.region import RegionDetector, RegionOptions
 from edgeaffect.runtime.results import FaceResult, FrameResult, RunSummary
 from edgeaffect.runtime.settings import ResolvedSettings
 from edgeaffect.runtime.signals import stop_on_signals
@@ -56,6 +61,7 @@ class RunConfig:
     detector: str | None = None
     detector_options: Mapping[str, Any] = field(default_factory=dict)
     detect_every: int | None = None
+    detect_region: int | None = None  # full-frame pass every N detection rounds, track regions between; 0 = off
     max_faces: int | None = None
     smoothing: SmoothingSpec | None = None
     crop: CropOptions = field(default_factory=CropOptions)
@@ -69,6 +75,7 @@ class RunConfig:
     threads: int | None = None
     backend_options: Mapping[str, Any] = field(default_factory=dict)  # flags for the backend, e.g. {"device": "CPU"}
     source_options: SourceOptions = field(default_factory=SourceOptions)
+    read_ahead: int | None = None  # frames decoded ahead in a reader thread; 0 = in the loop; None = 4 on 2+ cores
     rss_interval_s: float = 5.0
     pulse: PulseOptions | None = None  # heart rate per track beside the model (--pulse pos)
 
@@ -84,6 +91,8 @@ class RunConfig:
                                            ("--max-seconds", self.max_seconds, 0, 10**9, False)):
             if value is not None:
                 check_range(name, value, lo, hi, whole=whole)
+        if self.detect_region is not None and self.detect_region < 0:
+            raise ValueError("detect_region must be >= 0")
 
     def summary_path(self) -> Path | None:
         if self.summary is not None:
@@ -108,12 +117,16 @@ class _Loop:
         # the Python predictor's own detector and framing when there is one (``run`` always has one)
         self.crop = model.crop if model else config.crop.for_model(self.meta)
         self.detector = model.detector if model else create_detector(settings.detector, **dict(settings.detector_options))
+        self.region = None  # full-frame passes on a schedule, regions around confident tracks between
+        if settings.detect_region:
+            second = create_detector(settings.detector, **dict(settings.detector_options))  # keeps its own input size
+            self.region = RegionDetector(self.detector, second, RegionOptions(full_every=settings.detect_region))
         self.tracker = IouTracker(iou_threshold=config.tracker_iou, max_missed=config.max_missed)
         self.smoothers: dict[int, Smoother] = {}
         self.held: dict[int, Smoothed] = {}  # last smoothed output per track (clip models between runs)
         self.crops = CropSaver(config.save_crops) if config.save_crops else None
         self.pulse = PulseStage(config.pulse, stats) if config.pulse else None
-        self.processed = self.faces = self.skipped_crops = 0
+        self.processed = self.faces = self.skipped_crops = self.detect_rounds = 0
         self.last_index = -1
 
     def _timed(self, stage: str, t0: float) -> float:
@@ -132,7 +145,11 @@ class _Loop:
         stats.record("decode", frame.decode_ms)
         t = time.perf_counter()
         if self.processed % self.settings.detect_every == 0:
-            faces = self.detector.detect(frame.image)[: cfg.max_faces]
+            self.detect_rounds += 1
+            if self.region is not None:
+                faces = self.region.detect(frame.image, self.tracker.live(frame.index))[: cfg.max_faces]
+            else:
+                faces = self.detector.detect(frame.image)[: cfg.max_faces]
             t = self._timed("detect", t)
             tracks = self.tracker.update(faces, frame.index)
             for tid in self.tracker.expired:
@@ -237,18 +254,24 @@ def run(config: RunConfig) -> RunSummary:
         raise
     stop_reason, error, clean = "end", None, False
     report = lambda: print(stats.report(), file=sys.stderr, flush=True)  # noqa: E731
-    frames = source.frames()
+    depth = default_depth() if config.read_ahead is None else config.read_ahead
+    reader = ReadAhead(source, depth) if depth else None
+    frames = reader.frames() if reader is not None else source.frames()
     try:
         with stop_on_signals(report, getattr(source, "interrupt", None)) as stop:
             try:
+                t_last = time.perf_counter()
                 for frame in frames:
                     t_frame = time.perf_counter()
+                    read_ms = (t_frame - t_last) * 1e3  # the wait for this frame: its decode, unless read ahead
                     result = loop.process(frame)
+                    stats.record("read", read_ms)
                     t = time.perf_counter()
                     for sink in sinks:
                         sink.write(frame, result)
                     stats.record("sink", (time.perf_counter() - t) * 1e3)
-                    stats.frame_done(frame.decode_ms + (time.perf_counter() - t_frame) * 1e3)
+                    t_last = time.perf_counter()
+                    stats.frame_done(read_ms + (t_last - t_frame) * 1e3)
                     if stop:
                         stop_reason = stop.reason or "signal"
                         break
@@ -269,6 +292,8 @@ def run(config: RunConfig) -> RunSummary:
         clean = error is None
     finally:
         frames.close()
+        if reader is not None:
+            reader.close()
         source.close()
         outcome = "discard" if not loop.processed else "commit" if clean else "fail"
         for kept in _finish(sinks, outcome):
@@ -298,6 +323,7 @@ def _summarise(config: RunConfig, settings: ResolvedSettings, loaded, loop: _Loo
     return RunSummary(
         bundle=str(config.bundle), backend=loaded.backend_name, precision=str(getattr(loaded.backend, "precision", "")),
         source=settings.source, detector=settings.detector, detect_every=settings.detect_every,
+        detect_passes=dict(loop.region.counts) if loop.region else {"full": loop.detect_rounds},
         smoothing=settings.smoothing.name, smoothing_params=dict(settings.smoothing.params),
         frames=loop.processed, last_index=loop.last_index, faces=loop.faces,
         tracks=loop.tracker.next_id - 1, bad_frames=c.bad, dropped_frames=c.dropped,

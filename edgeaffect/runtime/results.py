@@ -106,6 +106,8 @@ class RunSummary:
     stop_reason: str  # "end", "max_frames", "max_seconds", "signal SIGTERM", "source lost: ..."
     config: Mapping[str, Any] = field(default_factory=dict)
     settings: Mapping[str, Any] = field(default_factory=dict)  # {name: {"value", "from": flag|bundle|default}}
+    # detection passes by kind: full (whole frame), region (around tracks), fallback (a region lost its face)
+    detect_passes: Mapping[str, int] = field(default_factory=dict)
     ran_on: str = ""  # the hardware the backend actually used (ONNX Runtime providers, OpenVINO device)
     labels: tuple[str, ...] = ()  # the model's class names, in the order of every result's ``scores``
 

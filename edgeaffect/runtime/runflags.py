@@ -35,14 +35,14 @@ def backend_flags(bundle: str | Path, backend: str | None,
 def run_config(bundle: str | Path, source: str | int | Path = "", *, out: Path | str | None = None,
                csv: Path | str | None = None, summary: Path | str | None = None, headless: bool = True,
                detector: str | None = None, detector_model: Path | str | None = None, detect_every: int | None = None,
-               detect_side: int | None = None, max_faces: int | None = None, smoothing: str | None = None,
+               detect_region: int | None = None, detect_side: int | None = None, max_faces: int | None = None, smoothing: str | None = None,
                margin: float | None = None, align: bool = False, max_frames: int | None = None,
                max_seconds: float | None = None, save_crops: Path | str | None = None,
                save_video: Path | str | None = None, backend: str | None = None,
                backend_option: Sequence[str] | Mapping[str, Any] | None = None, threads: int | None = None,
                max_retries: int = 5, timeout: float = 5.0, fps: float = 30.0, loop: bool = False,
                width: int | None = None, height: int | None = None, pulse: str | None = None,
-               pulse_window: float = 10.0):
+               pulse_window: float = 10.0, read_ahead: int | None = None):
     """The :class:`RunConfig` that ``edgeaffect run BUNDLE --source SOURCE --<flag> ...`` runs."""
     from edgeaffect.runtime.crop import CropOptions
     from edgeaffect.runtime.pipeline import RunConfig
@@ -61,6 +61,7 @@ def run_config(bundle: str | Path, source: str | int | Path = "", *, out: Path |
     return RunConfig(
         bundle=Path(bundle), source=str(source), out=as_path(out), csv=as_path(csv), summary=as_path(summary),
         headless=headless, detector=detector, detector_options=detector_options, detect_every=detect_every,
+        detect_region=detect_region, read_ahead=read_ahead,
         max_faces=max_faces, smoothing=SmoothingSpec.parse(smoothing) if smoothing else None, crop=crop,
         max_frames=max_frames, max_seconds=max_seconds, save_crops=as_path(save_crops),
         save_video=as_path(save_video), backend=backend, threads=threads,

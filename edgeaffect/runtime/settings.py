@@ -16,9 +16,16 @@ from typing import Any, Mapping
 from edgeaffect.bundle import Bundle
 from edgeaffect.errors import BundleError
 from edgeaffect.backend_options import BACKEND_OPTIONS, runtime_options
+from edgeaffect.runtime.region import DEFAULT_FULL_EVERY
 from edgeaffect.runtime.smoothing import SmoothingSpec
 
 FLAG, BUNDLE, DEFAULT = "flag", "bundle", "default"
+
+# detect_region: 0 = full-frame detection every round; N = a full-frame pass every N rounds and
+# region passes around confident tracks in between (runtime/region.py).  Bounded here because a
+# bundle is untrusted input; the built-in default is on for the detectors it was measured with.
+DETECT_REGION_MAX = 10_000
+DETECT_REGION_DEFAULTS = {"yunet": DEFAULT_FULL_EVERY}  # other detectors: 0 (not measured)
 
 # A bare camera index means the camera kind the device profile names.
 CAMERA_SOURCES = {
@@ -42,10 +49,12 @@ class ResolvedSettings:
     smoothing: SmoothingSpec
     source: str
     origin: Mapping[str, str] = field(default_factory=dict)
+    detect_region: int = 0  # 0 = off; N = full-frame pass every N detection rounds, regions in between
 
     def describe(self) -> dict[str, dict[str, Any]]:
         """``{setting: {"value": ..., "from": ...}}`` for the summary (JSON-ready)."""
         values: dict[str, Any] = {"backend": self.backend, "detector": self.detector, "detect_every": self.detect_every,
+                                  "detect_region": self.detect_region,
                                   "smoothing": str(self.smoothing), "source": self.source,
                                   **{f"detector.{k}": str(v) for k, v in self.detector_options.items()},
                                   **{f"{self.backend}.{k}": v for k, v in self.backend_options.items()}}
@@ -114,8 +123,14 @@ def resolve_settings(config: Any, bundle: Bundle, default_backend: str) -> Resol
             detector_options["max_side"] = rt.detect_side
             origin["detector.max_side"] = BUNDLE
     detect_every = _pick(origin, "detect_every", config.detect_every, rt.detect_every if carried else None, 1)
+    detect_region = _pick(origin, "detect_region", config.detect_region, rt.detect_region if carried else None,
+                          DETECT_REGION_DEFAULTS.get(detector, 0))
+    if not isinstance(detect_region, int) or not 0 <= detect_region <= DETECT_REGION_MAX:
+        raise BundleError(f"detect_region {detect_region!r} is outside 0..{DETECT_REGION_MAX}",
+                          "give 0 (off) or the number of detection rounds between full-frame passes")
     smoothing = _pick(origin, "smoothing", config.smoothing, SmoothingSpec.parse(rt.smoothing) if carried else None,
                       SmoothingSpec())
     source = camera_source(str(config.source), rt.camera) if carried else str(config.source)
     origin["source"] = FLAG if source == str(config.source) else BUNDLE
-    return ResolvedSettings(backend, options, detector, detector_options, detect_every, smoothing, source, origin)
+    return ResolvedSettings(backend, options, detector, detector_options, detect_every, smoothing, source, origin,
+                            detect_region=detect_region)

@@ -18,7 +18,8 @@ import numpy as np
 
 from edgeaffect.runtime.results import StageStats
 
-STAGES = ("decode", "detect", "crop", "preprocess", "infer", "postprocess", "smooth", "pulse", "sink", "total")
+# decode: the source's decode time (in the reader thread when reading ahead); read: what the loop waited for a frame
+STAGES = ("decode", "read", "detect", "crop", "preprocess", "infer", "postprocess", "smooth", "pulse", "sink", "total")
 
 _LO_MS, _HI_MS, _BINS = 1e-3, 1e6, 20_000
 _LOG_LO = math.log(_LO_MS)

@@ -104,6 +104,10 @@ class IouTracker:
         self.expired = []
         return tuple(Track(t.id, self._moved(t, frame), False) for t in self._tracks if t.missed == 0)
 
+    def live(self, frame: int) -> tuple[tuple[Face, bool], ...]:
+        """Every live track's box moved to ``frame``, and whether it was found at the last round."""
+        return tuple((self._moved(t, frame), t.missed == 0) for t in self._tracks)
+
     @property
     def next_id(self) -> int:
         return self._next_id

@@ -1,0 +1,143 @@
+"""Track-guided region detection: look for each face where its track says it is.
+
+Full-frame detection is most of a frame's cost, yet 33 ms after the last frame
+a face is, almost always, a few pixels from where it was.  When every live
+track was found at the last detection round with a confident score, the
+detector runs only on a square region around each track's predicted box (the
+box grown by ``margin`` of its side on every side) resized to ``side`` pixels,
+and the boxes and landmarks it finds are mapped back to frame pixels.  A full-
+frame pass still runs
+
+* every ``full_every`` detection rounds, so faces that enter are found;
+* whenever a track is unconfident (its last score) or was missed at the last round;
+* at once, on the same frame, when a region pass loses its face (no box in the
+  region overlaps the predicted one), so a lost face costs one full pass, not a
+  frame without it.
+
+The region's side is fixed (one input size for the detector, so YuNet keeps its
+priors) and small: a face filling half of a 64 px region (32 px) is still well
+above YuNet's smallest findable face, and 64x64 is a nineteenth of the pixels
+of the 320x240 full-frame pass (0.9 against 9 ms of CPU per call on a loaded
+core of the development machine).  The defaults were chosen with
+``benchmarks/bench_runtime.py --modes`` on the real PhysRecorder clip and a
+two-face video: 96 px regions or a full pass every 10 rounds found the same faces
+with the same labels and cost 10-20 % more.  Each region pass uses its own
+detector instance, so the full-frame one keeps its input size too.  Torch-free.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from edgeaffect.detectors.base import Face, FaceDetector
+
+# Measured with benchmarks/bench_runtime.py --modes (see the module docstring): a face that enters
+# is found within 20 rounds (2/3 s at 30 FPS); tracked faces are found on every round.
+DEFAULT_FULL_EVERY = 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionOptions:
+    """How a region pass looks; ``full_every`` full-frame passes are the schedule for new faces."""
+
+    full_every: int = DEFAULT_FULL_EVERY
+    margin: float = 0.5  # the region is the box grown by this fraction of its longer side, per side
+    side: int = 64  # the region is resized to side x side pixels before detection
+    min_score: float = 0.75  # a track whose last detector score is below this gets full-frame passes
+    min_iou: float = 0.3  # a region box matches its track at this IoU with the predicted box
+
+    def __post_init__(self) -> None:
+        if self.full_every < 1 or self.side < 16 or self.margin < 0:
+            raise ValueError("full_every must be >= 1, side >= 16 and margin >= 0")
+
+
+def _iou(a: Face, b: Face) -> float:
+    x0, y0 = max(a.x, b.x), max(a.y, b.y)
+    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+    inter = max(x1 - x0, 0.0) * max(y1 - y0, 0.0)
+    union = a.area + b.area - inter
+    return inter / union if union > 0 else 0.0
+
+
+def region_of(face: Face, margin: float) -> tuple[float, float, float]:
+    """(x0, y0, side) in frame pixels of the square region around ``face``."""
+    side = max(face.w, face.h) * (1.0 + 2.0 * margin)
+    cx, cy = face.x + face.w / 2, face.y + face.h / 2
+    return cx - side / 2, cy - side / 2, side
+
+
+def cut_region(image: np.ndarray, x0: float, y0: float, side: float, out: int) -> np.ndarray:
+    """The square region resized to ``out`` x ``out``; parts outside the frame are black."""
+    s = out / side
+    m = np.array([[s, 0.0, -x0 * s], [0.0, s, -y0 * s]], dtype=np.float64)
+    return cv2.warpAffine(image, m, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+def to_frame(face: Face, x0: float, y0: float, scale: float) -> Face:
+    """A box found in a region, in frame pixels (``scale`` = region pixels per detector pixel)."""
+    marks = None if face.landmarks is None else tuple((x0 + x * scale, y0 + y * scale) for x, y in face.landmarks)
+    return Face(x0 + face.x * scale, y0 + face.y * scale, face.w * scale, face.h * scale, face.score, marks)
+
+
+class RegionDetector:
+    """Full-frame detection on a schedule, region passes around confident tracks in between."""
+
+    def __init__(self, full: FaceDetector, region: FaceDetector, options: RegionOptions | None = None) -> None:
+        self.full, self.region, self.options = full, region, options or RegionOptions()
+        self.since_full = 0
+        self.counts = {"full": 0, "region": 0, "fallback": 0}  # passes of each kind; fallback = lost in a region
+
+    def detect(self, image: np.ndarray, predicted: Sequence[tuple[Face, bool]]) -> tuple[Face, ...]:
+        """This round's faces, best first.
+
+        ``predicted``: (box moved to this frame, found at the last round) for every live track
+        (``IouTracker.live``); a track missed at the last round needs a full pass to be found again.
+        """
+        o = self.options
+        self.since_full += 1
+        usable = (predicted and self.since_full < o.full_every
+                  and all(steady and face.score >= o.min_score for face, steady in predicted))
+        if usable:
+            faces = self._regions(image, [face for face, _ in predicted])
+            if faces is not None:
+                self.counts["region"] += 1
+                return faces
+            self.counts["fallback"] += 1
+        self.since_full = 0
+        self.counts["full"] += 1
+        return self.full.detect(image)
+
+    def _regions(self, image: np.ndarray, boxes: Sequence[Face]) -> tuple[Face, ...] | None:
+        """One detector call on the regions side by side; None when a region loses its face.
+
+        Tiling the regions into one ``n*side x side`` input pays the detector's per-call cost
+        once for all faces; a face found in a region is centred in it, so the tile holding a
+        box's centre is the region it belongs to.
+        """
+        o = self.options
+        regions = [region_of(box, o.margin) for box in boxes]
+        tiles = [cut_region(image, x0, y0, side, o.side) for x0, y0, side in regions]
+        faces = self.region.detect(tiles[0] if len(tiles) == 1 else np.hstack(tiles))
+        per_tile: list[list[Face]] = [[] for _ in boxes]
+        for f in faces:
+            k = int((f.x + f.w / 2) // o.side)
+            if 0 <= k < len(boxes):
+                x0, y0, side = regions[k]
+                per_tile[k].append(to_frame(replace(f, x=f.x - k * o.side, landmarks=_shift(f.landmarks, k * o.side)),
+                                            x0, y0, side / o.side))
+        found: list[Face] = []
+        for box, mapped in zip(boxes, per_tile):
+            best = max(mapped, key=lambda f: _iou(f, box), default=None)
+            if best is None or _iou(best, box) < o.min_iou:
+                return None
+            # two tracks that converge find the same face: keep it once (the tracker would start a new track)
+            if all(_iou(best, f) < 0.5 for f in found):
+                found.append(best)
+        return tuple(sorted(found, key=lambda f: f.score, reverse=True))
+
+
+def _shift(marks: tuple[tuple[float, float], ...] | None, dx: float) -> tuple[tuple[float, float], ...] | None:
+    return None if marks is None else tuple((x - dx, y) for x, y in marks)
