@@ -227,6 +227,8 @@ RUNTIME_SCHEMA: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "detector_model": ("'' or a relative path inside the bundle", lambda v: v == "" or _inside(v)),
     "detect_every": ("a whole number in 1..1000", _whole(1, 1000)),
     "detect_side": ("a whole number in 0..8192 (0 = the detector's default)", _whole(0, 8192)),
+    "detect_region": ("null or a whole number in 0..10000 (0 = full frame every round)",
+                      lambda v: v is None or _whole(0, 10_000)(v)),
     "camera": ("a camera kind of 1..32 characters", _name(32)),
     "smoothing": ("a smoothing spec of 1..64 characters", _name(64)),
 }

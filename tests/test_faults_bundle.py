@@ -114,6 +114,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("threads-negative", {"runtime": {"threads": -3}}, "runtime.threads"),
     ("threads-bool", {"runtime": {"threads": True}}, "runtime.threads"),
     ("detect-side-huge", {"runtime": {"detect_side": 10**9}}, "runtime.detect_side"),
+    ("detect-region-negative", {"runtime": {"detect_region": -1}}, "runtime.detect_region"),
     ("smoothing-empty", {"runtime": {"smoothing": ""}}, "runtime.smoothing"),
     ("backend-unknown", {"runtime": {"backend": "cuda-magic"}}, "runtime.backend"),
     ("backend-options-list", {"runtime": {"backend_options": ["threads"]}}, "runtime.backend_options"),
@@ -165,6 +166,12 @@ def test_onnx_declaring_a_huge_input_is_refused_before_it_runs(world, capsys):
     code = main(["run", str(folder), "--source", str(world["video"]), "--headless", "--detector", "none"])
     err = capsys.readouterr().err
     assert code == 2 and "declares input shape" in err and "Traceback" not in err, err
+
+
+def test_the_runtime_schema_declares_every_runtime_field():
+    from edgeaffect.bundle import RUNTIME_SCHEMA, RuntimeSettings
+
+    assert set(RUNTIME_SCHEMA) == set(RuntimeSettings.__dataclass_fields__)  # a new field needs its bounds
 
 
 def test_the_sealed_check_accepts_what_export_writes_and_the_shipped_default(world):
