@@ -13,6 +13,7 @@ is not present there.  Torch-free and import-light.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -62,6 +63,35 @@ def check_backend_options(options: Mapping[str, Any], where: str) -> dict[str, d
     return out
 
 
+def max_threads() -> int:
+    """The most threads a backend may be asked for: 4 x this machine's cores (more only costs memory)."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def check_runtime_value(key: str, value: Any, where: str) -> Any:
+    """A runtime option's value typed and bounded (a bare provider name = a list of one); ConfigError otherwise.
+
+    ``threads`` a whole number in 1..4 x cores; ``providers`` 1..16 names; ``device`` and
+    ``inference_precision`` one short name.  Checked before a backend (and its thread pool) is built.
+    """
+    if key == "threads":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= max_threads():
+            raise ConfigError(f"{where} threads={value!r} is outside the allowed range: a whole number in "
+                              f"1..{max_threads()} (4 x the {os.cpu_count() or 1} cores here)",
+                              "give a thread count such as 1, 2 or 4")
+        return value
+    if key == "providers":
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not 1 <= len(value) <= 16 or \
+                not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
+            raise ConfigError(f"{where} providers={value!r} is not a list of 1..16 provider names",
+                              "e.g. providers=[CPUExecutionProvider] or providers=CPUExecutionProvider")
+        return value
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise ConfigError(f"{where} {key}={value!r} is not a name (1..64 characters)", f"e.g. {key}=CPU")
+    return value
+
+
 def runtime_options(backend: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """The keys of ``options`` (one backend's) that its constructor takes on the device."""
     keys = BACKEND_OPTIONS.get(backend, OptionKeys(runtime=()))
@@ -83,4 +113,5 @@ def parse_option(text: str, backend: str) -> tuple[str, Any]:
     if key not in BACKEND_OPTIONS[backend].runtime:
         raise ConfigError(f"--backend-option {key} is an export knob of {backend}, not a runtime option",
                           f"runtime options: {', '.join(BACKEND_OPTIONS[backend].runtime) or '(none)'}")
-    return key, coerce(OPTION_TYPES.get(key), value, f"--backend-option {key}")
+    return key, check_runtime_value(key, coerce(OPTION_TYPES.get(key), value, f"--backend-option {key}"),
+                                    "--backend-option")  # typed by the one parser, then bounded

@@ -14,14 +14,23 @@ Layout (written by ``edgeaffect export``, read by ``edgeaffect run``/``bench``):
       model files          e.g. model.onnx | model.xml + model.bin | model.tflite | model.engine
       detector/            optional: the face-detector model, so the device needs nothing else
 
+A bundle is untrusted input (it may be a folder someone sent you): :func:`load_bundle`
+reads the manifest with a size limit, checks the runtime block against its declared
+bounds (:data:`RUNTIME_SCHEMA`) before anything is built from it, and with ``check``
+seals the folder: every file there is listed and hashed (meta.json, the model files, the
+embedded detector), none is a symbolic link or outside the folder, nothing unlisted lies
+beside them, and meta.json is parsed from the very bytes whose hash was checked.
+
 Torch-free: the runtime imports this module.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from edgeaffect.errors import BundleError
 from edgeaffect.io import atomic_write_json, sha256_file
@@ -29,7 +38,10 @@ from edgeaffect.meta import ModelMeta
 from edgeaffect.plain import from_plain, to_plain
 
 MANIFEST = "manifest.json"
+META = "meta.json"
 MANIFEST_VERSION = 1
+MAX_MANIFEST_BYTES = MAX_META_BYTES = 1 << 20  # both are a few kB; a bigger one is not ours
+MAX_FILES = 256  # a bundle holds about ten
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,7 +147,7 @@ class Bundle:
 
 
 def load_bundle(folder: str | Path, *, check: bool = True) -> Bundle:
-    """Read a bundle; with ``check`` verify every file's sha256 and name the first bad one."""
+    """Read a bundle; with ``check`` seal it (see the module doc) and verify every file's sha256."""
     import json
 
     from edgeaffect.assets import resolve
@@ -148,19 +160,108 @@ def load_bundle(folder: str | Path, *, check: bool = True) -> Bundle:
         raise BundleError(f"{root} has no {MANIFEST}: the export did not finish or this is not a bundle",
                           "re-run 'edgeaffect export' for this model")
     try:
-        data = json.loads(mpath.read_text(encoding="utf-8"))
+        data = json.loads(_read_limited(mpath, MAX_MANIFEST_BYTES))
         if not isinstance(data, dict):
             raise TypeError(f"it holds a JSON {type(data).__name__}, not an object")
+        if isinstance(data.get("runtime"), Mapping):
+            check_runtime_block(data["runtime"], mpath)
         manifest = Manifest.from_dict(data)
         _check_manifest(manifest)
-    except (ValueError, TypeError) as exc:  # not UTF-8, not JSON, or not a manifest's shape
+    except (ValueError, TypeError, RecursionError) as exc:  # not UTF-8, not JSON, or not a manifest's shape
         raise BundleError(f"{mpath} is not a valid manifest: {exc}", "re-run 'edgeaffect export' for this model") from None
     if manifest.version > MANIFEST_VERSION:
         raise BundleError(f"bundle format {manifest.version} is newer than this edgeaffect reads",
                           "upgrade edgeaffect on this device: pip install -U edgeaffect")
-    if check:
-        verify_checksums(root, manifest)
-    return Bundle(root=root, meta=ModelMeta.load(root / "meta.json"), manifest=manifest)
+    if not check:
+        return Bundle(root=root, meta=ModelMeta.load(root / META), manifest=manifest)
+    seal(root, manifest)
+    verify_checksums(root, manifest)
+    meta_bytes = _read_limited(root / META, MAX_META_BYTES, binary=True)
+    if hashlib.sha256(meta_bytes).hexdigest() != manifest.files[META]:  # changed since its checksum was read
+        raise BundleError(f"bundle file {root / META} does not match its checksum (edited while loading)",
+                          "copy the bundle again or re-run 'edgeaffect export'")
+    try:
+        text = meta_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BundleError(f"{root / META} is not UTF-8 text: {exc}", "re-export the model") from None
+    return Bundle(root=root, meta=ModelMeta.from_json(text), manifest=manifest)
+
+
+def _read_limited(path: Path, limit: int, *, binary: bool = False) -> Any:
+    """A small file's content, refused past ``limit`` bytes (a huge manifest is not ours, and not read)."""
+    with open(path, "rb") as fh:
+        content = fh.read(limit + 1)
+    if len(content) > limit:
+        raise BundleError(f"{path} is over {limit // 1024} kB, far larger than any edgeaffect writes",
+                          "re-run 'edgeaffect export' for this model")
+    return content if binary else content.decode("utf-8")
+
+
+def _whole(lo: int, hi: Callable[[], int] | int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= (hi() if callable(hi) else hi)
+
+
+def _name(limit: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, str) and 0 < len(v) <= limit and v.isprintable()
+
+
+def _backends() -> tuple[str, ...]:
+    from edgeaffect.backend_options import BACKEND_OPTIONS
+
+    return tuple(BACKEND_OPTIONS)
+
+
+def _max_threads() -> int:
+    from edgeaffect.backend_options import max_threads
+
+    return max_threads()
+
+
+# The runtime block's declared schema: field -> (allowed values in words, check).  Every field a
+# bundle may carry is here; an unknown one is refused, never ignored.
+RUNTIME_SCHEMA: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "backend": ("'' or one of the runtime backends", lambda v: v == "" or v in _backends()),
+    "backend_options": ("an object of the backend's runtime options", lambda v: isinstance(v, Mapping)),
+    "threads": ("a whole number in 0..4 x cores (0 = the runtime's default)", _whole(0, _max_threads)),
+    "detector": ("a detector name of 1..32 characters", _name(32)),
+    "detector_model": ("'' or a relative path inside the bundle", lambda v: v == "" or _inside(v)),
+    "detect_every": ("a whole number in 1..1000", _whole(1, 1000)),
+    "detect_side": ("a whole number in 0..8192 (0 = the detector's default)", _whole(0, 8192)),
+    "detect_region": ("null or a whole number in 0..10000 (0 = full frame every round)",
+                      lambda v: v is None or _whole(0, 10_000)(v)),
+    "camera": ("a camera kind of 1..32 characters", _name(32)),
+    "smoothing": ("a smoothing spec of 1..64 characters", _name(64)),
+}
+
+
+def check_runtime_block(block: Mapping[str, Any], where: Path | str) -> None:
+    """Raise :class:`BundleError` naming the field, its value and the allowed range for any field out of bounds."""
+    from edgeaffect.backend_options import BACKEND_OPTIONS, check_runtime_value
+    from edgeaffect.errors import ConfigError
+
+    fix = "re-export the bundle with 'edgeaffect export' (or correct that value in its manifest.json)"
+    unknown = sorted(str(k) for k in block if k not in RUNTIME_SCHEMA)
+    if unknown:
+        raise BundleError(f"{where}: unknown runtime field(s) {unknown[:5]}; allowed: {', '.join(RUNTIME_SCHEMA)}", fix)
+    for key, value in block.items():
+        allowed, ok = RUNTIME_SCHEMA[key]
+        if not ok(value):
+            raise BundleError(f"{where}: runtime.{key} = {_short(value)} is outside the allowed range: {allowed}", fix)
+    options = block.get("backend_options") or {}
+    keys = BACKEND_OPTIONS.get(block.get("backend", ""), None)
+    for key, value in options.items():
+        if keys is None or key not in keys.runtime:
+            raise BundleError(f"{where}: runtime.backend_options.{_short(key)} is not a runtime option of backend "
+                              f"'{block.get('backend', '')}'", fix)
+        try:
+            check_runtime_value(key, value, f"{where}: runtime.backend_options")
+        except ConfigError as exc:
+            raise BundleError(exc.what, fix) from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _inside(rel: object) -> bool:
@@ -190,10 +291,40 @@ def _check_manifest(m: Manifest) -> None:
         raise ValueError(f"model files {unlisted} have no checksum")
 
 
+def seal(root: Path, manifest: Manifest) -> None:
+    """Raise :class:`BundleError` unless the folder holds exactly the listed files, all real files inside it.
+
+    meta.json, the model files and the embedded detector must be listed (so hashed); a symbolic
+    link anywhere, or a file nobody listed, means the folder is not what export wrote.
+    """
+    needed = [META, *manifest.model_files] + ([manifest.runtime.detector_model] if manifest.runtime.detector_model else [])
+    unlisted = [f for f in needed if f not in manifest.files]
+    if unlisted:
+        raise BundleError(f"bundle {root}: {', '.join(unlisted)} not listed with a checksum in {MANIFEST}; a bundle "
+                          "must list and hash every file run reads", "re-run 'edgeaffect export' for this model")
+    if len(manifest.files) > MAX_FILES:
+        raise BundleError(f"bundle {root} lists {len(manifest.files)} files (at most {MAX_FILES})",
+                          "re-run 'edgeaffect export' for this model")
+    found = 0
+    for dirpath, dirnames, filenames in os.walk(root):  # os.walk does not follow links into other folders
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                raise BundleError(f"bundle file {path} is a symbolic link (to {os.readlink(path)}); a bundle holds "
+                                  "only real files", "copy the bundle with its files, not links (cp -rL)")
+            if name in filenames and rel != MANIFEST and rel not in manifest.files:
+                raise BundleError(f"bundle file {path} is not listed in {MANIFEST} (added after the export)",
+                                  "remove it, or re-run 'edgeaffect export' for this model")
+            found += 1
+            if found > 4 * MAX_FILES:
+                raise BundleError(f"bundle {root} holds more than {4 * MAX_FILES} entries", "re-run 'edgeaffect export'")
+
+
 def verify_checksums(root: Path, manifest: Manifest) -> None:
     for rel, digest in manifest.files.items():
         path = root / rel
-        if not path.is_file():
+        if path.is_symlink() or not path.is_file():
             raise BundleError(f"bundle file {path} is missing", "copy the whole bundle folder again")
         if sha256_file(path) != digest:
             raise BundleError(f"bundle file {path} does not match its checksum (edited or corrupted in transfer)",

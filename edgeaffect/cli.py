@@ -7,22 +7,28 @@ top-level handler: whatever a user can cause (an :class:`EdgeAffectError`, a
 bad flag or an unknown verb, an unreadable or unwritable path) ends as
 ``error:`` / ``fix:`` and exit code 2, with no traceback; anything else is a
 bug in edgeaffect and ends as a one-line message naming the file that holds
-the traceback, exit code 1 (``--verbose`` prints the traceback too).
+the traceback, exit code 1 (``--verbose`` prints the traceback too).  SIGINT and
+SIGTERM during any verb end as ``interrupted`` and exit code 130 / 143 (128 +
+the signal), never 0: the handlers installed here raise :class:`Interrupted`,
+so every ``finally`` on the way removes its temporary files.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import logging
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
 import typer
 
-from edgeaffect.errors import EdgeAffectError
+from edgeaffect.errors import EdgeAffectError, Interrupted
 
 # One line per verb module; each defines ``register(app: typer.Typer)``.
 VERB_MODULES = (
@@ -131,27 +137,59 @@ def _internal_error(exc: BaseException) -> int:
     return 1
 
 
+def _raise_interrupted(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _interruptible():
+    """SIGINT/SIGTERM raise :class:`Interrupted` for the verb's duration (the default SIGTERM kills
+    without cleanup, and typer turns Ctrl-C into a return value that was easy to drop)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be installed from the main thread
+        return
+    previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupted(code: int, name: str = "") -> int:
+    """130 from typer may stand for a SIGTERM our handler turned into an interrupt: report that one (143)."""
+    if code == 130 and not name and Interrupted.latest is not None:
+        code, name = Interrupted.latest.exit_code, Interrupted.latest.name
+    print(f"interrupted ({name or 'SIGINT'}): the work did not finish", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (0 ok, 2 the user's to fix, 1 a bug, 130 interrupted)."""
     global _VERBOSE
     _VERBOSE = False
+    Interrupted.latest = None
     usage, exits, aborts = _click_classes()
     try:
-        build_app()(args=argv, prog_name="edgeaffect", standalone_mode=False)
+        with _interruptible():
+            code = build_app()(args=argv, prog_name="edgeaffect", standalone_mode=False)
+    except Interrupted as exc:
+        return _interrupted(exc.exit_code, exc.name)
     except EdgeAffectError as exc:
         _error(exc.what, exc.fix)
         return exc.exit_code
     except exits as exc:
-        return exc.exit_code
+        return _interrupted(130) if exc.exit_code == 130 else exc.exit_code
     except usage as exc:
         return _usage_error(exc)
     except (KeyboardInterrupt, *aborts):
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(130)
     except OSError as exc:
         return _os_error(exc)
     except Exception as exc:  # noqa: BLE001  (the last line of defence: no traceback for the user)
         return _internal_error(exc)
+    if isinstance(code, int) and not isinstance(code, bool) and code:  # typer returns Exit codes when not standalone
+        return _interrupted(130) if code == 130 else code
     return 0
 
 

@@ -69,3 +69,51 @@ def unknown_name(kind: str, name: object, choices, *, error: type[EdgeAffectErro
     hint = f"did you mean '{near[0]}'? " if near else ""
     what = f"unknown {kind} '{name}'"
     return error(f"{where}: {what}" if where else what, hint + (fix or f"choose one of: {', '.join(sorted(choices))}"))
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived: the work stopped before it finished.
+
+    A KeyboardInterrupt, so that no ``except Exception`` on the way swallows it and code
+    that already handles Ctrl-C (data-loader workers, which swallow it and let the main
+    process stop) treats SIGTERM alike; every ``finally`` still runs, so temporary files
+    are removed.  The CLI
+    prints ``interrupted`` and exits with 128 + the signal number (130 for Ctrl-C,
+    143 for SIGTERM), the shells' convention, so a script never mistakes it for success.
+    """
+
+    latest: "Interrupted | None" = None  # typer turns any KeyboardInterrupt into a bare 130; this keeps which signal
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        Interrupted.latest = self
+        self.signum = int(signum)
+        try:
+            self.name = signal.Signals(self.signum).name
+        except ValueError:
+            self.name = f"signal {self.signum}"
+        super().__init__(self.name)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def check_range(name: str, value: object, lo: float, hi: float, *, whole: bool = False, fix: str = ""):
+    """``value`` unchanged when it is a finite number (a whole one with ``whole``) in ``lo..hi``.
+
+    Otherwise a :class:`ConfigError` naming the setting, the value and the allowed range: NaN,
+    infinities and absurd sizes never reach a library (an OverflowError, a division by zero, a
+    thread pool of a million).  Used for every number a flag or a file gives.
+    """
+    import math
+    import numbers
+
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) \
+        and lo <= value <= hi and (not whole or float(value).is_integer())
+    if not ok:
+        kind = "a whole number" if whole else "a finite number"
+        raise ConfigError(f"{name} = {value!r} is outside the allowed range: {kind} in {lo:g}..{hi:g}",
+                          fix or f"give {name} a value in {lo:g}..{hi:g}")
+    return value

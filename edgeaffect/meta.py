@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,6 +22,59 @@ from edgeaffect.plain import from_plain, to_plain
 
 META_VERSION = 1
 ONNX_PROP_KEY = "edgeaffect.meta"
+# Bounds every ModelMeta is checked against when it is built (so before a runtime allocates anything from
+# it): a meta.json is read from bundles that may come from anywhere.  Far above any real face model.
+MAX_INPUT_SIDE = 4096  # pixels, each of height and width
+MAX_INPUT_ELEMENTS = 1 << 26  # channels x frames x height x width of one sample (256 MB as float32)
+INTERPOLATION_NAMES = ("nearest", "linear", "cubic", "area", "lanczos4")  # the keys of preprocess.INTERPOLATIONS
+MAX_LABELS, MAX_HEADS, MAX_HEAD_SIZE, MAX_CLIP_FRAMES, MAX_FPS = 1000, 32, 100_000, 1024, 1000.0
+
+
+def _finite(values: Any) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+def _check_bounds(meta: "ModelMeta") -> None:
+    """ValueError naming the field, its value and the allowed range, for a meta no model of ours has."""
+    def bad(field: str, value: Any, allowed: str) -> ValueError:
+        text = repr(value)
+        return ValueError(f"{field} = {text if len(text) <= 80 else text[:77] + '...'} is outside the allowed "
+                          f"range: {allowed}")
+
+    if len(meta.input_size) != 2 or not all(1 <= v <= MAX_INPUT_SIDE for v in meta.input_size):
+        raise bad("input_size", meta.input_size, f"[height, width], each 1..{MAX_INPUT_SIDE}")
+    if not _finite(meta.mean):
+        raise bad("mean", meta.mean, "finite numbers")
+    if not all(math.isfinite(v) and v > 0 for v in meta.std):
+        raise bad("std", meta.std, "finite numbers above 0")
+    if len(meta.labels) > MAX_LABELS or not all(isinstance(lb, str) and len(lb) <= 128 for lb in meta.labels):
+        raise bad("labels", f"{len(meta.labels)} labels", f"at most {MAX_LABELS} texts of up to 128 characters")
+    if len(meta.heads) > MAX_HEADS:
+        raise bad("heads", f"{len(meta.heads)} heads", f"at most {MAX_HEADS}")
+    for h in meta.heads:
+        if isinstance(h.size, bool) or not isinstance(h.size, int) or not 1 <= h.size <= MAX_HEAD_SIZE:
+            raise bad(f"heads[{h.name}].size", h.size, f"a whole number in 1..{MAX_HEAD_SIZE}")
+        if h.value_range is not None and (len(h.value_range) != 2 or not _finite(h.value_range)):
+            raise bad(f"heads[{h.name}].value_range", h.value_range, "two finite numbers")
+    if meta.interpolation not in INTERPOLATION_NAMES:
+        raise bad("interpolation", meta.interpolation, f"one of {', '.join(INTERPOLATION_NAMES)}")
+    f = meta.framing
+    if f is not None and not (isinstance(f.shift_x, (int, float)) and isinstance(f.shift_y, (int, float))
+                              and _finite((f.shift_x, f.shift_y)) and abs(f.shift_x) <= 2 and abs(f.shift_y) <= 2):
+        raise bad("framing.shift", (f.shift_x, f.shift_y), "finite numbers in -2..2 box sides")
+    t = meta.temporal
+    if t is not None:
+        if isinstance(t.frames, bool) or not isinstance(t.frames, int) or not 1 <= t.frames <= MAX_CLIP_FRAMES:
+            raise bad("temporal.frames", t.frames, f"a whole number in 1..{MAX_CLIP_FRAMES}")
+        if isinstance(t.fps, bool) or not isinstance(t.fps, (int, float)) or not (math.isfinite(t.fps)
+                                                                                   and 0 < t.fps <= MAX_FPS):
+            raise bad("temporal.fps", t.fps, f"a number in (0, {MAX_FPS:g}]")
+        if t.stride is not None and (isinstance(t.stride, bool) or not isinstance(t.stride, int)
+                                     or not 1 <= t.stride <= MAX_CLIP_FRAMES):
+            raise bad("temporal.stride", t.stride, f"null or a whole number in 1..{MAX_CLIP_FRAMES}")
+    elements = meta.channels * (t.frames if t is not None else 1) * meta.input_size[0] * meta.input_size[1]
+    if elements > MAX_INPUT_ELEMENTS:
+        raise bad("input (channels x frames x height x width)", elements, f"at most {MAX_INPUT_ELEMENTS} values")
 
 
 class Task(str, enum.Enum):
@@ -182,6 +236,7 @@ class ModelMeta:
             object.__setattr__(self, "adjust", LogitAdjust(**self.adjust))
         if len(self.mean) not in (1, self.channels) or len(self.std) not in (1, self.channels):
             raise ValueError(f"mean/std need 1 or {self.channels} values for {self.color.value} input")
+        _check_bounds(self)
 
     # -- derived facts -----------------------------------------------------------------
     @property
@@ -219,7 +274,9 @@ class ModelMeta:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelMeta":
         data = dict(data)
-        version = int(data.get("version", META_VERSION))
+        version = data.get("version", META_VERSION)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValueError(f"version = {version!r} is not a whole number")
         if version > META_VERSION:
             raise BundleError(
                 f"model metadata version {version} is newer than this edgeaffect understands ({META_VERSION})",
@@ -234,7 +291,7 @@ class ModelMeta:
     def from_json(cls, text: str) -> "ModelMeta":
         try:
             return cls.from_dict(json.loads(text))
-        except (json.JSONDecodeError, TypeError, ValueError) as exc:  # PlainError is a ValueError
+        except (json.JSONDecodeError, TypeError, ValueError, OverflowError, RecursionError) as exc:  # PlainError: a ValueError
             raise BundleError(f"model metadata is not valid: {exc}", "re-export the model") from exc
 
     def save(self, path: str | Path) -> Path:

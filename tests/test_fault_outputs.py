@@ -111,5 +111,7 @@ def test_sigterm_while_a_stream_open_blocks_stops_at_once(bundle, silent_server,
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     took = time.monotonic() - t0
-    assert proc.returncode == 0 and "stopped: signal SIGTERM" in err, err
+    # a clean stop, but not the end of the work: a script must not read it as success
+    assert proc.returncode == 143 and "stopped: signal SIGTERM" in err and "interrupted" in err, err
+    assert not list(tmp_path.iterdir())  # no frame came: no results, no .partial, no lock file
     assert took < 5, f"{took:.1f} s"

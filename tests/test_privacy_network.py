@@ -89,6 +89,44 @@ def test_run_makes_no_network_call_and_writes_only_its_outputs(world, backend, t
     assert list(home.rglob("*")) == []
 
 
+EXPORTS = [("onnx", "laptop-x86"), ("openvino", "laptop-x86"), pytest.param("tflite", "rpi4", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("fmt, target", EXPORTS)
+def test_export_makes_no_network_call_and_writes_only_its_folder_and_temp(world, fmt, target, tmp_path):
+    """``edgeaffect export`` of the shipped run to each format: no network call; files written only in the
+    output's folder (the bundle and its staging) and the temp dir."""
+    from runtime_support import make_folder
+
+    strace = _strace()
+    pytest.importorskip("torch")
+    pytest.importorskip({"onnx": "onnxruntime", "openvino": "openvino", "tflite": "ai_edge_litert"}[fmt])
+    faces = make_folder(tmp_path / "faces", 12)  # verification images (an image folder)
+    home, parent, tmp, trace = tmp_path / "home", tmp_path / "exports", tmp_path / "tmp", tmp_path / "trace.txt"
+    for folder in (home, parent, tmp):
+        folder.mkdir()
+    env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1",
+           "XDG_CACHE_HOME": str(home / ".cache"), "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp)}
+    cmd = [strace, "-f", "-qq", "-o", str(trace), "-e", "trace=%network,openat,creat,mkdir,rename,unlink",
+           sys.executable, "-m", "edgeaffect", "export", "default", "--target", target, "--format", fmt,
+           "--precision", "fp32", "--verify-data", str(faces), "--n-verify", "12", "--accept-drop",
+           "--out", str(parent / "b")]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = trace.read_text().splitlines()
+    # a local AF_UNIX socket is glibc asking nscd for the user's name (torch's cache folder), not the network
+    network = [ln for ln in lines if (call := CALL.match(ln)) and call[1] in NETWORK_CALLS and "AF_UNIX" not in ln]
+    assert network == [], network[:5]
+    # /proc: a library naming its threads (pthread_setname_np writes /proc/<pid>/task/<tid>/comm), not a file
+    allowed = (parent.resolve(), tmp.resolve(), Path("/dev/shm"), Path("/proc"))
+    written = {Path(tmp_path, m[1] or m[2]).resolve() for ln in lines if (m := WRITE.match(ln)) and "ENOENT" not in ln}
+    outside = sorted(str(p) for p in written if not any(a in (p, *p.parents) for a in allowed)
+                     and not p.name.startswith(".edgeaffect-probe-") and p != Path("/dev/null"))
+    assert outside == [], outside[:10]
+    assert sorted(p.name for p in parent.iterdir()) == ["b"]  # the staging folder is gone
+    assert list(home.rglob("*")) == []
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["openvino", "onnx"])  # OpenVINO's converter + NNCF INT8; ONNX Runtime quantization
 def test_export_makes_no_network_call_and_writes_nothing_under_home(fmt, tmp_path):

@@ -23,6 +23,7 @@ import torch
 import yaml
 
 from edgeaffect.assets import DEFAULT_DIR, write_checksums
+from edgeaffect.io import packaging_the_default
 from edgeaffect.compress.export import export_bundle
 from edgeaffect.formats import ExportOptions
 from edgeaffect.data import open_dataset
@@ -69,8 +70,9 @@ def main(argv: list[str] | None = None) -> None:
         meta.save(run / "meta.json")
         (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         # the staging folder sits beside dest, so what the bundle records relative to its run holds there
-        export_bundle(run, target="laptop-x86", out=staging / "bundle", format="onnx", precision="fp32",
-                      verify_data=args.data, n_verify=args.n_verify, options=ExportOptions(fp16_weights=True))
+        with packaging_the_default():  # the one writer allowed inside the installed package (export refuses users)
+            export_bundle(run, target="laptop-x86", out=staging / "bundle", format="onnx", precision="fp32",
+                          verify_data=args.data, n_verify=args.n_verify, options=ExportOptions(fp16_weights=True))
         for sub in ("run", "bundle"):
             shutil.rmtree(dest / sub, ignore_errors=True)
             dest.mkdir(parents=True, exist_ok=True)

@@ -197,7 +197,7 @@ class BenchResult:
         if int(data.get("version", 0)) > SCHEMA_VERSION:
             raise DataError(f"bench result version {data['version']} is newer than this edgeaffect reads ({SCHEMA_VERSION})",
                             "upgrade edgeaffect: pip install -U edgeaffect")
-        return from_plain(cls, data)  # keys of a newer minor schema are ignored
+        return from_plain(cls, data, leaf=_typed)  # keys of a newer minor schema are ignored
 
     def save(self, path: str | Path) -> Path:
         from edgeaffect.io import atomic_write_json
@@ -222,9 +222,23 @@ class BenchResult:
                             "pass the results.json file written by 'edgeaffect bench'")
         try:
             return cls.from_dict(data)
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, OverflowError, RecursionError) as exc:
             raise DataError(f"{path} does not fit the bench result schema: {exc}",
                             "re-run 'edgeaffect bench' with this edgeaffect version") from exc
+
+
+def _typed(tp: Any, value: Any, where: str) -> Any:
+    """Each leaf of a results file has the type its field declares (a report must not meet "x" as a latency)."""
+    from edgeaffect.plain import PlainError
+
+    if value is None:  # NaN was written as null (strict JSON)
+        return None
+    checks = {bool: lambda v: isinstance(v, bool), str: lambda v: isinstance(v, str),
+              int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+              float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if tp in checks and not checks[tp](value):
+        raise PlainError(where, f"expected {tp.__name__}, got {str(value)[:40]!r}")
+    return float(value) if tp is float else value
 
 
 def merge(results: Sequence[BenchResult]) -> tuple[BenchResult, ...]:

@@ -149,10 +149,58 @@ def _readme(meta: ModelMeta, fmt: ExportFormat, chosen: Candidate, profile: Any,
 def check_out_folder(out: Path) -> None:
     """Refuse an ``out`` that export must not replace: a file, or a non-empty folder not provably a bundle."""
     check_writable(out, folder=True)
+    sweep_stale_staging(out.parent)  # what an earlier export into this folder left when it was killed
     if out.is_dir() and any(out.iterdir()) and not is_bundle_folder(out):
         raise ConfigError(f"--out {out} holds files that are not an edgeaffect bundle (its manifest.json, if any, "
                           "does not list exactly the files there); nothing was changed",
                           "choose a new or empty --out folder")
+
+
+def check_fp16_weights(fmt: ExportFormat, precisions: list[str], options: ExportOptions | None) -> None:
+    """``--fp16-weights`` changes only ONNX FP32 files: refuse it where it would be silently ignored."""
+    if options is not None and options.fp16_weights and (fmt.name != "onnx" or "fp32" not in precisions):
+        raise ConfigError(f"--fp16-weights applies to ONNX FP32 bundles only; this export is {fmt.name} "
+                          f"{'/'.join(precisions)}, where it would be ignored",
+                          "drop --fp16-weights, or export with --format onnx --precision fp32")
+
+
+STAGING = ".staging-"  # staging folders: .<out name>.staging-<pid>-<random>, beside --out
+
+
+def sweep_stale_staging(parent: Path) -> list[Path]:
+    """Remove the staging and half-replaced folders that killed exports (SIGKILL, power loss) left in ``parent``.
+
+    Their names carry the exporting process's id; only those whose process is gone are removed.
+    """
+    removed = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        marker = STAGING if STAGING in name else ".old-" if ".old-" in name else None
+        if not name.startswith(".") or marker is None or entry.is_symlink() or not entry.is_dir():
+            continue
+        pid_text = name.rsplit(marker, 1)[1].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+        log.info("removed %s, left by an export that was killed", entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's live process (or a number no process can have: leave it)
+    return True
 
 
 def _merged(profile: Any, given: Any) -> dict[str, dict[str, Any]]:
@@ -206,6 +254,7 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
 
     profile = get_profile(target)
     fmt, precisions = resolve(profile, format, precision)
+    check_fp16_weights(fmt, precisions, options)
     check_model(fmt, model, meta)
     skipped: list[tuple[str, ExportError]] = []
     if calibration is None and "int8" in precisions and precision in (None, AUTO):
@@ -232,7 +281,7 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
                       backend_options=_merged(profile.backend_options, options.backend_options))
     exporter = fmt.load_exporter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}{STAGING}{os.getpid()}-", dir=out.parent))
     try:
         cands, reference = [], {}
         for p in precisions:
@@ -305,7 +354,7 @@ def export_bundle(run: str | Path, *, target: str, out: str | Path | None = None
     from edgeaffect.train.checkpoint import load_model
 
     # A typo'd target or format and a wrong --out fail in a second, before torch loads the checkpoint.
-    resolve(get_profile(target), format, precision)
+    check_fp16_weights(*resolve(get_profile(target), format, precision), kwargs.get("options"))
     if out is not None:
         check_out_folder(Path(out).expanduser())
     model, meta = load_model(run, which=which)

@@ -79,13 +79,15 @@ def prune_run(run: str | Path, *, ratio: float, finetune_epochs: int = 0, out: s
     from edgeaffect.train.checkpoint import load_checkpoint, load_model, save_checkpoint
     from edgeaffect.train.complexity import example_inputs
 
+    from edgeaffect.io import check_writable
+
     run = Path(run)
+    dst = check_writable(Path(out) if out else run.with_name(f"{run.name}-pruned{round(ratio * 100)}"), folder=True)
     ckpt = load_checkpoint(run)
     model, meta = load_model(run)
     result = prune_model(model, example_inputs(meta), ratio=ratio, importance=importance)
     pruned = result.model
     pruned.model_name, pruned.build_kwargs = model.model_name, model.build_kwargs
-    dst = Path(out) if out else run.with_name(f"{run.name}-pruned{round(ratio * 100)}")
     dst.mkdir(parents=True, exist_ok=True)
     state = {"pruned": result.summary(), "source_run": str(run)}
     save_checkpoint(dst / "best.pt", model=pruned, epoch=int(ckpt.get("epoch", 0)), best=None,

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
                               "around each confident track's predicted box, and a face lost there gets a full-frame "
                               "pass at once. 0 = full frame every round. Default: the bundle's, else "
                               "20 for YuNet, 0 for other detectors."),
-        detect_side: Optional[int] = typer.Option(None, min=0, help="YuNet runs on a copy of the frame whose longer "
+        detect_side: Optional[int] = typer.Option(None, min=0, max=8192, help="YuNet runs on a copy of the frame whose longer "
                                                                     "side is at most this (boxes mapped back); 0 = full "
                                                                     "resolution. Default: the bundle's, else the detector's."),
         max_faces: Optional[int] = typer.Option(None, min=1, help="Keep at most N faces per frame (best first)."),
@@ -48,9 +48,9 @@ def register(app: typer.Typer) -> None:
         backend_option: list[str] = typer.Option([], "--backend-option", help="KEY=VALUE for the backend, overriding "
                                                  "the bundle's (e.g. device=CPU, providers=[CPUExecutionProvider]); repeatable."),
         threads: Optional[int] = typer.Option(None, min=1, help="Inference threads (default: the bundle's)."),
-        max_retries: int = typer.Option(5, min=0, help="Reconnect attempts when a camera or stream is lost."),
-        timeout: float = typer.Option(5.0, min=0.1, help="Seconds a stream may take to open or to deliver a frame."),
-        fps: float = typer.Option(30.0, help="Frame rate assumed for image folders (timestamps)."),
+        max_retries: int = typer.Option(5, min=0, max=10_000, help="Reconnect attempts when a camera or stream is lost."),
+        timeout: float = typer.Option(5.0, min=0.1, max=3600, help="Seconds a stream may take to open or to deliver a frame."),
+        fps: float = typer.Option(30.0, min=0.01, max=1000, help="Frame rate assumed for image folders (timestamps)."),
         loop: bool = typer.Option(False, "--loop", help="Replay a video file from the start when it ends."),
         width: Optional[int] = typer.Option(None, help="Requested camera width."),
         height: Optional[int] = typer.Option(None, help="Requested camera height."),
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
                               "Default: 4 when the process may use 2+ cores, else 0."),
         summary: Optional[Path] = typer.Option(None, help="Summary JSON (default: <out>.summary.json)."),
         pulse: Optional[str] = typer.Option(None, help="Also estimate heart rate per face: pos, chrom or green."),
-        pulse_window: float = typer.Option(10.0, help="Seconds of face video per heart-rate estimate."),
+        pulse_window: float = typer.Option(10.0, min=4, max=600, help="Seconds of face video per heart-rate estimate."),
         jobs: int = typer.Option(1, min=1, help="Corpus: videos processed at once, one process each (threads per "
                                                 "job default to cores // jobs)."),
         shard: Optional[str] = typer.Option(None, help="Corpus: I/N runs every N-th video from the I-th (array jobs)."),
@@ -96,7 +96,13 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{result.frames} frames ({result.bad_frames} bad, {result.dropped_frames} dropped), "
                    f"{result.faces} faces in {result.tracks} tracks, {result.fps:.1f} FPS, stopped: {result.stop_reason}"
                    + "; detection passes " + ", ".join(f"{n} {k}" for k, n in result.detect_passes.items())
-                   + (f"; results in {out}" if out else ""), err=True)  # stdout may carry the JSONL (--out -)
+                   + (f"; results in {out}" if out and result.frames else ""), err=True)  # stdout may carry the JSONL (--out -)
+        if result.stop_reason.startswith("signal "):  # a clean stop, results kept, but not the source's end: 130/143
+            import signal
+
+            from edgeaffect.errors import Interrupted
+
+            raise Interrupted(signal.Signals[result.stop_reason.split()[1]])
 
     models = typer.Typer(help="Auxiliary models (face detectors): shipped ones and the local model cache.",
                          no_args_is_help=True)

@@ -8,7 +8,8 @@ looks only around confident tracks between scheduled full-frame passes
 (``reader.py``); all faces of a frame go to the backend in one batch; each
 track has its own smoother; each processed frame becomes one
 :class:`FrameResult` written to the sinks at once.  Outputs are checked
-writable before the model loads and replaced only once the source delivers.
+writable before the model loads, streamed to ``.partial`` files and renamed
+into place only when the run ends cleanly; a run that gets no frame is an error.
 SIGINT/SIGTERM finish the current frame, flush and close the sinks and save
 the summary.  Every stage is timed (see ``stats.py``).  Torch-free.
 """
@@ -23,7 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from edgeaffect.errors import SourceError
+from edgeaffect.errors import SourceError, check_range
 from edgeaffect.io import atomic_write_json, check_writable
 from edgeaffect.plain import to_plain
 from edgeaffect.pulse.trace import NO_ESTIMATE, PulseEstimate
@@ -79,9 +80,17 @@ class RunConfig:
     pulse: PulseOptions | None = None  # heart rate per track beside the model (--pulse pos)
 
     def __post_init__(self) -> None:
+        from edgeaffect.backend_options import max_threads
+
         self.bundle = Path(self.bundle)
-        if self.detect_every is not None and self.detect_every < 1:
-            raise ValueError("detect_every must be >= 1")
+        # every number finite and bounded before anything is built from it (a --threads 999999 pool, a NaN limit)
+        for name, value, lo, hi, whole in (("--detect-every", self.detect_every, 1, 1000, True),
+                                           ("--threads", self.threads, 1, max_threads(), True),
+                                           ("--max-faces", self.max_faces, 1, 1000, True),
+                                           ("--max-frames", self.max_frames, 1, 10**12, True),
+                                           ("--max-seconds", self.max_seconds, 0, 10**9, False)):
+            if value is not None:
+                check_range(name, value, lo, hi, whole=whole)
         if self.detect_region is not None and self.detect_region < 0:
             raise ValueError("detect_region must be >= 0")
 
@@ -194,33 +203,56 @@ class _Loop:
 
 
 def _open_sinks(config: RunConfig) -> list[Sink]:
-    sinks: list[Sink] = [] if config.headless else [WindowSink()]  # first: it is the one that can fail
-    if config.out is not None:
-        sinks.append(JsonlSink(config.out))
-    if config.csv is not None:
-        sinks.append(CsvSink(config.csv))
-    if config.save_video is not None:
-        sinks.append(VideoSink(config.save_video, fps=config.source_options.folder_fps))
+    sinks: list[Sink] = []
+    try:
+        if not config.headless:
+            sinks.append(WindowSink())  # first: it is the one that can fail
+        if config.out is not None:
+            sinks.append(JsonlSink(config.out))
+        if config.csv is not None:
+            sinks.append(CsvSink(config.csv))
+        if config.save_video is not None:
+            sinks.append(VideoSink(config.save_video, fps=config.source_options.folder_fps))
+    except BaseException:
+        _finish(sinks, "discard")  # a bad --csv releases the --out already locked
+        raise
     return sinks
 
 
+def _finish(sinks: list[Sink], outcome: str) -> list[Path]:
+    """Close every sink; file sinks ``commit`` / ``fail`` / ``discard`` their staged file. The paths kept."""
+    kept = []
+    for sink in sinks:
+        finish = getattr(sink, "finish", None)
+        path = finish(outcome) if finish is not None else sink.close()
+        if isinstance(path, Path):
+            kept.append(path)
+    return kept
+
+
 def run(config: RunConfig) -> RunSummary:
-    """Run the loop until the source ends, ``max_frames``, a signal or a lost source."""
+    """Run the loop until the source ends, ``max_frames``, a signal or a lost source.
+
+    Results replace earlier ones only when the run ends cleanly (end of source, a ``--max-*``
+    limit, a signal, the window closed) after at least one frame; a run that fails keeps its
+    results as ``<out>.partial``; a run that gets no frame writes nothing and raises.
+    """
     # Every output is checked first: a wrong --out fails before the model loads, not after the work.
     sinks = _open_sinks(config)  # nothing is opened yet: file sinks open at their first result
     path = config.summary_path()
-    if path is not None:
-        check_writable(path, flag="--summary")
     try:
+        if path is not None:
+            check_writable(path, flag="--summary")
+        if config.save_crops is not None:
+            check_writable(config.save_crops, folder=True, flag="--save-crops")
         model = FacePredictor(config)  # the same object edgeaffect.load() gives Python users
         loop = model.session()
         settings, loaded, stats = loop.settings, model.loaded, loop.stats
         source = open_source(settings.source, config.source_options)
     except BaseException:
-        for sink in sinks:
-            sink.close()
+        _finish(sinks, "discard")
         raise
-    stop_reason, error = "end", None
+    stop_reason, error, clean = "end", None, False
     report = lambda: print(stats.report(), file=sys.stderr, flush=True)  # noqa: E731
     depth = default_depth() if config.read_ahead is None else config.read_ahead
     reader = ReadAhead(source, depth) if depth else None
@@ -257,22 +289,30 @@ def run(config: RunConfig) -> RunSummary:
                         stop_reason = stop.reason or "signal"
             except SourceError as exc:
                 stop_reason, error = f"source lost: {exc.what}", exc
+        clean = error is None
     finally:
         frames.close()
         if reader is not None:
             reader.close()
         source.close()
-        for sink in sinks:
-            sink.close()
+        outcome = "discard" if not loop.processed else "commit" if clean else "fail"
+        for kept in _finish(sinks, outcome):
+            if outcome == "fail":
+                print(f"partial results of the failed run kept in {kept}; the earlier results are untouched",
+                      file=sys.stderr)
     stats.sample_rss(force=True)
     summary = _summarise(config, settings, loaded, loop, source, stats, stop_reason)
-    # A run that got no frame does not replace an earlier summary (its results are untouched too).
-    if path is not None and (loop.processed or not path.exists()):
-        atomic_write_json(path, summary.to_dict())
+    if path is not None and loop.processed:  # a run that got no frame does not replace an earlier summary
+        atomic_write_json(path if clean else path.with_name(path.name + ".partial"), summary.to_dict())
     print(stats.report(), file=sys.stderr, flush=True)
     log.info("%d frames, %d faces, stopped: %s", summary.frames, summary.faces, stop_reason)
     if error is not None:
         raise error
+    if not loop.processed and not stop_reason.startswith("signal"):
+        c = source.counters
+        raise SourceError(f"source {settings.source} delivered no frame ({c.bad} undecodable, {c.dropped} dropped): "
+                          "nothing was written and earlier results are untouched",
+                          "check the source plays (e.g. with ffplay) and holds frames OpenCV can decode")
     return summary
 
 

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgeaffect.errors import ConfigError
+from edgeaffect.errors import ConfigError, check_range
 from edgeaffect.pulse.base import get_estimator
 from edgeaffect.pulse.skin import skin_mean
 from edgeaffect.pulse.spectrum import MIN_SECONDS
@@ -40,6 +40,8 @@ class PulseOptions:
         if self.window_s < MIN_SECONDS or self.every_s <= 0:
             raise ConfigError(f"pulse window {self.window_s} s, every {self.every_s} s",
                               f"use a window of at least {MIN_SECONDS:g} s (10 s is the usual) and a positive refresh")
+        check_range("--pulse-window", self.window_s, MIN_SECONDS, 600)  # NaN/inf never give a heart rate
+        check_range("pulse refresh", self.every_s, 0.01, 600)
 
 
 class PulseStage:

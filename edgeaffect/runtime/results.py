@@ -59,7 +59,9 @@ class FrameResult:
         return _round(to_plain(self))
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        from edgeaffect.io import dumps_json
+
+        return dumps_json(self.to_dict(), separators=(",", ":"))  # strict: a NaN score is null, never NaN
 
 
 @dataclass(frozen=True)

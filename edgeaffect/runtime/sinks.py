@@ -2,17 +2,21 @@
 
 Every sink takes ``write(frame, result)`` per processed frame and ``close()``.
 The JSONL sink writes one line per frame and flushes it at once, so a run that
-is stopped or killed leaves a file whose every line parses.  File sinks check
+is killed leaves a ``.partial`` file whose every line parses.  File sinks check
 their path is writable when they are built (before the model loads or the
-source opens) but open it only for the first result: a run whose source never
-delivers a frame leaves an existing file byte-identical.  Frames and crops
+source opens) but open it only for the first result.  Frames and crops
 are written only by the sinks the user asked for (``--save-video``,
-``--save-crops``, a window without ``--headless``).  Torch-free.
+``--save-crops``, a window without ``--headless``).  JSONL and CSV stream to
+``<name>.partial`` and replace ``<name>`` only when the run ends cleanly; a
+failed run leaves its partial results there and the earlier file untouched
+(:class:`edgeaffect.io.StagedFile`, which also locks the output against a
+second writer).  Torch-free.
 """
 from __future__ import annotations
 
 import csv
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -21,7 +25,7 @@ import cv2
 import numpy as np
 
 from edgeaffect.errors import ConfigError
-from edgeaffect.io import check_writable
+from edgeaffect.io import StagedFile, check_writable
 from edgeaffect.runtime.results import FrameResult
 from edgeaffect.runtime.sources import Frame
 
@@ -35,25 +39,34 @@ class Sink(Protocol):
 
 
 class _LazyFile:
-    """A text file checked writable now and opened (truncated) only when the first result arrives."""
+    """A text result file: checked writable and locked now, streamed to ``<name>.partial`` from the first
+    result on, and renamed onto ``<name>`` only by :meth:`finish` of a run that ended cleanly."""
 
     def __init__(self, path: Path, flag: str) -> None:
-        self.path = check_writable(path, flag=flag)
+        self._staged = StagedFile(path, flag)
+        self.path = self._staged.path
         self._fh = None
 
     def _file(self):
         if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "w", encoding="utf-8", newline="")
+            self._fh = self._staged.file()
             self._opened(self._fh)
         return self._fh
 
     def _opened(self, fh) -> None:
         """Write a header, if the format has one."""
 
-    def close(self) -> None:
-        if self._fh is not None and not self._fh.closed:
-            self._fh.close()
+    def finish(self, outcome: str) -> Path | None:
+        """``commit`` (a clean end: replace the target), ``fail`` (keep ``.partial``) or ``discard``."""
+        if outcome == "commit":
+            return self.path if self._staged.commit() else None
+        if outcome == "fail":
+            return self._staged.fail()
+        self._staged.discard()
+        return None
+
+    def close(self) -> None:  # not finished: what was written stays as .partial, the target is untouched
+        self._staged.fail()
 
 
 class JsonlSink(_LazyFile):
@@ -61,7 +74,7 @@ class JsonlSink(_LazyFile):
 
     def __init__(self, path: Path) -> None:
         if str(path) == "-":
-            self.path, self._fh = Path("-"), sys.stdout
+            self.path, self._fh, self._staged = Path("-"), sys.stdout, None
         else:
             super().__init__(path, "--out")
 
@@ -70,8 +83,11 @@ class JsonlSink(_LazyFile):
         fh.write(result.to_json() + "\n")
         fh.flush()
 
+    def finish(self, outcome: str) -> Path | None:
+        return None if self._staged is None else super().finish(outcome)
+
     def close(self) -> None:
-        if self._fh is not sys.stdout:
+        if self._staged is not None:
             super().close()
 
 
@@ -122,10 +138,13 @@ def annotate(image: np.ndarray, result: FrameResult) -> np.ndarray:
 
 
 class VideoSink:
-    """Annotated frames to a video file (MJPG in .avi, mp4v otherwise)."""
+    """Annotated frames to a video file (MJPG in .avi, mp4v otherwise), written as ``<stem>.partial<suffix>``
+    and renamed into place only by :meth:`finish` of a run that ended cleanly, like the result files."""
 
     def __init__(self, path: Path, fps: float = 30.0) -> None:
         self.path, self.fps = check_writable(path, flag="--save-video"), fps
+        self.partial = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+        check_writable(self.partial, flag="--save-video")
         self._writer: cv2.VideoWriter | None = None
 
     def write(self, frame: Frame, result: FrameResult) -> None:
@@ -134,10 +153,22 @@ class VideoSink:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
             h, w = image.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
+            self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (w, h))
             if not self._writer.isOpened():
                 raise ConfigError(f"cannot write video {self.path}", "use a .avi or .mp4 file name in a writable folder")
         self._writer.write(image)
+
+    def finish(self, outcome: str) -> Path | None:
+        self.close()
+        if self._writer is None or not self.partial.exists():
+            return None
+        if outcome == "commit":
+            os.replace(self.partial, self.path)
+            return self.path
+        if outcome == "fail":
+            return self.partial
+        self.partial.unlink(missing_ok=True)
+        return None
 
     def close(self) -> None:
         if self._writer is not None:

@@ -27,7 +27,7 @@ from typing import Callable, Iterator, Protocol
 import cv2
 import numpy as np
 
-from edgeaffect.errors import SourceError
+from edgeaffect.errors import SourceError, check_range
 from edgeaffect.io import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,14 @@ class SourceOptions:
     timeout_s: float = 5.0
     width: int | None = None  # requested capture size (cameras)
     height: int | None = None
+
+    def __post_init__(self) -> None:  # finite bounds: a NaN fps or an infinite timeout never reaches OpenCV
+        check_range("--fps", self.folder_fps, 0.01, 1000)
+        check_range("--timeout", self.timeout_s, 0.1, 3600)
+        check_range("--max-retries", self.max_retries, 0, 10_000, whole=True)
+        for name, side in (("--width", self.width), ("--height", self.height)):
+            if side is not None:
+                check_range(name, side, 1, 16384, whole=True)
 
 
 @dataclass
@@ -110,6 +118,11 @@ def open_source(spec: str | int | Path, options: SourceOptions | None = None) ->
     options = options or SourceOptions()
     text = str(spec)
     kind, sep, rest = text.partition(":")
+    if kind == "camera" and sep or text.strip().isdigit():
+        index = (rest if sep else text).strip()
+        if not index.isdigit() or len(index) > 4:
+            raise SourceError(f"camera index '{index}' is outside the allowed range: a whole number in 0..9999",
+                              "pass the camera's index, e.g. --source 0 (see 'ls /dev/video*')")
     if sep and kind in SOURCES:  # URL schemes (rtsp:, http:) are not kinds, so they fall through
         return SOURCES[kind](rest, options)
     for cls in SOURCES.values():

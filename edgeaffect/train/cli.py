@@ -91,8 +91,8 @@ def register(app: typer.Typer) -> None:
         class_map: Optional[List[str]] = typer.Option(
             None, "--class-map", help="DATA_CLASS=MODEL_CLASS for a class no alias names, or DATA_CLASS=skip "
                                       "(repeatable); e.g. --class-map bored=neutral."),
-        limit: int = typer.Option(0, "--limit", help="Score only N samples (seeded choice); 0 = all."),
-        batch: int = typer.Option(64, "--batch"),
+        limit: int = typer.Option(0, "--limit", min=0, help="Score only N samples (seeded choice); 0 = all."),
+        batch: int = typer.Option(64, "--batch", min=1, max=4096),
         which: str = typer.Option("best", "--which", help="best or last checkpoint of a run folder."),
         resize: str = typer.Option("", "--resize", help="Resize study resolutions, e.g. 112,96,64,48,32,24,14."),
         interp: str = typer.Option("cubic,linear,lanczos4", "--interp", help="Interpolations for the resize study."),
@@ -115,6 +115,11 @@ def register(app: typer.Typer) -> None:
         from edgeaffect.train.pulse_cli import check_model_run, run_pulse_eval
 
         if pulse is not None:
+            from edgeaffect.errors import check_range
+            from edgeaffect.pulse.spectrum import MIN_SECONDS
+
+            check_range("--window", window, MIN_SECONDS, 600)  # NaN/inf would score no window and say nothing
+            check_range("--hop", hop, 0.1, 600)
             typer.echo(run_pulse_eval(pulse, run, data=data, format=format, split=split, window=window, hop=hop,
                                       detector=detector, detector_model=detector_model, as_json=as_json, out=out))
             return
@@ -152,7 +157,7 @@ def register(app: typer.Typer) -> None:
         run: Path = typer.Argument(..., help="Run folder or checkpoint (.pt)."),
         data: str = typer.Option("", "--data", help="Dataset folder (default: the run's data)."),
         split: str = typer.Option("test", "--split"),
-        n: int = typer.Option(8, "--n", help="How many samples to explain."),
+        n: int = typer.Option(8, "--n", min=1, max=10_000, help="How many samples to explain."),
         out: Path = typer.Option(..., "--out", help="Folder for the overlay PNGs."),
         per_frame: bool = typer.Option(False, "--per-frame", help="Video models: one map per frame instead of the mean."),
     ) -> None:

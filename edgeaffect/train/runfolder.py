@@ -21,14 +21,17 @@ log = logging.getLogger(__name__)
 
 
 def new_run_dir(runs_dir: str, recipe: str, out: str = "") -> Path:
+    """The new run's folder, checked writable (never a symlink or inside the installed package) before training."""
+    from edgeaffect.io import check_writable
+
     if out:
-        return Path(out).expanduser()
+        return check_writable(out, folder=True, flag="out=")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(runs_dir).expanduser() / f"{recipe or 'run'}-{stamp}"
     path, n = base, 1
     while path.exists():  # two runs started in the same second
         path, n = base.with_name(f"{base.name}-{n}"), n + 1
-    return path
+    return check_writable(path, folder=True, flag="runs_dir=")
 
 
 def latest_run(runs_dir: str, recipe: str) -> Path:

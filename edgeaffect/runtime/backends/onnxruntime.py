@@ -65,6 +65,11 @@ class OnnxRuntimeBackend:
         if len(self._inputs) != len(expected):
             raise BundleError(f"{model_path.name} takes inputs {self._inputs}, ModelMeta expects {expected}",
                               "re-export the model: its file and meta.json do not belong together")
+        declared = self._session.get_inputs()[0].shape
+        wanted = meta.input_shape()
+        if len(declared) == len(wanted) and any(isinstance(d, int) and d != w for d, w in zip(declared[1:], wanted[1:])):
+            raise BundleError(f"{model_path.name} declares input shape {declared}, ModelMeta says {list(wanted)}",
+                              "re-export the model: its file and meta.json do not belong together")
         self._outputs = self._map_outputs([o.name for o in self._session.get_outputs()], model_path)
         dim0 = self._session.get_inputs()[0].shape[0]
         self.batch_size = dim0 if isinstance(dim0, int) and dim0 > 0 else None

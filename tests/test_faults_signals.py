@@ -1,0 +1,141 @@
+"""Fault suite, signals and processes: SIGINT/SIGTERM during train, export and run end as "interrupted" with exit
+130/143 (never 0), with no temporary file left; a run whose source dies part-way keeps its results as
+``.partial`` and the earlier results byte-identical; two real processes writing one ``--out`` cannot both win;
+staging folders of a SIGKILLed export are removed by the next export into the same parent.  Real processes,
+real signals, real files."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgeaffect.cli import main
+from runtime_support import make_bundle, make_folder
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return make_bundle(tmp_path_factory.mktemp("sig") / "b")
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "edgeaffect", *map(str, args)], cwd=cwd, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(proc: subprocess.Popen, fragment: str, timeout: float = 120) -> str:
+    """Read stderr until a line holds ``fragment``; the lines read."""
+    seen, deadline = [], time.monotonic() + timeout
+    for line in proc.stderr:
+        seen.append(line)
+        if fragment in line or time.monotonic() > deadline:
+            break
+    assert any(fragment in line for line in seen), "".join(seen)
+    return "".join(seen)
+
+
+def _until(predicate, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _temporaries(folder: Path) -> list[str]:
+    return [str(p) for p in folder.rglob("*") if p.name.endswith((".tmp", ".lock", ".partial")) or ".staging-" in p.name]
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_train_is_not_success(sig, code, tmp_path):
+    proc = _start(["train", "ddamfn-synthetic", "epochs=200", f"out={tmp_path / 'run'}"], tmp_path)
+    _wait_for(proc, "epoch 1 train", timeout=300)  # training is under way
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code and "interrupted" in err, err
+    assert "Traceback" not in err
+    assert _temporaries(tmp_path) == []
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_eval_is_not_success(sig, code, tmp_path, ferplus_root):
+    proc = _start(["eval", "default", "--data", ferplus_root, "--out", tmp_path / "ev"], tmp_path)
+    _wait_for(proc, "test:", timeout=300)  # scoring is under way
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code and "interrupted" in err and "Traceback" not in err, err
+    assert not (tmp_path / "ev").exists() or list((tmp_path / "ev").iterdir()) == []  # no report presented as done
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_export_leaves_no_bundle_and_no_staging(sig, code, tmp_path, ferplus_root):
+    proc = _start(["export", "default", "--target", "laptop-x86", "--verify-data", ferplus_root, "--n-verify", "2000",
+                   "--out", tmp_path / "b"], tmp_path)
+    _wait_for(proc, "exporting", timeout=300)
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code and "interrupted" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no bundle, no hidden staging folder
+
+
+def test_staging_of_a_killed_export_is_removed_by_the_next_export(tmp_path, ferplus_root, capsys):
+    proc = _start(["export", "default", "--target", "laptop-x86", "--verify-data", ferplus_root, "--out",
+                   tmp_path / "b"], tmp_path)
+    _wait_for(proc, "exporting", timeout=300)
+    proc.send_signal(signal.SIGKILL)  # no handler runs: the staging folder stays behind
+    proc.communicate(timeout=60)
+    left = [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+    assert left, sorted(p.name for p in tmp_path.iterdir())
+    (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04 cut short")
+    assert main(["export", str(tmp_path / "broken.pt"), "--target", "laptop-x86", "--out", str(tmp_path / "b2")]) == 2
+    capsys.readouterr()
+    assert not any(p.exists() for p in left)
+
+
+def test_a_run_whose_source_dies_keeps_partial_results_and_the_earlier_ones(bundle, tmp_path):
+    frames = make_folder(tmp_path / "frames", 400)
+    out = tmp_path / "r.jsonl"
+    out.write_text("".join(f'{{"index": {i}, "earlier": true}}\n' for i in range(20)))
+    summary = tmp_path / "r.summary.json"
+    summary.write_text('{"frames": 20}\n')
+    video = tmp_path / "annotated.avi"
+    video.write_bytes(b"an earlier run's video")
+    before = {p: p.read_bytes() for p in (out, summary, video)}
+    partial = tmp_path / "r.jsonl.partial"
+    proc = _start(["run", bundle, "--source", frames, "--headless", "--detector", "haar", "--out", out,
+                   "--max-retries", "1", "--save-video", video], tmp_path)
+    _until(lambda: partial.exists() and len(partial.read_text().splitlines()) >= 5)
+    shutil.rmtree(frames)  # the folder disappears part-way
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "image folder" in err and "partial results" in err, err
+    assert {p: p.read_bytes() for p in before} == before
+    lines = [json.loads(line) for line in partial.read_text().splitlines()]  # every line parses
+    assert lines[0]["index"] == 0 and len(lines) >= 5
+    assert (tmp_path / "annotated.partial.avi").stat().st_size > 0
+    assert json.loads((tmp_path / "r.summary.json.partial").read_text())["stop_reason"].startswith("source lost")
+
+
+def test_two_processes_on_one_out_cannot_both_write(bundle, tmp_path):
+    frames = make_folder(tmp_path / "frames", 400)
+    out = tmp_path / "r.jsonl"
+    first = _start(["run", bundle, "--source", frames, "--headless", "--detector", "haar", "--out", out], tmp_path)
+    _until(lambda: (tmp_path / "r.jsonl.partial").exists())
+    second = _start(["run", bundle, "--source", frames, "--headless", "--detector", "none", "--out", out], tmp_path)
+    _, err2 = second.communicate(timeout=120)
+    assert second.returncode == 2 and f"pid {first.pid}" in err2, err2
+    first.send_signal(signal.SIGTERM)
+    _, err1 = first.communicate(timeout=120)
+    assert first.returncode == 143, err1
+    lines = [json.loads(line) for line in out.read_text().splitlines()]  # one writer: every line parses, in order
+    assert [r["index"] for r in lines] == list(range(len(lines)))
+    assert _temporaries(tmp_path) == []
