@@ -4,8 +4,9 @@ Three choices that need no retraining, each measured on the validation split (ne
 
 1. **Prior correction** (logit adjustment, Menon et al. 2021): the logits plus ``tau * log(prior)``, prior =
    the training split's class frequencies.  ``tau < 0`` moves decisions towards rare classes.  The tau kept
-   is the one with the highest UAR among those within ``max_accuracy_drop`` of the best accuracy of the grid,
-   so recall of rare classes is bought only with little top-1.
+   is the one with the highest UAR among those within ``max_accuracy_drop`` of the best accuracy of the grid
+   (or at least ``min_accuracy``: the accuracy of the model it replaces), so recall of rare classes is
+   bought only with little top-1.
 2. **Mirror averaging**: the mean of the logits of a face and of its mirror image, kept when it raises
    the same criterion.
 3. **Framing** (``framing_search``): faces pasted into frames through the real detector, the crop scale and
@@ -42,6 +43,7 @@ class TuneOptions:
     taus: tuple[float, ...] = (-1.0, -0.75, -0.5, -0.375, -0.25, -0.125, 0.0, 0.25)
     hflip: str = "auto"  # auto | on | off
     max_accuracy_drop: float = 0.005
+    min_accuracy: float | None = None  # instead: every row at least this accurate is a candidate (e.g. the model it replaces)
     framing: bool = True
     framing_faces: int = 800
     scales: tuple[float, ...] = (0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
@@ -94,10 +96,12 @@ def score_rows(plain: np.ndarray, mirrored: np.ndarray, y: np.ndarray, prior: np
     return rows
 
 
-def choose(rows: Sequence[AdjustRow], max_accuracy_drop: float) -> AdjustRow:
-    """Highest UAR among the rows within ``max_accuracy_drop`` of the best accuracy."""
+def choose(rows: Sequence[AdjustRow], max_accuracy_drop: float, min_accuracy: float | None = None) -> AdjustRow:
+    """Highest UAR among the rows within ``max_accuracy_drop`` of the best accuracy, or, with
+    ``min_accuracy``, among the rows at least that accurate (the best-accuracy row when none is)."""
     best_acc = max(r.accuracy for r in rows)
-    fair = [r for r in rows if r.accuracy >= best_acc - max_accuracy_drop]
+    floor = best_acc - max_accuracy_drop if min_accuracy is None else min(min_accuracy, best_acc)
+    fair = [r for r in rows if r.accuracy >= floor]
     return max(fair, key=lambda r: (round(r.uar, 4), r.accuracy))
 
 
@@ -141,7 +145,7 @@ def tune(opts: TuneOptions) -> TuneResult:
     plain, mirrored = _batches(raw, x), _batches(raw, np.ascontiguousarray(x[..., ::-1]))
     flips = {"auto": (False, True), "on": (True,), "off": (False,)}[opts.hflip]
     rows = score_rows(plain, mirrored, y, prior, opts.taus, flips)
-    chosen = choose(rows, opts.max_accuracy_drop)
+    chosen = choose(rows, opts.max_accuracy_drop, opts.min_accuracy)
     adjust = LogitAdjust(tau=chosen.tau, prior=tuple(float(p) for p in prior), hflip=chosen.hflip)
     tuned = model_from_checkpoint({**ckpt, "build_kwargs": {**kwargs, "adjust": adjust.__dict__.copy()}}).eval()
     tuned.meta = meta.evolve(adjust=adjust)

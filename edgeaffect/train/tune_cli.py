@@ -28,11 +28,15 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="The tuned run folder to write (export and run take it)."),
         data: str = typer.Option("", "--data", help="Dataset with the model's classes (default: the run's data)."),
         split: str = typer.Option("valid", "--split", help="Held-out split the choices are measured on (not test)."),
+        which: str = typer.Option("best", "--which", help="best or last checkpoint of the run folder."),
         taus: str = typer.Option("-1,-0.75,-0.5,-0.375,-0.25,-0.125,0,0.25", "--taus",
                                  help="Prior-correction strengths to try (logits + tau*log prior; < 0 favours rare classes)."),
         hflip: str = typer.Option("auto", "--hflip", help="Mirror averaging: auto (kept if it helps), on, off."),
         max_accuracy_drop: float = typer.Option(0.005, "--max-accuracy-drop", min=0.0, max=1.0,
                                                 help="Top-1 the prior correction may cost against the best of the grid."),
+        min_accuracy: Optional[float] = typer.Option(None, "--min-accuracy", min=0.0, max=1.0,
+                                                     help="Instead of the budget: keep at least this accuracy "
+                                                          "(e.g. the valid accuracy of the model it replaces)."),
         framing: bool = typer.Option(True, "--framing/--no-framing", help="Choose the crop framing through the detector."),
         framing_faces: int = typer.Option(800, "--framing-faces", min=10, max=20000),
         scales: str = typer.Option("0.8,0.9,1,1.1,1.2,1.3", "--scales", help="Crop sides to try, in detector boxes."),
@@ -43,8 +47,8 @@ def register(app: typer.Typer) -> None:
         from edgeaffect.train.tune import TuneOptions, format_result, tune
 
         check_writable(out, folder=True)
-        opts = TuneOptions(run=str(run), out=str(out), data=data, split=split, taus=_floats(taus, "--taus"),
-                           hflip=hflip, max_accuracy_drop=max_accuracy_drop, framing=framing,
+        opts = TuneOptions(run=str(run), out=str(out), data=data, split=split, which=which, taus=_floats(taus, "--taus"),
+                           hflip=hflip, max_accuracy_drop=max_accuracy_drop, min_accuracy=min_accuracy, framing=framing,
                            framing_faces=framing_faces, scales=_floats(scales, "--scales"),
                            shifts_y=_floats(shifts, "--shifts"))
         typer.echo(format_result(tune(opts)))
