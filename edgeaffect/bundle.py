@@ -175,7 +175,14 @@ def load_bundle(folder: str | Path, *, check: bool = True) -> Bundle:
     if not check:
         return Bundle(root=root, meta=ModelMeta.load(root / META), manifest=manifest)
     seal(root, manifest)
-    verify_checksums(root, manifest)
+    try:
+        verify_checksums(root, manifest)
+    except BundleError as exc:
+        from edgeaffect.assets import REINSTALL, is_default
+
+        if is_default(folder):  # the shipped model damaged: the package, not a copied bundle, needs replacing
+            raise BundleError(exc.what, REINSTALL) from None
+        raise
     meta_bytes = _read_limited(root / META, MAX_META_BYTES, binary=True)
     if hashlib.sha256(meta_bytes).hexdigest() != manifest.files[META]:  # changed since its checksum was read
         raise BundleError(f"bundle file {root / META} does not match its checksum (edited while loading)",

@@ -107,6 +107,9 @@ def test_export_makes_no_network_call_and_writes_only_its_folder_and_temp(world,
         folder.mkdir()
     env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1",
            "XDG_CACHE_HOME": str(home / ".cache"), "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp)}
+    # torch's inductor writes its cache folder's path into os.environ the first time it asks for it (an
+    # export earlier in this pytest process did), and a child would inherit /tmp/... instead of its TMPDIR
+    env.pop("TORCHINDUCTOR_CACHE_DIR", None)
     cmd = [strace, "-f", "-qq", "-o", str(trace), "-e", "trace=%network,openat,creat,mkdir,rename,unlink",
            sys.executable, "-m", "edgeaffect", "export", "default", "--target", target, "--format", fmt,
            "--precision", "fp32", "--verify-data", str(faces), "--n-verify", "12", "--accept-drop",

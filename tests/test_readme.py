@@ -110,7 +110,11 @@ EXPECT = [
     ("train --list", lambda w, out: "ferplus-default" in out and "resnet18" in out),
     ("train ferplus-default", lambda w, out: (w / "runs" / "mine" / "best.pt").is_file()
      and "framing" in (w / "runs" / "mine" / "meta.json").read_text()),
-    ("eval runs/mine", lambda w, out: "112" in out and "cubic" in out),
+    ("eval runs/mine --", lambda w, out: "112" in out and "cubic" in out),
+    ("train ferplus-balanced", lambda w, out: (w / "runs" / "mine-bal" / "best.pt").is_file()),
+    ("tune runs/mine-bal", lambda w, out: '"adjust"' in (w / "runs" / "mine-tuned" / "meta.json").read_text()
+     and "framing" in out),
+    ("eval runs/mine-tuned", lambda w, out: "recall" in out and "[" in out and "valid+test" in out),
     ("compress runs/mine", lambda w, out: (w / "runs" / "mine-p30" / "best.pt").is_file()),
     ("devices", lambda w, out: "rpi4" in out),
     ("eval --pulse pos", lambda w, out: "MAE" in out and "pos" in out),
