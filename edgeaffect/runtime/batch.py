@@ -23,12 +23,13 @@ import io
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from edgeaffect.errors import ConfigError, EdgeAffectError
 from edgeaffect.io import IMAGE_SUFFIXES, atomic_write_json, atomic_write_text
+from edgeaffect.plain import to_plain
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,7 @@ def write_corpus(rows: Sequence[VideoOutcome], outdir: Path) -> Path:
     """``corpus.json`` (every field) and ``corpus.csv`` (one row per item, a column per expression)."""
     import csv
 
-    atomic_write_json(outdir / "corpus.json", [asdict(r) for r in rows])
+    atomic_write_json(outdir / "corpus.json", [to_plain(r) for r in rows])
     labels = list(dict.fromkeys(k for r in rows for k in r.share))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
