@@ -61,15 +61,22 @@ SECTIONS = (  # (anchor, heading, which tables, which figures) by key prefix
 )
 
 
-def render(results: Sequence[BenchResult], tables: Sequence[Table], figures: Sequence[Figure], *,
-           title: str = "edgeaffect benchmark report", sources: str = "") -> str:
+def sections(layout, tables: Sequence[Table], figures: Sequence[Figure]) -> tuple[list[str], list[str]]:
+    """(section HTML, navigation items) of a page: each (anchor, heading, table prefixes, figure prefixes) of
+    ``layout`` that has something to show, figures first.  The bench and the run page share it."""
     parts, nav = [], []
-    for anchor, heading, tprefixes, fprefixes in SECTIONS:
+    for anchor, heading, tprefixes, fprefixes in layout:
         body = [figure_html(f) for f in figures if f.key.startswith(fprefixes)]
         body += [table_html(t) for t in tables if t.key.startswith(tprefixes)]
         if body:
             nav.append(f'<li><a href="#{anchor}">{html.escape(heading)}</a></li>')
             parts.append(f'<section id="{anchor}">\n<h2>{html.escape(heading)}</h2>\n' + "\n".join(body) + "\n</section>")
+    return parts, nav
+
+
+def render(results: Sequence[BenchResult], tables: Sequence[Table], figures: Sequence[Figure], *,
+           title: str = "edgeaffect benchmark report", sources: str = "") -> str:
+    parts, nav = sections(SECTIONS, tables, figures)
     devices = sorted({r.device.profile for r in results})
     subtitle = f"{len(results)} result file(s); devices: {', '.join(devices)}"
     return Template(_template("page.html")).substitute(

@@ -36,15 +36,9 @@ def is_run_file(path: str | Path) -> bool:
 
 
 def _page(runs, tables, figures, title: str, sources: str) -> str:
-    from edgeaffect.report.html import _template, figure_html, table_html
+    from edgeaffect.report.html import _template, sections
 
-    parts, nav = [], []
-    for anchor, heading, tprefixes, fprefixes in SECTIONS:
-        body = [figure_html(f) for f in figures if f.key.startswith(fprefixes)]
-        body += [table_html(t) for t in tables if t.key.startswith(tprefixes)]
-        if body:
-            nav.append(f'<li><a href="#{anchor}">{html.escape(heading)}</a></li>')
-            parts.append(f'<section id="{anchor}">\n<h2>{html.escape(heading)}</h2>\n' + "\n".join(body) + "\n</section>")
+    parts, nav = sections(SECTIONS, tables, figures)
     subtitle = f"{len(runs)} run(s): " + ", ".join(f"{r.name} ({len(r.frames)} frames)" for r in runs)
     return Template(_template("run_page.html")).substitute(
         title=html.escape(title), subtitle=html.escape(subtitle), style=_template("style.css"), nav="\n".join(nav),
