@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from edgeaffect.detectors.base import Face, FaceDetector
+from edgeaffect.runtime.tracker import iou
 
 # Measured with benchmarks/bench_runtime.py --modes (see the module docstring): a face that enters
 # is found within 20 rounds (2/3 s at 30 FPS); tracked faces are found on every round.
@@ -52,14 +53,6 @@ class RegionOptions:
     def __post_init__(self) -> None:
         if self.full_every < 1 or self.side < 16 or self.margin < 0:
             raise ValueError("full_every must be >= 1, side >= 16 and margin >= 0")
-
-
-def _iou(a: Face, b: Face) -> float:
-    x0, y0 = max(a.x, b.x), max(a.y, b.y)
-    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
-    inter = max(x1 - x0, 0.0) * max(y1 - y0, 0.0)
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
 
 
 def region_of(face: Face, margin: float) -> tuple[float, float, float]:
@@ -130,11 +123,11 @@ class RegionDetector:
                                             x0, y0, side / o.side))
         found: list[Face] = []
         for box, mapped in zip(boxes, per_tile):
-            best = max(mapped, key=lambda f: _iou(f, box), default=None)
-            if best is None or _iou(best, box) < o.min_iou:
+            best = max(mapped, key=lambda f: iou(f, box), default=None)
+            if best is None or iou(best, box) < o.min_iou:
                 return None
             # two tracks that converge find the same face: keep it once (the tracker would start a new track)
-            if all(_iou(best, f) < 0.5 for f in found):
+            if all(iou(best, f) < 0.5 for f in found):
                 found.append(best)
         return tuple(sorted(found, key=lambda f: f.score, reverse=True))
 
