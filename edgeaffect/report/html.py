@@ -81,5 +81,6 @@ def render(results: Sequence[BenchResult], tables: Sequence[Table], figures: Seq
     subtitle = f"{len(results)} result file(s); devices: {', '.join(devices)}"
     return Template(_template("page.html")).substitute(
         title=html.escape(title), subtitle=html.escape(subtitle), style=_template("style.css"),
-        nav="\n".join(nav), devices=devices_html(results), sections="\n".join(parts),
+        nav="\n".join(nav), sections="\n".join(parts),
+        devices=f'<section id="devices">\n<h2>Devices and tools</h2>\n{devices_html(results)}\n</section>',
         version=html.escape(__version__), sources=html.escape(sources or "bench results"))

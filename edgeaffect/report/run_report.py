@@ -40,9 +40,9 @@ def _page(runs, tables, figures, title: str, sources: str) -> str:
 
     parts, nav = sections(SECTIONS, tables, figures)
     subtitle = f"{len(runs)} run(s): " + ", ".join(f"{r.name} ({len(r.frames)} frames)" for r in runs)
-    return Template(_template("run_page.html")).substitute(
+    return Template(_template("page.html")).substitute(  # the bench report's page, without its devices section
         title=html.escape(title), subtitle=html.escape(subtitle), style=_template("style.css"), nav="\n".join(nav),
-        sections="\n".join(parts), version=html.escape(__version__), sources=html.escape(sources or "run results"))
+        sections="\n".join(parts), devices="", version=html.escape(__version__), sources=html.escape(sources or "run results"))
 
 
 def _markdown(runs, tables, figures, title: str) -> str:
