@@ -111,12 +111,10 @@ class _Loop:
     """The per-frame work and its state; ``run`` drives it."""
 
     def __init__(self, config: RunConfig, settings: ResolvedSettings, predictor: Predictor, stats: RunStats,
-                 model: FacePredictor | None = None) -> None:
+                 model: FacePredictor) -> None:
         self.config, self.settings, self.predictor, self.stats = config, settings, predictor, stats
         self.meta = predictor.meta
-        # the Python predictor's own detector and framing when there is one (``run`` always has one)
-        self.crop = model.crop if model else config.crop.for_model(self.meta)
-        self.detector = model.detector if model else create_detector(settings.detector, **dict(settings.detector_options))
+        self.crop, self.detector = model.crop, model.detector  # the predictor's framing and detector, built once
         self.region = None  # full-frame passes on a schedule, regions around confident tracks between
         if settings.detect_region:
             second = create_detector(settings.detector, **dict(settings.detector_options))  # keeps its own input size

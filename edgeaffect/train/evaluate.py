@@ -174,8 +174,25 @@ def evaluate_bundle(opts: EvalOptions) -> EvalReport:
     flat, reports = score(meta, {h.name: o for h, o in zip(meta.heads, outputs)}, targets, classes=classes)
     match = view.info.get("class_match")
     return EvalReport(checkpoint=str(opts.checkpoint), data=str(index.root), split=opts.split, samples=len(samples),
-                      dropped=samples.skipped, loss=None, metrics=flat, reports=reports,
+                      dropped=samples.skipped, loss=None, metrics=flat, reports=with_intervals(reports),
                       classes=_named(match, index))
+
+
+def with_intervals(reports: dict[str, Any]) -> dict[str, Any]:
+    """Each class's recall with its bootstrap 95 % interval, from the confusion matrix's row (its hits and
+    faces).  Here, once per ``eval``, not in every validation pass of a training run, where nobody reads it."""
+    from edgeaffect.metrics import recall_interval
+
+    out = dict(reports)
+    for head, rep in reports.items():
+        if not isinstance(rep, dict) or "confusion" not in rep or "per_class" not in rep:
+            continue
+        per_class = {}
+        for i, (lab, c) in enumerate(rep["per_class"].items()):
+            row = rep["confusion"][i] if i < len(rep["confusion"]) else []
+            per_class[lab] = {**c, "recall_ci95": list(recall_interval(int(row[i]) if row else 0, int(sum(row))))}
+        out[head] = {**rep, "per_class": per_class}
+    return out
 
 
 def _named(match: Any, index: Any) -> dict[str, str]:
@@ -195,7 +212,8 @@ def evaluate_checkpoint(opts: EvalOptions) -> EvalReport:
     records = builders.limited(index.split(opts.split), opts.limit, config.runtime.seed)
     result = score_records(model, meta, config, records, desc=opts.split, classes=set_classes(index))
     return EvalReport(checkpoint=str(opts.checkpoint), data=str(index.root), split=opts.split, samples=result.samples,
-                      dropped=result.dropped, loss=result.loss, metrics=result.metrics, reports=result.reports,
+                      dropped=result.dropped, loss=result.loss, metrics=result.metrics,
+                      reports=with_intervals(result.reports),
                       classes=_named(index.info.get("class_match"), index))
 
 

@@ -81,7 +81,7 @@ def search_framing(pasted: PastedFaces, meta: ModelMeta, classify: Callable[[np.
     from edgeaffect.detectors import create_detector, largest
     from edgeaffect.facecrop import cut
     from edgeaffect.metrics import uar as balanced
-    from edgeaffect.preprocess import prepare_image
+    from edgeaffect.preprocess import prepare_batch
 
     det = create_detector(detector)
     faces = [largest(det.detect(f)) for f in pasted.frames]
@@ -97,10 +97,10 @@ def search_framing(pasted: PastedFaces, meta: ModelMeta, classify: Callable[[np.
                 pixels = (cut(frame, face, framing, meta.input_size, interpolation_name=meta.interpolation)
                           if face is not None else None)  # the one cut training caches and the runtime use
                 if pixels is not None and pixels.size:
-                    batch.append(prepare_image(pixels, meta))
+                    batch.append(pixels)
                     where.append(i)
             if batch:
-                pred[where] = classify(np.stack(batch).astype(np.float32)).argmax(1)
+                pred[where] = classify(prepare_batch(batch, meta)).argmax(1)
             hits = pred == pasted.labels
             rows.append(FramingRow(scale=float(scale), shift_y=float(shift), accuracy=float(hits.mean()),
                                    uar=float(balanced(pasted.labels, pred)), found=len(where), total=n))

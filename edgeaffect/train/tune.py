@@ -105,14 +105,9 @@ def choose(rows: Sequence[AdjustRow], max_accuracy_drop: float, min_accuracy: fl
     return max(fair, key=lambda r: (round(r.uar, 4), r.accuracy))
 
 
-def _images(records: Sequence[Any], meta: ModelMeta) -> np.ndarray:
-    from edgeaffect.preprocess import prepare_image
-
-    return np.stack([prepare_image(r.read_image(), meta) for r in records]).astype(np.float32)
-
-
 def tune(opts: TuneOptions) -> TuneResult:
     from edgeaffect.data import open_dataset
+    from edgeaffect.preprocess import prepare_batch
     from edgeaffect.train.builders import class_prior
     from edgeaffect.train.checkpoint import load_checkpoint, model_from_checkpoint
     from edgeaffect.train.recipes import data_path
@@ -125,11 +120,9 @@ def tune(opts: TuneOptions) -> TuneResult:
     if len(meta.heads) != 1 or meta.heads[0].kind is not HeadKind.LOGITS:
         raise ModelError(f"tune chooses a classifier's prior correction; {opts.run} is a {meta.task.value} model",
                          "tune a single-head expression classifier")
-    if "adjust" not in _build_params(ckpt["model_name"]):
-        raise ModelError(f"model '{ckpt['model_name']}' cannot carry a prior correction in its graph",
-                         "tune a resnet18-family classifier")
     kwargs = {k: v for k, v in ckpt["build_kwargs"].items() if k != "adjust"}
-    raw = model_from_checkpoint({**ckpt, "build_kwargs": kwargs}).eval().float()
+    # adjust=None: the network alone; the registry refuses a family that cannot carry a correction in its graph
+    raw = model_from_checkpoint({**ckpt, "build_kwargs": {**kwargs, "adjust": None}}).eval().float()
     config = TrainConfig.from_dict(ckpt["config"])
     root = opts.data or str(data_path(config))
     index = open_dataset(root, format=config.data.format, **config.data.options)
@@ -139,9 +132,9 @@ def tune(opts: TuneOptions) -> TuneResult:
     records = [r for r in index.split(opts.split) if r.label is not None]
     if not records:
         raise ConfigError(f"{root} has no labelled '{opts.split}' split", "pass --split valid (a held-out split)")
-    prior = class_prior(index.split(config.data.train_split), len(meta.labels)).astype(np.float64)
-    prior = np.clip(prior, 1e-4, None) / np.clip(prior, 1e-4, None).sum()
-    x, y = _images(records, meta), np.asarray([r.label for r in records])
+    prior = np.clip(class_prior(index.split(config.data.train_split), len(meta.labels)), 1e-4, None).astype(np.float64)
+    prior /= prior.sum()  # a class absent from train keeps a finite log
+    x, y = prepare_batch([r.read_image() for r in records], meta), np.asarray([r.label for r in records])
     plain, mirrored = _batches(raw, x), _batches(raw, np.ascontiguousarray(x[..., ::-1]))
     flips = {"auto": (False, True), "on": (True,), "off": (False,)}[opts.hflip]
     rows = score_rows(plain, mirrored, y, prior, opts.taus, flips)
@@ -164,14 +157,6 @@ def tune(opts: TuneOptions) -> TuneResult:
                         adjust_rows=rows, framing_rows=framing_rows, framing=framing)
     _write_run(opts, ckpt, tuned.meta, adjust, result)
     return result
-
-
-def _build_params(model_name: str) -> set[str]:
-    import inspect
-
-    from edgeaffect.train.registry import _entry
-
-    return set(inspect.signature(_entry(model_name).build).parameters)
 
 
 def _write_run(opts: TuneOptions, ckpt: dict[str, Any], meta: ModelMeta, adjust: LogitAdjust, result: TuneResult) -> None:
