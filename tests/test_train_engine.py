@@ -107,6 +107,31 @@ def test_classes_that_do_not_fit_the_head_fail_before_training(cache, tmp_path):
     assert not (tmp_path / "ft" / "last.pt").exists()
 
 
+def test_a_fine_tune_can_change_the_input_size_of_a_pooled_image_model(cache, tmp_path):
+    from edgeaffect.train.engine import fit
+
+    fit(config(cache, tmp_path / "base", "epochs=1"))
+    kept = fit(config(cache, tmp_path / "kept", "epochs=1", f"model.init={tmp_path / 'base'}"))
+    assert ModelMeta.load(kept.run_dir).input_size == (32, 32)
+    grown = fit(config(cache, tmp_path / "grown", "epochs=1", f"model.init={tmp_path / 'base'}", "size=40"))
+    assert ModelMeta.load(grown.run_dir).input_size == (40, 40)
+    saved = torch.load(tmp_path / "grown" / "last.pt", map_location="cpu", weights_only=True)
+    assert saved["meta"]["input_size"] in ([40, 40], (40, 40))
+
+
+def test_a_fine_tune_at_a_size_the_graph_cannot_take_is_refused():
+    from edgeaffect.train.builders import resized
+    from edgeaffect.train.registry import create_model
+
+    fixed = create_model(TINY)
+    meta = fixed.meta
+    fixed = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 8))  # no global pooling
+    fixed.meta = meta
+    with pytest.raises(ModelError, match="cannot take 40x40 inputs"):
+        resized(fixed, 40, source="checkpoint X")
+    assert fixed.meta.input_size == (32, 32) and fixed.training
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

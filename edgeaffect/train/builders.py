@@ -82,6 +82,8 @@ def build_model(config: TrainConfig, index: DatasetIndex) -> torch.nn.Module:
 
         model = model_from_checkpoint(load_checkpoint(config.model.init))
         check_fit(model.meta, index, source=f"checkpoint {config.model.init}")
+        if config.model.input_size is not None:
+            model = resized(model, config.model.input_size, source=f"checkpoint {config.model.init}")
         return record_framing(model, index)
     kwargs: dict[str, Any] = dict(config.model.options)
     for key in ("input_size", "frames"):
@@ -98,6 +100,31 @@ def build_model(config: TrainConfig, index: DatasetIndex) -> torch.nn.Module:
     model = create_model(config.model.name, **kwargs)
     check_fit(model.meta, index, source=f"model '{config.model.name}'")
     return record_framing(model, index)
+
+
+def resized(model: torch.nn.Module, side: int, *, source: str) -> torch.nn.Module:
+    """The ``model.init`` model fed ``side`` x ``side`` inputs from now on (a fine-tune at a new
+    resolution): only for image models that end in global pooling, proved by a forward pass at the
+    new size, since a fixed-size graph would otherwise fail epochs later or, worse, not at all."""
+    meta = model.meta
+    size = (int(side), int(side))
+    if meta.temporal is not None or meta.task not in (Task.CLASSIFICATION, Task.MULTITASK):
+        raise ModelError(f"{source} is not an image model; its input size is fixed",
+                         "drop model.input_size when starting from it")
+    if tuple(meta.input_size) == size:
+        return model
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, meta.channels, *size))
+    except (RuntimeError, ValueError) as exc:
+        raise ModelError(f"{source} ({meta.model}) cannot take {size[0]}x{size[1]} inputs: {exc}",
+                         f"drop model.input_size to keep its {meta.input_size[0]} px") from None
+    finally:
+        model.train(was_training)
+    model.meta = meta.evolve(input_size=size)
+    return model
 
 
 def record_framing(model: torch.nn.Module, index: DatasetIndex) -> torch.nn.Module:
