@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import csv
 import json
-import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from browser_support import CHROMIUM, chromium, lay_out  # tests/ is on sys.path (pytest rootdir insertion)
 from test_bench import bench, make_bundle, write_faces  # tests/ is on sys.path (pytest rootdir insertion)
 
 pytest.importorskip("matplotlib")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
 @pytest.fixture(scope="module")
@@ -83,48 +80,23 @@ def test_report_cli_refuses_a_foreign_json(tmp_path, results):
     assert (tmp_path / "r" / "report.html").is_file()
 
 
-def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-           "--enable-logging=stderr", "--v=0", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_html_renders_in_headless_chromium(report, tmp_path):
     files, _ = report
     page = files.html.read_text()
     assert "http://" not in page and "https://" not in page  # standalone: nothing to fetch
     assert "const&lt;&amp;&gt;" in page and "const<&>" not in page  # names are escaped
-    # A harness page opens the report in an iframe and writes what the browser actually laid out into its own
-    # DOM: rows per table, and for each image whether it decoded (naturalWidth > 0).
-    harness = tmp_path / "harness.html"
-    harness.write_text(f"""<!DOCTYPE html><html><body><pre id="out">pending</pre>
-<iframe id="f" src="{files.html.as_uri()}" width="1200" height="900"></iframe>
-<script>
-document.getElementById('f').onload = function () {{
-  var d = this.contentDocument, out = {{tables: {{}}, images: []}};
-  d.querySelectorAll('table').forEach(function (t) {{ out.tables[t.id] = t.tBodies[0].rows.length; }});
-  d.querySelectorAll('img').forEach(function (i) {{
-    out.images.push([i.src.slice(0, 21), i.complete, i.naturalWidth, i.getBoundingClientRect().width]); }});
-  document.getElementById('out').textContent = 'RESULT' + JSON.stringify(out) + 'END';
-}};
-</script></body></html>""")
-    run = _chromium("--allow-file-access-from-files", "--virtual-time-budget=10000", "--dump-dom",
-                    harness.as_uri(), profile=tmp_path / "profile")
-    assert run.returncode == 0, run.stderr[-2000:]
-    found = re.search(r"RESULT(.*?)END", run.stdout, re.S)
-    assert found, run.stdout[-2000:]
-    laid_out = json.loads(found.group(1).replace("&quot;", '"'))
+    laid_out, stderr = lay_out(files.html, tmp_path, images="[]", collect="""d.querySelectorAll('img').forEach(function (i) {
+    out.images.push([i.src.slice(0, 21), i.complete, i.naturalWidth, i.getBoundingClientRect().width]); });""")
     assert laid_out["tables"]["resize-laptop-x86-good"] == 4 and laid_out["tables"]["summary"] == 3
     assert len(laid_out["images"]) >= 6
     for src, complete, natural, shown in laid_out["images"]:
         assert src == "data:image/png;base64" and complete and natural > 100 and shown > 50
-    bad = [ln for ln in run.stderr.splitlines() if "CONSOLE" in ln or "ERR_FILE_NOT_FOUND" in ln or "Uncaught" in ln]
+    bad = [ln for ln in stderr.splitlines() if "CONSOLE" in ln or "ERR_FILE_NOT_FOUND" in ln or "Uncaught" in ln]
     assert not bad, bad
 
     shot = tmp_path / "shot.png"
-    run = _chromium("--window-size=1200,1600", f"--screenshot={shot}", files.html.as_uri(), profile=tmp_path / "p2")
+    run = chromium("--window-size=1200,1600", f"--screenshot={shot}", files.html.as_uri(), profile=tmp_path / "p2")
     assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
     import cv2
 

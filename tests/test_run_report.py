@@ -9,14 +9,13 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgeaffect.cli import main
-from test_report import CHROMIUM, _chromium  # tests/ is on sys.path
+from browser_support import CHROMIUM, lay_out  # tests/ is on sys.path
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("scipy")
@@ -87,25 +86,8 @@ def test_a_killed_runs_cut_last_line_is_left_out(runs, tmp_path):
 def test_run_report_renders_in_headless_chromium(report, tmp_path):
     page = report / "report.html"
     assert "http://" not in page.read_text() and "https://" not in page.read_text()
-    harness = tmp_path / "harness.html"
-    harness.write_text(f"""<!DOCTYPE html><html><body><pre id="out">pending</pre>
-<iframe id="f" src="{page.as_uri()}" width="1200" height="900"></iframe>
-<script>
-window.onerror = function (m) {{ document.getElementById('out').textContent = 'ERROR ' + m; }};
-document.getElementById('f').onload = function () {{
-  var d = this.contentDocument, out = {{tables: {{}}, images: {{}}}};
-  d.querySelectorAll('table').forEach(function (t) {{ out.tables[t.id] = t.tBodies[0].rows.length; }});
-  d.querySelectorAll('figure').forEach(function (f) {{
-    var i = f.querySelector('img'); out.images[f.id] = [i.complete, i.naturalWidth, i.getBoundingClientRect().width]; }});
-  document.getElementById('out').textContent = 'RESULT' + JSON.stringify(out) + 'END';
-}};
-</script></body></html>""")
-    run = _chromium("--allow-file-access-from-files", "--virtual-time-budget=10000", "--dump-dom",
-                    harness.as_uri(), profile=tmp_path / "profile")
-    assert run.returncode == 0, run.stderr[-2000:]
-    found = re.search(r"RESULT(.*?)END", run.stdout, re.S)
-    assert found, run.stdout[-2000:]
-    laid_out = json.loads(found.group(1).replace("&quot;", '"'))
+    laid_out, _ = lay_out(page, tmp_path, images="{}", collect="""d.querySelectorAll('figure').forEach(function (f) {
+    var i = f.querySelector('img'); out.images[f.id] = [i.complete, i.naturalWidth, i.getBoundingClientRect().width]; });""")
     assert laid_out["tables"]["runs"] == 2 and laid_out["tables"]["heart-rate"] == 1
     for key in ("fig-timeline-pulse-t1", "fig-heart-rate-pulse-t1", "fig-coverage", "fig-latency"):
         complete, width, shown = laid_out["images"][key]
