@@ -47,9 +47,9 @@ def jittered_times(seconds: float, fps: float = 30.0, seed: int = 0) -> np.ndarr
     return np.concatenate([[0.0], np.cumsum(gaps)])[: int(seconds * fps)]
 
 
-def write_video(path: Path, frames: Sequence[np.ndarray], fps: float = 30.0) -> Path:
+def write_video(path: Path, frames: Sequence[np.ndarray], fps: float = 30.0, fourcc: str = "MJPG") -> Path:
     h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
     for f in frames:
         writer.write(f)
     writer.release()

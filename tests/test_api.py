@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import edgeaffect
+from pulse_support import write_video  # tests/ is on sys.path
 from runtime_support import make_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,15 +52,6 @@ def real_frames(n: int) -> list[np.ndarray]:
     return [frame] * n
 
 
-def write_clip(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    for f in frames:
-        writer.write(f)
-    writer.release()
-    return path
-
-
 def run_blocked(code: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-c", BLOCK_TORCH + code], cwd=cwd, env=env, capture_output=True,
@@ -74,7 +66,7 @@ def model():
 def test_the_readme_python_block_runs_with_torch_blocked(tmp_path):
     frames = real_frames(45)
     cv2.imwrite(str(tmp_path / "face.jpg"), frames[0])
-    write_clip(tmp_path / "clip.mp4", frames)
+    write_video(tmp_path / "clip.mp4", frames, fourcc="mp4v")
     done = run_blocked(readme_python() + "\nprint('TORCH', 'torch' in sys.modules)\n", tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
@@ -101,7 +93,7 @@ def test_image_call_equals_run_on_the_same_frame(model, tmp_path):
     faces = model(frame)
     assert faces and faces[0].label in model.labels and abs(sum(faces[0].scores) - 1) < 1e-4
     assert faces[0].to_dict()["label"] == faces[0].label
-    video = write_clip(tmp_path / "one.avi", [frame] * 3)
+    video = write_video(tmp_path / "one.avi", [frame] * 3)
     out = tmp_path / "r.jsonl"
     from edgeaffect.cli import main
 
