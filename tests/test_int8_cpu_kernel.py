@@ -23,16 +23,10 @@ from edgeaffect.compress.ort_quant import reduce_range  # noqa: E402
 from edgeaffect.compress.verify import DEFAULT_THRESHOLDS  # noqa: E402
 from edgeaffect.formats import ExportOptions  # noqa: E402
 from edgeaffect.runtime.backends import create_backend  # noqa: E402
-from test_export_onnx import TinyCNN, calib, images, tiny_meta, verify_set  # noqa: E402,F401  (tests/ on sys.path)
+from test_export_onnx import calib, images, model, tiny_meta, verify_set  # noqa: E402,F401  (tests/ on sys.path)
 
 GATE = DEFAULT_THRESHOLDS["int8"].top1_agreement
 HERE = cpu_int8_features()
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return TinyCNN().eval()
 
 
 @pytest.fixture(scope="module")
