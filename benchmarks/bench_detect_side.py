@@ -23,18 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from edgeaffect.detectors import create_detector
+from edgeaffect.io import video_frames
 from edgeaffect.runtime.tracker import iou
 
 
 def _frames(video: Path, limit: int, shrink: float) -> list[np.ndarray]:
     import cv2
 
-    cap = cv2.VideoCapture(str(video))
     frames = []
-    while len(frames) < limit:
-        ok, frame = cap.read()
-        if not ok:
-            break
+    for frame in video_frames(video, limit):
         if shrink != 1.0:
             h, w = frame.shape[:2]
             small = cv2.resize(frame, (round(w * shrink), round(h * shrink)), interpolation=cv2.INTER_AREA)
@@ -43,7 +40,6 @@ def _frames(video: Path, limit: int, shrink: float) -> list[np.ndarray]:
             canvas[y:y + small.shape[0], x:x + small.shape[1]] = small
             frame = canvas
         frames.append(frame)
-    cap.release()
     if not frames:
         raise SystemExit(f"cannot decode {video}")
     return frames

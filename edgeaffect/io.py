@@ -1,4 +1,4 @@
-"""Atomic file writes, checksums, and which files count as images, shared by training, export and the runtime.
+"""Atomic file writes, checksums, which files count as images and reading a video's frames, shared by training, export and the runtime.
 
 Outputs are written to a temporary file in the same folder and renamed into
 place, so a crash or a kill never leaves a truncated checkpoint, bundle file or
@@ -19,9 +19,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from edgeaffect.errors import ConfigError
+from edgeaffect.errors import ConfigError, DataError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent  # the installed package: never an output
 # Image files every reader of folders takes (datasets, calibration folders, the runtime's image-folder
@@ -77,6 +77,29 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def video_frames(path: str | Path, limit: int | None = None) -> Iterator[Any]:
+    """The frames of a video file as BGR uint8 arrays, in order, at most ``limit`` of them.
+
+    For reading a whole file offline (recordings, benchmarks, tests); the runtime's sources add
+    timestamps, reconnects and drop policies on top of their own capture.
+    """
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise DataError(f"OpenCV cannot open {path}", "check the file is a complete video")
+        count = 0
+        while limit is None or count < limit:
+            ok, image = cap.read()
+            if not ok:
+                return
+            count += 1
+            yield image
+    finally:
+        cap.release()
 
 
 def _existing_ancestor(path: Path) -> Path:

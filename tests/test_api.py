@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import edgeaffect
+from edgeaffect.io import video_frames
 from pulse_support import write_video  # tests/ is on sys.path
 from runtime_support import make_video
 
@@ -42,10 +43,7 @@ def readme_python() -> str:
 def real_frames(n: int) -> list[np.ndarray]:
     """The first ``n`` frames of the PhysRecorder clip, else a synthetic 640x480 face."""
     if CLIP.is_file():
-        cap = cv2.VideoCapture(str(CLIP))
-        frames = [cap.read()[1] for _ in range(n)]
-        cap.release()
-        return frames
+        return list(video_frames(CLIP, n))
     from edgeaffect.data.synthetic import synth_frame
 
     frame, _, _ = synth_frame(height=480, width=640, face_px=200, seed=3)

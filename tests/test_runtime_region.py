@@ -10,7 +10,6 @@ import json
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -19,6 +18,7 @@ from edgeaffect.bundle import RuntimeSettings
 from edgeaffect.detectors import create_detector
 from edgeaffect.detectors.base import Face
 from edgeaffect.errors import EdgeAffectError
+from edgeaffect.io import video_frames
 from edgeaffect.runtime.pipeline import RunConfig, run
 from edgeaffect.runtime.region import RegionDetector, RegionOptions, cut_region, region_of, to_frame
 from edgeaffect.runtime.tracker import IouTracker, iou
@@ -33,15 +33,7 @@ def two_faces(tmp_path_factory) -> Path:
 
 
 def _frames(path: Path, n: int) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while len(out) < n:
-        ok, image = cap.read()
-        if not ok:
-            break
-        out.append(image)
-    cap.release()
-    return out
+    return list(video_frames(path, n))
 
 
 def test_a_face_found_in_its_region_maps_back_onto_the_full_frame_box(two_faces):

@@ -26,6 +26,7 @@ import numpy as np
 
 from edgeaffect.data.base import DatasetIndex, Skipped, index_from_splits, register_reader
 from edgeaffect.errors import DataError
+from edgeaffect.io import video_frames
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +71,7 @@ class RecordingRecord:
                     raise DataError(f"cannot decode frame {path}", "replace the file or remove the recording")
                 yield image
             return
-        cap = cv2.VideoCapture(str(self.video))
-        if not cap.isOpened():
-            raise DataError(f"OpenCV cannot open {self.video}", "check the file is a complete video")
-        try:
-            for _ in range(n):
-                ok, image = cap.read()
-                if not ok:
-                    break
-                yield image
-        finally:
-            cap.release()
+        yield from video_frames(self.video, n)
 
 
 def read_rows(path: Path, *, columns: int, header: bool, sep: str | None = ",") -> np.ndarray:
