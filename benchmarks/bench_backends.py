@@ -14,7 +14,6 @@ INT8 calibration reads FER+ train faces under $EDGEAFFECT_DATA when present
 """
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
@@ -24,8 +23,7 @@ import numpy as np
 
 from edgeaffect.bench.latency import interleaved_ms
 from edgeaffect.calibration.sources import from_arrays, from_image_folder
-from edgeaffect.formats import ExportOptions, get_format
-from edgeaffect.runtime.backends import create_backend
+from ddamfn_side_by_side import open_variant, parser, start  # benchmarks/ is on sys.path
 
 VARIANTS = (  # label, format, precision, backend options
     ("onnxruntime fp32", "onnx", "fp32", {}),
@@ -40,20 +38,6 @@ VARIANTS = (  # label, format, precision, backend options
 )
 
 
-def load_model(run: str | None):
-    if run:
-        from edgeaffect.train.checkpoint import load_model as load_run
-
-        return load_run(run)
-    import torch
-
-    from edgeaffect.train.registry import create_model
-
-    torch.manual_seed(0)
-    model = create_model("ddamfn", num_classes=8).eval()
-    return model, model.meta
-
-
 def faces(meta, split: str, n: int, seed: int):
     root = os.environ.get("EDGEAFFECT_DATA")
     folder = Path(root, "ferplus", split) if root else None
@@ -64,18 +48,12 @@ def faces(meta, split: str, n: int, seed: int):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", help="a trained run folder (default: a freshly initialised DDAMFN)")
-    ap.add_argument("--rounds", type=int, default=60)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap = parser(__doc__)
     ap.add_argument("--calib", type=int, default=64, help="calibration faces for the INT8 variants")
-    args = ap.parse_args()
+    args, model, meta = start(ap)
 
     import torch
 
-    torch.set_num_threads(args.threads)
-    model, meta = load_model(args.run)
     calibration = faces(meta, "FER2013Train", args.calib, seed=0)
     valid = np.stack(list(faces(meta, "FER2013Valid", 64, seed=1)))
     with torch.no_grad():
@@ -88,16 +66,9 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory(prefix="edgeaffect-bench-")
     exported: dict[Path, list[str]] = {}
     for label, fmt, precision, opts in VARIANTS:
-        spec = get_format(fmt)
-        out = Path(tmp.name, f"{fmt}-{precision}")
         t0 = time.perf_counter()
-        if out not in exported:  # one export per format x precision; variants differ in backend options only
-            out.mkdir(parents=True)
-            exported[out] = spec.load_exporter()(model, meta, out, precision=precision,
-                                                 calibration=calibration if precision == "int8" else None,
-                                                 options=ExportOptions(dynamic_batch=False))
-        files = exported[out]
-        backend = create_backend(spec.backend, out / files[0], meta, threads=args.threads, **opts)
+        backend = open_variant(model, meta, Path(tmp.name, f"{fmt}-{precision}"), fmt, precision, threads=args.threads,
+                               calibration=calibration if precision == "int8" else None, exported=exported, **opts)
         top1 = np.concatenate([backend.infer(valid[i:i + 1])[0] for i in range(len(valid))]).argmax(1)
         runners[label] = (lambda b=backend: b.infer(x))
         info[label] = (getattr(backend, "precision", precision), float(np.mean(top1 == ref_top1)))

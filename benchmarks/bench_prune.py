@@ -8,8 +8,6 @@ other load on the machine hits both models alike.  Batch 1, 112x112.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -18,8 +16,7 @@ import numpy as np
 
 from edgeaffect.bench.latency import interleaved_ms
 from edgeaffect.compress.prune import prune_model
-from edgeaffect.formats import ExportOptions, get_format
-from edgeaffect.runtime.backends import create_backend
+from ddamfn_side_by_side import open_variant, parser, start  # benchmarks/ is on sys.path
 
 RUNTIMES = (  # label, format, backend options
     ("onnxruntime", "onnx", {}),
@@ -29,27 +26,12 @@ RUNTIMES = (  # label, format, backend options
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", help="a trained run folder (default: a freshly initialised DDAMFN)")
-    ap.add_argument("--ratio", type=float, default=0.3)
-    ap.add_argument("--rounds", type=int, default=60)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    args = ap.parse_args()
+    ap = parser(__doc__)
+    ap.add_argument("--ratio", type=float, default=0.3, help="share of the channels to prune")
+    args, model, meta = start(ap)
 
     import torch
 
-    torch.set_num_threads(args.threads)
-    if args.run:
-        from edgeaffect.train.checkpoint import load_model
-
-        model, meta = load_model(args.run)
-    else:
-        from edgeaffect.train.registry import create_model
-
-        torch.manual_seed(0)
-        model = create_model("ddamfn", num_classes=8).eval()
-        meta = model.meta
     example = (torch.zeros(meta.input_shape(1)),)
     t0 = time.perf_counter()
     result = prune_model(model, example, ratio=args.ratio)
@@ -61,18 +43,12 @@ def main() -> None:
     xt = torch.from_numpy(x)
     runners: dict[tuple[str, str], object] = {}
     tmp = tempfile.TemporaryDirectory(prefix="edgeaffect-bench-prune-")
+    exported: dict[Path, list[str]] = {}
     for name, m in models.items():
         runners[("torch eager", name)] = (lambda m=m: m(xt))
         for label, fmt, opts in RUNTIMES:
-            spec = get_format(fmt)
-            out = Path(tmp.name, f"{name}-{fmt}")
-            if not out.exists():
-                out.mkdir(parents=True)
-                files = spec.load_exporter()(m, meta, out, precision="fp32", calibration=None,
-                                             options=ExportOptions(dynamic_batch=False))
-                (out / ".first").write_text(files[0])
-            first = (out / ".first").read_text()
-            backend = create_backend(spec.backend, out / first, meta, threads=args.threads, **opts)
+            backend = open_variant(m, meta, Path(tmp.name, f"{name}-{fmt}"), fmt, "fp32", threads=args.threads,
+                                   exported=exported, **opts)
             runners[(label, name)] = (lambda b=backend: b.infer(x))
 
     with torch.inference_mode():

@@ -133,20 +133,38 @@ def open_source(spec: str | int | Path, options: SourceOptions | None = None) ->
                       f"or prefix the kind: {', '.join(k + ':' for k in SOURCES)}")
 
 
-@register_source("folder")
-class ImageFolderSource:
-    """Every image of a folder in name order; timestamps at ``folder_fps``."""
+class _LocalSource:
+    """What the folder and video-file sources share: a local path, read at its own pace (not real time),
+    refused at once when it is not there."""
 
     realtime = False
+    what = ""  # names the path in messages: "image folder", "video file"
 
     def __init__(self, spec: str, options: SourceOptions) -> None:
-        self.spec, self.options, self.root = spec, options, Path(spec)
+        self.spec, self.options, self.path = spec, options, Path(spec)
         self.counters = SourceCounters()
-        if not self.root.is_dir():
-            raise SourceError(f"image folder {self.root} does not exist", "pass an existing folder")
-        self.files = sorted(p for p in self.root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.matches(spec):
+            raise SourceError(f"{self.what} {self.path} does not exist", f"pass an existing {self.what}")
+
+    @staticmethod
+    def matches(spec: str) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+@register_source("folder")
+class ImageFolderSource(_LocalSource):
+    """Every image of a folder in name order; timestamps at ``folder_fps``."""
+
+    what = "image folder"
+
+    def __init__(self, spec: str, options: SourceOptions) -> None:
+        super().__init__(spec, options)
+        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
-            raise SourceError(f"image folder {self.root} holds no images ({', '.join(IMAGE_SUFFIXES)})",
+            raise SourceError(f"image folder {self.path} holds no images ({', '.join(IMAGE_SUFFIXES)})",
                               "point --source at a folder of frames")
 
     @staticmethod
@@ -155,13 +173,13 @@ class ImageFolderSource:
 
     def _wait_for_folder(self) -> None:
         attempt = 0
-        while not self.root.is_dir():
+        while not self.path.is_dir():
             attempt += 1
             self.counters.retries += 1
-            backoff_wait(attempt, self.options, f"image folder {self.root} disappeared")
+            backoff_wait(attempt, self.options, f"image folder {self.path} disappeared")
         if attempt:
             self.counters.reconnects += 1
-            log.info("image folder %s is back", self.root)
+            log.info("image folder %s is back", self.path)
 
     def frames(self) -> Iterator[Frame]:
         for index, path in enumerate(self.files):
@@ -176,21 +194,15 @@ class ImageFolderSource:
             self.counters.frames += 1
             yield Frame(index, index / self.options.folder_fps, image, (time.perf_counter() - t0) * 1e3)
 
-    def close(self) -> None:
-        pass
-
 
 @register_source("video")
-class VideoFileSource:
+class VideoFileSource(_LocalSource):
     """A video file read in order, every frame; timestamps from the container."""
 
-    realtime = False
+    what = "video file"
 
     def __init__(self, spec: str, options: SourceOptions) -> None:
-        self.spec, self.options, self.path = spec, options, Path(spec)
-        self.counters = SourceCounters()
-        if not self.path.is_file():
-            raise SourceError(f"video file {self.path} does not exist", "pass an existing video file")
+        super().__init__(spec, options)
         self._cap: cv2.VideoCapture | None = None
 
     @staticmethod
