@@ -27,7 +27,7 @@ class DemoConfig:
     train: bool = False  # train a small model instead of using the shipped default
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DemoResult:
     out: Path
     report: Path

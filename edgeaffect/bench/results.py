@@ -143,7 +143,7 @@ class CaptureRow:
     stages: tuple[StageLatency, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DetectModeRow:
     """One detection setting of the full pipeline on one video, scored against full-frame detection every frame."""
 

@@ -47,7 +47,7 @@ class SkipGroup:
     examples: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InspectReport:
     path: str
     format: str

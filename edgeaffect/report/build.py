@@ -20,7 +20,7 @@ from edgeaffect.io import atomic_write, atomic_write_text, check_writable
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReportFiles:
     html: Path
     markdown: Path

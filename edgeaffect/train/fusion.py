@@ -59,7 +59,7 @@ class FusionConfig:
                                   f"choose from {[k.value for k in kind]}") from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FoldMetrics:
     fold: int
     test_groups: tuple[str, ...]

@@ -23,7 +23,7 @@ from edgeaffect.preprocess import INTERPOLATIONS, degrade, resize_to
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResizeRow:
     resolution: int
     down: str
@@ -62,7 +62,7 @@ def run_resize_study(opts: Any, resolutions: Sequence[int], interps: Sequence[st
 
         result = score_records(model, meta, config, records, degrade=degrade_face, desc=f"{r}px {down}->{up}",
                                classes=set_classes(index))  # a set with fewer classes: restricted_* columns too
-        rows.append(ResizeRow(r, down, up, result.samples, dict(result.metrics)))
+        rows.append(ResizeRow(resolution=r, down=down, up=up, samples=result.samples, metrics=dict(result.metrics)))
         log.info("%dpx %s->%s: %s", r, down, up, {k: round(v, 4) for k, v in result.metrics.items() if k == "accuracy"})
     return rows
 
