@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from edgeaffect.bench.results import BenchResult, merge
 from edgeaffect.io import atomic_write, atomic_write_text, check_writable
@@ -41,10 +41,17 @@ def build_report(results: Sequence[BenchResult], out: str | Path, *, title: str 
     items = tables.entries(results)
     all_tables = list(tables.all_tables(items))
     figures = plots.all_figures(items)
-    fig_paths = tuple(atomic_write(out / "figures" / f"{f.key}.png", lambda fh, f=f: fh.write(f.png)) for f in figures)
-    csv_paths = tuple(atomic_write_text(out / "csv" / f"{t.key}.csv", tables.to_csv(t)) for t in all_tables)
-    md = atomic_write_text(out / "report.md", markdown.render(results, all_tables, figures, title=title))
-    page = atomic_write_text(out / "report.html",
-                             html.render(results, all_tables, figures, title=title, sources=sources))
+    files = write_report(out, all_tables, figures, markdown=markdown.render(results, all_tables, figures, title=title),
+                         html=html.render(results, all_tables, figures, title=title, sources=sources))
     log.info("report: %d tables, %d figures in %s", len(all_tables), len(figures), out)
-    return ReportFiles(html=page, markdown=md, figures=fig_paths, csv=csv_paths)
+    return files
+
+
+def write_report(out: Path, tables: Sequence[Any], figures: Sequence[Any], *, markdown: str, html: str) -> ReportFiles:
+    """A report folder as every report writes it: figures/KEY.png, csv/KEY.csv, report.md, report.html."""
+    from edgeaffect.report.tables import to_csv
+
+    fig_paths = tuple(atomic_write(out / "figures" / f"{f.key}.png", lambda fh, f=f: fh.write(f.png)) for f in figures)
+    csv_paths = tuple(atomic_write_text(out / "csv" / f"{t.key}.csv", to_csv(t)) for t in tables)
+    return ReportFiles(html=atomic_write_text(out / "report.html", html),
+                       markdown=atomic_write_text(out / "report.md", markdown), figures=fig_paths, csv=csv_paths)

@@ -17,8 +17,8 @@ from string import Template
 from typing import Sequence
 
 from edgeaffect import __version__
-from edgeaffect.io import atomic_write, atomic_write_text, check_writable
-from edgeaffect.report.build import ReportFiles
+from edgeaffect.io import check_writable
+from edgeaffect.report.build import ReportFiles, write_report
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +58,13 @@ def _markdown(runs, tables, figures, title: str) -> str:
 def build_run_report(paths: Sequence[str | Path], out: str | Path, *, title: str = "edgeaffect run report") -> ReportFiles:
     from edgeaffect.report import run_plots, run_tables
     from edgeaffect.report.run_data import load_runs
-    from edgeaffect.report.tables import to_csv
 
     out = check_writable(out, folder=True)
     runs = load_runs(paths)
     tracks = {r.name: r.tracks() for r in runs}
     tables = run_tables.all_tables(runs, tracks)
     figures = run_plots.all_figures(runs, tracks)
-    fig_paths = tuple(atomic_write(out / "figures" / f"{f.key}.png", lambda fh, f=f: fh.write(f.png)) for f in figures)
-    csv_paths = tuple(atomic_write_text(out / "csv" / f"{t.key}.csv", to_csv(t)) for t in tables)
-    md = atomic_write_text(out / "report.md", _markdown(runs, tables, figures, title))
-    page = atomic_write_text(out / "report.html",
-                             _page(runs, tables, figures, title, ", ".join(Path(p).name for p in paths)))
+    files = write_report(out, tables, figures, markdown=_markdown(runs, tables, figures, title),
+                         html=_page(runs, tables, figures, title, ", ".join(Path(p).name for p in paths)))
     log.info("run report: %d runs, %d tables, %d figures in %s", len(runs), len(tables), len(figures), out)
-    return ReportFiles(html=page, markdown=md, figures=fig_paths, csv=csv_paths)
+    return files
