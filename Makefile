@@ -16,5 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/edgeaffect demo
 
+# Two pytest-xdist workers, one per core of a 2-core machine; a file's tests stay on one worker, the
+# slow ones start first (tests/conftest.py says how the suite is grouped).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
