@@ -27,6 +27,7 @@ def group_of(nodeid: str) -> str:
     return f"{path}::{rest.partition('[')[0]}" if path in SPLIT else path
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: without xdist installed pytest would reject it
 def pytest_xdist_make_scheduler(config, log):
     """loadfile's scheduler with the groups above, taking them in collection order (slow first, below)."""
     if config.getvalue("dist") != "loadfile":
