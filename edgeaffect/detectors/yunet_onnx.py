@@ -35,6 +35,8 @@ class YuNetOnnx:
         opts = ort.SessionOptions()
         # OpenCV's thread count (1 when the run asks for --threads 1): the detector shares the cores with the model
         opts.intra_op_num_threads = max(1, threads or cv2.getNumThreads())
+        # no busy-waiting between calls: the model's backend and the decoder need those cycles
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
         self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
