@@ -53,11 +53,11 @@ class YuNetOnnx:
         w, h = int(size[0]), int(size[1])
         pw, ph = (w + 31) // 32 * 32, (h + 31) // 32 * 32
         self._size, self._padded = (w, h), (pw, ph)
-        # each stride's cell coordinates, row-major as the network lays out its anchors
+        # each stride's cells as (x, y), row-major as the network lays out its anchors
         self._grids = []
         for s in STRIDES:
-            rows, cols = np.mgrid[0:ph // s, 0:pw // s].astype(np.float32)
-            self._grids.append((cols.reshape(-1, 1), rows.reshape(-1, 1)))
+            ys, xs = np.mgrid[0:ph // s, 0:pw // s].astype(np.float32)
+            self._grids.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
 
     def detect(self, image: np.ndarray) -> tuple[int, np.ndarray | None]:
         """(1, rows) like ``FaceDetectorYN.detect``: one row per face, None when there is none."""
@@ -68,27 +68,26 @@ class YuNetOnnx:
         if (pw, ph) != (w, h):
             image = cv2.copyMakeBorder(image, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=0)
         out = self._session.run(self._outputs, {self._input: cv2.dnn.blobFromImage(image)})
-        boxes, scores, marks = [], [], []
+        # cells far below the threshold are dropped on the raw product first (the sigmoid outputs lie in
+        # [0, 1]); NMSBoxes applies the exact threshold to the scores of the rest
+        loose = (0.999 * self.score_threshold) ** 2
+        found = []
         for k, s in enumerate(STRIDES):
             cls, obj, bbox, kps = (o[0] for o in out[4 * k:4 * k + 4])
-            score = np.sqrt(np.clip(cls[:, 0], 0.0, 1.0) * np.clip(obj[:, 0], 0.0, 1.0))
-            keep = np.flatnonzero(score >= self.score_threshold)
+            keep = np.flatnonzero(cls[:, 0] * obj[:, 0] >= loose)
             if not keep.size:
                 continue
-            cols, rows = self._grids[k][0][keep], self._grids[k][1][keep]
-            b = bbox[keep]
-            cx, cy = (cols[:, 0] + b[:, 0]) * s, (rows[:, 0] + b[:, 1]) * s
-            bw, bh = np.exp(b[:, 2]) * s, np.exp(b[:, 3]) * s
-            boxes.append(np.stack([cx - bw / 2, cy - bh / 2, bw, bh], axis=1))
-            scores.append(score[keep])
-            p = kps[keep].reshape(-1, 5, 2)
-            marks.append(np.stack([(p[:, :, 0] + cols) * s, (p[:, :, 1] + rows) * s], axis=2).reshape(-1, 10))
-        if not boxes:
+            cell, b = self._grids[k][keep], bbox[keep]
+            rows = np.empty((keep.size, 15), dtype=np.float32)
+            rows[:, 2:4] = np.exp(b[:, 2:4]) * s
+            rows[:, 0:2] = (cell + b[:, 0:2]) * s - rows[:, 2:4] / 2
+            rows[:, 4:14] = ((kps[keep].reshape(-1, 5, 2) + cell[:, None, :]) * s).reshape(-1, 10)
+            rows[:, 14] = np.sqrt(np.clip(cls[keep, 0], 0.0, 1.0) * np.clip(obj[keep, 0], 0.0, 1.0))
+            found.append(rows)
+        if not found:
             return 1, None
-        box, score, mark = np.concatenate(boxes), np.concatenate(scores), np.concatenate(marks)
-        keep = cv2.dnn.NMSBoxes(box.astype(np.int32).tolist(), score.tolist(), self.score_threshold,
+        rows = found[0] if len(found) == 1 else np.concatenate(found)
+        keep = cv2.dnn.NMSBoxes(rows[:, 0:4].astype(np.int32), rows[:, 14], self.score_threshold,
                                 self.nms_threshold, top_k=self.top_k)
         keep = np.asarray(keep, dtype=np.int64).reshape(-1)
-        if not keep.size:
-            return 1, None
-        return 1, np.concatenate([box[keep], mark[keep], score[keep, None]], axis=1).astype(np.float32)
+        return (1, rows[keep]) if keep.size else (1, None)
