@@ -13,8 +13,8 @@ less detection time; at 240 the 43 px face was still found, at 160 only in
 54 % of frames — so 320 keeps faces down to about 1/15 of the frame height.
 
 ``engine`` picks what runs the network: ``opencv`` (``cv2.FaceDetectorYN``) or
-``onnxruntime`` (``yunet_onnx.py``: the same network and decoding, 2.2-2.6x less CPU
-on one core); ``auto`` (the default) takes ONNX Runtime when it is installed.
+``onnxruntime`` (``yunet_onnx.py``: the same network and decoding, the same faces, about
+half the CPU on a whole frame); ``auto`` (the default) takes ONNX Runtime when it is installed.
 """
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
-"""YuNet run by ONNX Runtime, decoded here: the same faces as ``cv2.FaceDetectorYN``, at less than half its CPU.
+"""YuNet run by ONNX Runtime, decoded here: the same faces as ``cv2.FaceDetectorYN``, at about half its CPU.
 
 OpenCV's ``FaceDetectorYN`` runs YuNet through ``cv2.dnn``.  Measured on one core of the
-development machine (x86-64, AVX2, one thread each), the same network costs 2.8 ms in ONNX
-Runtime against 6.3 ms in ``cv2.dnn`` at 320x256, and 0.40 against 1.05 ms on the 128x64 tiles
-of a two-face region pass: ``cv2.dnn``'s fixed cost per layer dominates small inputs.  This
+development machine (x86-64, AVX2, one thread each; ``benchmarks/bench_stages.py``), a whole
+640x480 frame (detected on its 320x240 copy) costs 3.2-3.4 ms of CPU here against 5.6-6.6 ms
+through OpenCV; on the small tiles of a region pass (``runtime/region.py``) both cost about
+0.6-0.8 ms, so the gain is in full-frame passes.  This
 module is the engine behind ``YuNetDetector(engine="onnxruntime")``: it prepares the input the
 way ``FaceDetectorYN`` does (BGR, 0..255, padded with zeros on the right and bottom to a multiple
 of 32), runs the network, and decodes its outputs - for each stride 8, 16 and 32 a score per grid

@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
                                                                     "side is at most this (boxes mapped back); 0 = full "
                                                                     "resolution. Default: the bundle's, else the detector's."),
         detect_engine: Optional[str] = typer.Option(None, help="What runs YuNet: onnxruntime (the same faces at "
-                                                               "less than half the CPU), opencv (cv2.FaceDetectorYN) "
+                                                               "about half the CPU on a whole frame), opencv (cv2.FaceDetectorYN) "
                                                                "or auto (default: onnxruntime when installed)."),
         max_faces: Optional[int] = typer.Option(None, min=1, help="Keep at most N faces per frame (best first)."),
         smoothing: Optional[str] = typer.Option(None, help="none | ema:ALPHA | majority:WINDOW | "
