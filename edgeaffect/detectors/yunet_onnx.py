@@ -33,6 +33,7 @@ class YuNetOnnx:
     def __init__(self, path: Path, score_threshold: float, nms_threshold: float, top_k: int,
                  threads: int | None = None) -> None:
         ort = require("onnxruntime", "onnx", purpose="YuNet on ONNX Runtime")
+        ort.disable_telemetry_events()  # as the ONNX Runtime backend does (edgeaffect/_telemetry.py)
         opts = ort.SessionOptions()
         # OpenCV's thread count (1 when the run asks for --threads 1): the detector shares the cores with the model
         opts.intra_op_num_threads = max(1, threads or cv2.getNumThreads())
