@@ -63,6 +63,14 @@ def check_backend_options(options: Mapping[str, Any], where: str) -> dict[str, d
     return out
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. under ``taskset``), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def max_threads() -> int:
     """The most threads a backend may be asked for: 4 x this machine's cores (more only costs memory)."""
     return 4 * (os.cpu_count() or 1)

@@ -156,3 +156,30 @@ def test_yunet_detects_on_a_downscaled_copy_by_default_and_maps_back(yunet_model
     # in full-frame pixels: the box of a face cut at brow and chin moves most (its top and bottom are guesses)
     assert max(abs(a.x - b.x), abs(a.w - b.w)) < 0.1 * b.w and max(abs(a.y - b.y), abs(a.h - b.h)) < 0.15 * b.h
     assert abs(a.landmarks[2][0] - b.landmarks[2][0]) < 0.1 * b.w  # the nose tip
+
+
+@pytest.mark.skipif(not available("onnxruntime"), reason="onnxruntime not installed")
+def test_yunet_engines_find_the_same_faces(yunet_model, frame, tmp_path):
+    """ONNX Runtime with edgeaffect's decoding gives FaceDetectorYN's boxes, landmarks and scores."""
+    import cv2
+
+    from runtime_support import two_face_video
+
+    cap = cv2.VideoCapture(str(two_face_video(tmp_path / "two.avi", 12)))
+    frames = [frame, np.full((240, 320, 3), 100, np.uint8), cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)]
+    while (got := cap.read())[0]:
+        frames.append(got[1])
+    frames.append(cv2.resize(frames[-1], (150, 70)))  # neither side a multiple of 32: both engines pad
+    cv_det, ort_det = (create_detector("yunet", model=yunet_model, engine=e) for e in ("opencv", "onnxruntime"))
+    assert (cv_det.engine, ort_det.engine) == ("opencv", "onnxruntime")
+    found = 0
+    for image in frames:
+        a, b = cv_det.detect(image), ort_det.detect(image)
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert np.allclose(x.box, y.box, atol=1e-2) and abs(x.score - y.score) < 1e-4
+            assert np.allclose(x.landmarks, y.landmarks, atol=1e-2)
+        found += len(a)
+    assert found >= 2 * 12 + 2  # both faces of every video frame, the pasted face in colour and gray
+    with pytest.raises(ConfigError, match="engine"):
+        create_detector("yunet", model=yunet_model, engine="tpu")

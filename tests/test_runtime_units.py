@@ -96,6 +96,41 @@ def test_latency_histogram_percentiles():
     assert s.p50_ms == pytest.approx(50.5, rel=0.01) and s.p99_ms == pytest.approx(99.0, rel=0.01)
 
 
+
+def test_run_stats_count_cpu_from_the_first_frame():
+    import time
+
+    from edgeaffect.runtime.stats import RunStats
+
+    stats = RunStats()
+    sum(i * i for i in range(200_000))  # work before the first frame (opening the model) is not the loop's
+    assert stats.cpu_seconds == 0.0
+    stats.begin_frame()
+    t = time.process_time()
+    sum(i * i for i in range(200_000))
+    spent = time.process_time() - t
+    stats.frame_done(1.0)
+    assert 0.5 * spent <= stats.cpu_seconds <= spent + 0.05
+
+
+def test_onnxruntime_threads_follow_the_cores_the_process_may_use(monkeypatch, tmp_path):
+    """Pinned to one core of two, ONNX Runtime's own default would run two threads there."""
+    pytest.importorskip("onnxruntime")
+    import edgeaffect.runtime.backends.onnxruntime as ort_backend
+    from runtime_support import make_bundle
+
+    bundle = make_bundle(tmp_path / "b", kind="classification")
+    meta = ModelMeta.load(bundle / "meta.json")
+    monkeypatch.setattr(ort_backend.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(ort_backend, "usable_cores", lambda: 1)
+    pinned = ort_backend.OnnxRuntimeBackend(bundle / "model.onnx", meta)
+    assert pinned._session.get_session_options().intra_op_num_threads == 1
+    asked = ort_backend.OnnxRuntimeBackend(bundle / "model.onnx", meta, threads=2)
+    assert asked._session.get_session_options().intra_op_num_threads == 2
+    monkeypatch.setattr(ort_backend, "usable_cores", lambda: 2)  # the whole machine: ORT's own default
+    whole = ort_backend.OnnxRuntimeBackend(bundle / "model.onnx", meta)
+    assert whole._session.get_session_options().intra_op_num_threads == 0
+
 def test_clip_buffer_resamples_camera_rate_to_model_rate():
     meta = ModelMeta(model="m", task="signal", input_size=(4, 4), color="rgb", heads=(Head("eda", "signal", 4),),
                      temporal=Temporal(frames=4, fps=10.0, stride=2))

@@ -11,6 +11,10 @@ findable at a fraction of the pixels.  The default, 320, comes from
 against full-resolution detection for faces 182, 91 and 43 px tall at 3.6-4.2x
 less detection time; at 240 the 43 px face was still found, at 160 only in
 54 % of frames — so 320 keeps faces down to about 1/15 of the frame height.
+
+``engine`` picks what runs the network: ``opencv`` (``cv2.FaceDetectorYN``) or
+``onnxruntime`` (``yunet_onnx.py``: the same network and decoding, the same faces, about
+half the CPU on a whole frame); ``auto`` (the default) takes ONNX Runtime when it is installed.
 """
 from __future__ import annotations
 
@@ -20,10 +24,12 @@ import cv2
 import numpy as np
 
 from edgeaffect.errors import ConfigError
+from edgeaffect._optional import available
 from edgeaffect.detectors.base import Face, register_detector
 
 
 DEFAULT_SIDE = 320  # measured, see the module docstring
+ENGINES = ("auto", "opencv", "onnxruntime")
 
 
 @register_detector("yunet")
@@ -32,7 +38,7 @@ class YuNetDetector:
 
     def __init__(self, *, model: str | Path | None = None, cache_dir: str | Path | None = None,
                  score_threshold: float = 0.6, nms_threshold: float = 0.3, top_k: int = 50,
-                 max_side: int | None = DEFAULT_SIDE, **_: object) -> None:
+                 max_side: int | None = DEFAULT_SIDE, engine: str = "auto", **_: object) -> None:
         from edgeaffect import modelcache
 
         path = Path(model) if model else modelcache.model_path("yunet", cache_dir)
@@ -41,11 +47,24 @@ class YuNetDetector:
             raise ConfigError(f"the YuNet model is not at {where}",
                               "pass the path of a YuNet .onnx file, reinstall edgeaffect (it ships one), "
                               "or use --detector haar")
+        if engine not in ENGINES:
+            raise ConfigError(f"unknown YuNet engine '{engine}'", f"choose from: {', '.join(ENGINES)}")
+        if engine == "auto":
+            engine = "onnxruntime" if available("onnxruntime") else "opencv"
+        self.engine = engine
         try:
-            self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold, top_k)
+            if engine == "onnxruntime":
+                from edgeaffect.detectors.yunet_onnx import YuNetOnnx
+
+                self._net = YuNetOnnx(path, score_threshold, nms_threshold, top_k)
+            else:
+                self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold, top_k)
         except cv2.error as exc:
             raise ConfigError(f"OpenCV cannot load the YuNet model {path}: {exc.msg.strip()}",
                               "pass another YuNet .onnx file (OpenCV >= 4.8 is needed)") from exc
+        except Exception as exc:  # ONNX Runtime raises its own Fail/InvalidGraph types; a file without YuNet's outputs
+            raise ConfigError(f"ONNX Runtime cannot run {path} as YuNet: {exc}",
+                              "pass another YuNet .onnx file, or the option engine=opencv") from exc
         self.path = path
         self.max_side = max_side
         self._size: tuple[int, int] | None = None

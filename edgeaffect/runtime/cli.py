@@ -33,6 +33,9 @@ def register(app: typer.Typer) -> None:
         detect_side: Optional[int] = typer.Option(None, min=0, max=8192, help="YuNet runs on a copy of the frame whose longer "
                                                                     "side is at most this (boxes mapped back); 0 = full "
                                                                     "resolution. Default: the bundle's, else the detector's."),
+        detect_engine: Optional[str] = typer.Option(None, help="What runs YuNet: onnxruntime (the same faces at "
+                                                               "about half the CPU on a whole frame), opencv (cv2.FaceDetectorYN) "
+                                                               "or auto (default: onnxruntime when installed)."),
         max_faces: Optional[int] = typer.Option(None, min=1, help="Keep at most N faces per frame (best first)."),
         smoothing: Optional[str] = typer.Option(None, help="none | ema:ALPHA | majority:WINDOW | "
                                                            "oneeuro[:MIN_CUTOFF,BETA,D_CUTOFF] (default: the bundle's)."),
@@ -76,7 +79,7 @@ def register(app: typer.Typer) -> None:
         config = run_config(  # the same keywords edgeaffect.load() takes
             bundle, source, out=out, csv=csv, summary=summary, headless=headless, detector=detector,
             detector_model=detector_model, detect_every=detect_every, detect_region=detect_region,
-            detect_side=detect_side, max_faces=max_faces,
+            detect_side=detect_side, detect_engine=detect_engine, max_faces=max_faces,
             smoothing=smoothing, margin=margin, align=align, max_frames=max_frames, max_seconds=max_seconds,
             save_crops=save_crops, save_video=save_video, backend=backend, backend_option=backend_option,
             threads=threads, max_retries=max_retries, timeout=timeout, fps=fps, loop=loop, width=width,

@@ -89,6 +89,8 @@ class FacePredictor:
         self.meta = self.bundle.meta
         self.labels: tuple[str, ...] = tuple(self.meta.labels)
         self.detector = create_detector(self.settings.detector, **dict(self.settings.detector_options))
+        if getattr(self.detector, "engine", None):  # what "auto" picked: the settings line shows only flags
+            log.info("face detector %s runs on %s", self.settings.detector, self.detector.engine)
         self.crop = config.crop.for_model(self.meta)  # the framing the model was trained on, unless overridden
         self.stats = RunStats(rss_interval_s=config.rss_interval_s)
         self.engine = Predictor(self.loaded.backend, self.meta, self.stats)  # one batched backend call per frame

@@ -17,8 +17,10 @@ frame pass still runs
 The region's side is fixed (one input size for the detector, so YuNet keeps its
 priors) and small: a face filling half of a 64 px region (32 px) is still well
 above YuNet's smallest findable face, and 64x64 is a nineteenth of the pixels
-of the 320x240 full-frame pass (0.9 against 9 ms of CPU per call on a loaded
-core of the development machine).  The defaults were chosen with
+of the 320x240 full-frame pass (0.6-0.9 against 3.2-3.9 ms of CPU per call
+with YuNet on ONNX Runtime, 5.6-6.8 ms on OpenCV; ``benchmarks/bench_stages.py``).
+With detection that cheap, a region frame at one core is mostly decode and the
+model (``--engines`` in ``bench_runtime.py`` shows both engines).  The defaults were chosen with
 ``benchmarks/bench_runtime.py --modes`` on the real PhysRecorder clip and a
 two-face video: 96 px regions or a full pass every 10 rounds found the same faces
 with the same labels and cost 10-20 % more.  Each region pass uses its own

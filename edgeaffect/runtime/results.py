@@ -15,11 +15,12 @@ from edgeaffect.plain import to_plain
 
 
 def _round(value: Any, digits: int = 5) -> Any:
-    if isinstance(value, float):
+    kind = type(value)  # to_plain's output holds exact built-in types only: no isinstance walk per value
+    if kind is float:
         return round(value, digits)
-    if isinstance(value, (list, tuple)):
+    if kind is list or kind is tuple:
         return [_round(v, digits) for v in value]
-    if isinstance(value, dict):
+    if kind is dict:
         return {k: _round(v, digits) for k, v in value.items()}
     return value
 
@@ -110,6 +111,7 @@ class RunSummary:
     detect_passes: Mapping[str, int] = field(default_factory=dict)
     ran_on: str = ""  # the hardware the backend actually used (ONNX Runtime providers, OpenVINO device)
     labels: tuple[str, ...] = ()  # the model's class names, in the order of every result's ``scores``
+    cpu_seconds: float = 0.0  # process CPU time from the first frame on (stats.RunStats.cpu_seconds)
 
     def to_dict(self) -> dict[str, Any]:
         return _round(to_plain(self), 4)

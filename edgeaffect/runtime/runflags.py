@@ -35,7 +35,8 @@ def backend_flags(bundle: str | Path, backend: str | None,
 def run_config(bundle: str | Path, source: str | int | Path = "", *, out: Path | str | None = None,
                csv: Path | str | None = None, summary: Path | str | None = None, headless: bool = True,
                detector: str | None = None, detector_model: Path | str | None = None, detect_every: int | None = None,
-               detect_region: int | None = None, detect_side: int | None = None, max_faces: int | None = None, smoothing: str | None = None,
+               detect_region: int | None = None, detect_side: int | None = None, detect_engine: str | None = None,
+               max_faces: int | None = None, smoothing: str | None = None,
                margin: float | None = None, align: bool = False, max_frames: int | None = None,
                max_seconds: float | None = None, save_crops: Path | str | None = None,
                save_video: Path | str | None = None, backend: str | None = None,
@@ -57,6 +58,8 @@ def run_config(bundle: str | Path, source: str | int | Path = "", *, out: Path |
     detector_options: dict[str, Any] = {"model": Path(detector_model)} if detector_model else {}
     if detect_side is not None:
         detector_options["max_side"] = detect_side or None
+    if detect_engine is not None:  # YuNet's: opencv, onnxruntime or auto (detectors/yunet.py checks the name)
+        detector_options["engine"] = detect_engine
     as_path = lambda p: None if p is None else Path(p)  # noqa: E731
     return RunConfig(
         bundle=Path(bundle), source=str(source), out=as_path(out), csv=as_path(csv), summary=as_path(summary),

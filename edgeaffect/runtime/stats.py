@@ -83,10 +83,13 @@ class RunStats:
         self.rss_samples: deque[tuple[float, float]] = deque(maxlen=100_000)
         self._next_rss = 0.0
         self.current: dict[str, float] = {}  # this frame's stage times (for the frame's result line)
+        self._cpu_start: float | None = None  # process CPU clock at the first frame (opening the model excluded)
         self.sample_rss(force=True)
 
     def begin_frame(self) -> None:
         self.current = {}
+        if self._cpu_start is None:
+            self._cpu_start = time.process_time()
 
     def record(self, stage: str, ms: float) -> None:
         self.stages[stage].add(ms)
@@ -106,6 +109,12 @@ class RunStats:
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self.t_start
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time of the whole process (reader thread included) since the first frame: on a core shared
+        with other work, frames / cpu_seconds is what the loop does with the core to itself."""
+        return time.process_time() - self._cpu_start if self._cpu_start is not None else 0.0
 
     @property
     def fps(self) -> float:

@@ -1,0 +1,95 @@
+"""YuNet run by ONNX Runtime, decoded here: the same faces as ``cv2.FaceDetectorYN``, at about half its CPU.
+
+OpenCV's ``FaceDetectorYN`` runs YuNet through ``cv2.dnn``.  Measured on one core of the
+development machine (x86-64, AVX2, one thread each; ``benchmarks/bench_stages.py``), a whole
+640x480 frame (detected on its 320x240 copy) costs 3.2-3.4 ms of CPU here against 5.6-6.6 ms
+through OpenCV; on the small tiles of a region pass (``runtime/region.py``) both cost about
+0.6-0.8 ms, so the gain is in full-frame passes.  This
+module is the engine behind ``YuNetDetector(engine="onnxruntime")``: it prepares the input the
+way ``FaceDetectorYN`` does (BGR, 0..255, padded with zeros on the right and bottom to a multiple
+of 32), runs the network, and decodes its outputs - for each stride 8, 16 and 32 a score per grid
+cell (``sqrt(cls x obj)``, both clamped to [0, 1]), a box (centre offset from the cell, log
+size) and five landmarks (offsets from the cell) - then keeps the boxes above the score
+threshold through non-maximum suppression (OpenCV's ``NMSBoxes``, on the integer boxes as
+``FaceDetectorYN`` does).  ``detect`` returns ``FaceDetectorYN.detect``'s rows (x, y, w, h, five
+landmark pairs, score), so ``YuNetDetector`` maps them back the same way for both engines;
+``tests/test_runtime_detectors.py`` checks both find the same faces.  Torch-free.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeaffect._optional import require
+
+STRIDES = (8, 16, 32)
+
+
+class YuNetOnnx:
+    """``cv2.FaceDetectorYN``'s ``setInputSize`` / ``detect`` on an ONNX Runtime session."""
+
+    def __init__(self, path: Path, score_threshold: float, nms_threshold: float, top_k: int,
+                 threads: int | None = None) -> None:
+        ort = require("onnxruntime", "onnx", purpose="YuNet on ONNX Runtime")
+        ort.disable_telemetry_events()  # as the ONNX Runtime backend does (edgeaffect/_telemetry.py)
+        opts = ort.SessionOptions()
+        # OpenCV's thread count (1 when the run asks for --threads 1): the detector shares the cores with the model
+        opts.intra_op_num_threads = max(1, threads or cv2.getNumThreads())
+        # no busy-waiting between calls: the model's backend and the decoder need those cycles
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.log_severity_level = 3
+        self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        names = [o.name for o in self._session.get_outputs()]
+        self._outputs = [f"{kind}_{s}" for s in STRIDES for kind in ("cls", "obj", "bbox", "kps")]
+        if set(self._outputs) - set(names):
+            raise ValueError(f"{Path(path).name} has outputs {names}, not YuNet's cls/obj/bbox/kps per stride")
+        self.score_threshold, self.nms_threshold, self.top_k = score_threshold, nms_threshold, top_k
+        self._size = (0, 0)
+        self._padded = (0, 0)
+        self._grids: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def setInputSize(self, size: tuple[int, int]) -> None:  # noqa: N802  (FaceDetectorYN's name)
+        w, h = int(size[0]), int(size[1])
+        pw, ph = (w + 31) // 32 * 32, (h + 31) // 32 * 32
+        self._size, self._padded = (w, h), (pw, ph)
+        # each stride's cells as (x, y), row-major as the network lays out its anchors
+        self._grids = []
+        for s in STRIDES:
+            ys, xs = np.mgrid[0:ph // s, 0:pw // s].astype(np.float32)
+            self._grids.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
+
+    def detect(self, image: np.ndarray) -> tuple[int, np.ndarray | None]:
+        """(1, rows) like ``FaceDetectorYN.detect``: one row per face, None when there is none."""
+        h, w = image.shape[:2]
+        if (w, h) != self._size:
+            self.setInputSize((w, h))
+        pw, ph = self._padded
+        if (pw, ph) != (w, h):
+            image = cv2.copyMakeBorder(image, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=0)
+        out = self._session.run(self._outputs, {self._input: cv2.dnn.blobFromImage(image)})
+        # cells far below the threshold are dropped on the raw product first (the sigmoid outputs lie in
+        # [0, 1]); NMSBoxes applies the exact threshold to the scores of the rest
+        loose = (0.999 * self.score_threshold) ** 2
+        found = []
+        for k, s in enumerate(STRIDES):
+            cls, obj, bbox, kps = (o[0] for o in out[4 * k:4 * k + 4])
+            keep = np.flatnonzero(cls[:, 0] * obj[:, 0] >= loose)
+            if not keep.size:
+                continue
+            cell, b = self._grids[k][keep], bbox[keep]
+            rows = np.empty((keep.size, 15), dtype=np.float32)
+            rows[:, 2:4] = np.exp(b[:, 2:4]) * s
+            rows[:, 0:2] = (cell + b[:, 0:2]) * s - rows[:, 2:4] / 2
+            rows[:, 4:14] = ((kps[keep].reshape(-1, 5, 2) + cell[:, None, :]) * s).reshape(-1, 10)
+            rows[:, 14] = np.sqrt(np.clip(cls[keep, 0], 0.0, 1.0) * np.clip(obj[keep, 0], 0.0, 1.0))
+            found.append(rows)
+        if not found:
+            return 1, None
+        rows = found[0] if len(found) == 1 else np.concatenate(found)
+        keep = cv2.dnn.NMSBoxes(rows[:, 0:4].astype(np.int32), rows[:, 14], self.score_threshold,
+                                self.nms_threshold, top_k=self.top_k)
+        keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+        return (1, rows[keep]) if keep.size else (1, None)
