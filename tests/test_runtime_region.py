@@ -134,12 +134,16 @@ def test_region_setting_comes_from_flag_bundle_or_detector_default(two_faces, tm
                       runtime=RuntimeSettings(backend="onnxruntime", detect_region=0))
     s = run(RunConfig(bundle=plain, source=str(two_faces), max_frames=12))
     assert s.settings["detect_region"] == {"value": 20, "from": "default"} and s.detect_passes["region"] > 0
+    assert s.detect_engine == "onnxruntime" and s.to_dict()["detect_engine"] == "onnxruntime"  # what auto picked
     s = run(RunConfig(bundle=off, source=str(two_faces), max_frames=12))
     assert s.settings["detect_region"] == {"value": 0, "from": "bundle"} and s.detect_passes == {"full": 12}
     s = run(RunConfig(bundle=off, source=str(two_faces), max_frames=12, detect_region=4))
     assert s.settings["detect_region"] == {"value": 4, "from": "flag"} and s.detect_passes["full"] == 3
     s = run(RunConfig(bundle=plain, source=str(two_faces), max_frames=3, detector="haar"))
     assert s.settings["detect_region"]["value"] == 0  # measured for YuNet only
+    assert s.detect_engine == ""  # Haar names no engine
+    s = run(RunConfig(bundle=off, source=str(two_faces), max_frames=3, detector_options={"engine": "opencv"}))
+    assert s.detect_engine == "opencv"
     bad = make_bundle(tmp_path / "bad", kind="classification",
                       runtime=RuntimeSettings(backend="onnxruntime", detect_region=10 ** 9))
     with pytest.raises(EdgeAffectError, match="detect_region"):

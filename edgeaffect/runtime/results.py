@@ -112,6 +112,7 @@ class RunSummary:
     ran_on: str = ""  # the hardware the backend actually used (ONNX Runtime providers, OpenVINO device)
     labels: tuple[str, ...] = ()  # the model's class names, in the order of every result's ``scores``
     cpu_seconds: float = 0.0  # process CPU time from the first frame on (stats.RunStats.cpu_seconds)
+    detect_engine: str = ""  # what ran the face detector's network ("auto" resolved), where the detector says
 
     def to_dict(self) -> dict[str, Any]:
         return _round(to_plain(self), 4)
