@@ -149,9 +149,12 @@ def _interruptible():
         yield  # handlers can only be installed from the main thread
         return
     previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    Interrupted.armed = True
     try:
         yield
+        Interrupted.check()  # a verb that "succeeded" after a signal whose exception something swallowed
     finally:
+        Interrupted.armed = False
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

@@ -83,6 +83,14 @@ class Interrupted(KeyboardInterrupt):
     """
 
     latest: "Interrupted | None" = None  # typer turns any KeyboardInterrupt into a bare 130; this keeps which signal
+    armed = False  # the CLI's handlers are installed: a signal seen now must not end as success
+
+    @classmethod
+    def check(cls) -> None:
+        """Raise again an interrupt that arrived and was swallowed on the way (a library's own handling of
+        an exception raised inside its C++ code): called before an output is put in place."""
+        if cls.armed and cls.latest is not None:
+            raise cls.latest
 
     def __init__(self, signum: int) -> None:
         import signal

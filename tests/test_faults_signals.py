@@ -139,3 +139,20 @@ def test_two_processes_on_one_out_cannot_both_write(bundle, tmp_path):
     lines = [json.loads(line) for line in out.read_text().splitlines()]  # one writer: every line parses, in order
     assert [r["index"] for r in lines] == list(range(len(lines)))
     assert _temporaries(tmp_path) == []
+
+
+def test_a_swallowed_interrupt_still_ends_the_verb_as_interrupted():
+    # a library that catches the handler's exception inside its own code (seen once during ONNX tracing) must
+    # not turn a Ctrl-C into success: the verb's end and the export's commit raise it again
+    from edgeaffect import cli
+    from edgeaffect.errors import Interrupted
+
+    with pytest.raises(Interrupted) as caught:
+        with cli._interruptible():
+            try:
+                cli._raise_interrupted(signal.SIGTERM, None)
+            except KeyboardInterrupt:
+                pass  # swallowed on the way
+    assert caught.value.exit_code == 143 and not Interrupted.armed
+    Interrupted.check()  # disarmed outside a verb: an API caller is never hit by a stale CLI interrupt
+    Interrupted.latest = None

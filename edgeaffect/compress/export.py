@@ -27,7 +27,7 @@ from edgeaffect.calibration.sources import CalibrationSource, from_path
 from edgeaffect.formats import ExportFormat, ExportOptions, get_format
 from edgeaffect.compress.cpu_int8 import target_may_saturate
 from edgeaffect.compress.verify import Thresholds, VerificationReport, verify_export
-from edgeaffect.errors import ConfigError, ExportError
+from edgeaffect.errors import ConfigError, ExportError, Interrupted
 from edgeaffect.io import atomic_write_json, atomic_write_text, check_writable
 from edgeaffect.meta import ModelMeta
 
@@ -328,6 +328,7 @@ def export_model(model: Any, meta: ModelMeta, *, target: str, out: str | Path, f
                                         tools=tool_versions(fmt, profile), target=profile.name,
                                         verification=chosen.report.summary(),
                                         runtime=runtime))
+        Interrupted.check()  # a signal swallowed during conversion must not leave a bundle that looks finished
         return _place(bundle, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
