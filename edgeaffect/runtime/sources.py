@@ -18,6 +18,8 @@ running on across the seams.  Torch-free.
 """
 from __future__ import annotations
 
+import abc
+
 import logging
 import time
 from dataclasses import dataclass
@@ -133,7 +135,7 @@ def open_source(spec: str | int | Path, options: SourceOptions | None = None) ->
                       f"or prefix the kind: {', '.join(k + ':' for k in SOURCES)}")
 
 
-class _LocalSource:
+class _LocalSource(abc.ABC):
     """What the folder and video-file sources share: a local path, read at its own pace (not real time),
     refused at once when it is not there."""
 
@@ -147,8 +149,9 @@ class _LocalSource:
             raise SourceError(f"{self.what} {self.path} does not exist", f"pass an existing {self.what}")
 
     @staticmethod
+    @abc.abstractmethod
     def matches(spec: str) -> bool:
-        raise NotImplementedError
+        """Whether ``spec`` names this kind of local path (each source says)."""
 
     def close(self) -> None:
         pass
