@@ -11,12 +11,12 @@ installed and the corpus and OUTDIR on a shared path.  Torch-free.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from edgeaffect.backend_options import usable_cores
 from edgeaffect.errors import ConfigError
 from edgeaffect.io import check_writable
 from edgeaffect.runtime.batch import (Item, VideoOutcome, corpus_items, corpus_table, finished, process_video, shard,
@@ -34,10 +34,6 @@ class BatchResult:
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.ran if r.status == status)
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _serial(config, items: list[Item], outdir: Path) -> Iterator[VideoOutcome]:
@@ -69,7 +65,7 @@ def _ray(config, items: list[Item], outdir: Path, address: str, threads: int) ->
     if started:
         local = address in ("", "local")
         ray.init(address=None if local else address, include_dashboard=False, log_to_driver=False,
-                 **({"num_cpus": cores()} if local else {}))
+                 **({"num_cpus": usable_cores()} if local else {}))
     task = ray.remote(num_cpus=threads, max_retries=0)(process_video)
     pending = [task.remote(config, item, str(outdir)) for item in items]
     try:
@@ -111,12 +107,12 @@ def run_batch(config, source: str, outdir: str | Path, *, jobs: int = 1, shard_s
     if ray is not None:  # Ray spreads one task per CPU over the cluster unless --threads asks for more
         threads = threads or 1
     elif jobs > 1:
-        threads = threads or max(1, cores() // jobs)
-        if jobs * threads > cores():
+        threads = threads or max(1, usable_cores() // jobs)
+        if jobs * threads > usable_cores():
             if threads > 1:
-                raise ConfigError(f"--jobs {jobs} x --threads {threads} is more than the {cores()} cores here",
-                                  f"use --threads {max(1, cores() // jobs)} or fewer jobs")
-            log.warning("%d jobs on %d core(s): they take turns, expect no speed-up", jobs, cores())
+                raise ConfigError(f"--jobs {jobs} x --threads {threads} is more than the {usable_cores()} cores here",
+                                  f"use --threads {max(1, usable_cores() // jobs)} or fewer jobs")
+            log.warning("%d jobs on %d core(s): they take turns, expect no speed-up", jobs, usable_cores())
     config = replace(config, threads=threads, headless=True, out=None, summary=None)
     everything = corpus_items(source)
     mine = shard(everything, shard_spec)

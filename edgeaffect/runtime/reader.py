@@ -22,6 +22,7 @@ import logging
 import threading
 from typing import Iterator
 
+from edgeaffect.backend_options import usable_cores
 from edgeaffect.runtime.sources import Frame, FrameSource
 
 log = logging.getLogger(__name__)
@@ -35,13 +36,7 @@ def default_depth() -> int:
     On one core nothing overlaps and the hand-over between threads only costs: 5-7 % fewer
     frames per CPU second on the PhysRecorder clip pinned to one core (bench note of issue 23).
     """
-    import os
-
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
-    return DEFAULT_DEPTH if cores > 1 else 0
+    return DEFAULT_DEPTH if usable_cores() > 1 else 0
 
 
 class ReadAhead:
