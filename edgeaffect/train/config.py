@@ -127,7 +127,7 @@ class RuntimeConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: Precision = Precision.AUTO
     channels_last: bool = True
-    threads: int = 0  # torch CPU threads; 0 = all cores (or cores / processes under DDP)
+    threads: int = 0  # torch CPU threads; 0 = OMP_NUM_THREADS, else the usable cores (/ processes under DDP)
     seed: int = 0
     deterministic: bool = True
     out: str = ""  # run folder; empty = <runs_dir>/<recipe>-<timestamp>
