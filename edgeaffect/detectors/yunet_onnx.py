@@ -30,13 +30,12 @@ STRIDES = (8, 16, 32)
 class YuNetOnnx:
     """``cv2.FaceDetectorYN``'s ``setInputSize`` / ``detect`` on an ONNX Runtime session."""
 
-    def __init__(self, path: Path, score_threshold: float, nms_threshold: float, top_k: int,
-                 threads: int | None = None) -> None:
+    def __init__(self, path: Path, score_threshold: float, nms_threshold: float, top_k: int) -> None:
         ort = require("onnxruntime", "onnx", purpose="YuNet on ONNX Runtime")
         ort.disable_telemetry_events()  # as the ONNX Runtime backend does (edgeaffect/_telemetry.py)
         opts = ort.SessionOptions()
         # OpenCV's thread count (1 when the run asks for --threads 1): the detector shares the cores with the model
-        opts.intra_op_num_threads = max(1, threads or cv2.getNumThreads())
+        opts.intra_op_num_threads = max(1, cv2.getNumThreads())
         # no busy-waiting between calls: the model's backend and the decoder need those cycles
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3

@@ -326,7 +326,7 @@ def _summarise(config: RunConfig, settings: ResolvedSettings, loaded, loop: _Loo
         frames=loop.processed, last_index=loop.last_index, faces=loop.faces,
         tracks=loop.tracker.next_id - 1, bad_frames=c.bad, dropped_frames=c.dropped,
         skipped_crops=loop.skipped_crops, reconnects=c.reconnects, seconds=stats.seconds, fps=stats.fps,
-        cpu_seconds=stats.cpu_seconds, detect_engine=str(getattr(loop.detector, "engine", "") or ""),
+        cpu_seconds=stats.cpu_seconds, detect_engine=getattr(loop.detector, "engine", ""),
         stages=stats.stage_stats(), rss_mb_start=rss[0], rss_mb_peak=max(rss), rss_mb_end=rss[-1],
         rss_samples=tuple(stats.rss_samples),
         stop_reason=stop_reason, config=config.to_dict(), settings=settings.describe(),

@@ -19,7 +19,6 @@ running on across the seams.  Torch-free.
 from __future__ import annotations
 
 import abc
-
 import logging
 import time
 from dataclasses import dataclass

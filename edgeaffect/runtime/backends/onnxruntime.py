@@ -54,8 +54,9 @@ class OnnxRuntimeBackend:
         opts = ort.SessionOptions()
         # ONNX Runtime's own default counts the machine's (physical) cores, not the ones this process may use:
         # pinned to one core (taskset) it ran two threads there and took 2x the CPU per call (8.0 vs 4.2 ms, 2 faces)
-        if not threads and usable_cores() < (os.cpu_count() or 1):
-            threads = usable_cores()
+        cores = usable_cores()
+        if not threads and cores < (os.cpu_count() or 1):
+            threads = cores
         if threads:
             opts.intra_op_num_threads = int(threads)
         opts.log_severity_level = 3  # ORT warns about every unused initializer; errors still raise
