@@ -169,7 +169,8 @@ def test_training_threads_follow_the_cores_the_process_may_use(tmp_path):
     if not hasattr(os, "sched_setaffinity"):
         pytest.skip("no CPU affinity on this platform")
     probe = """
-import os, torch
+import logging, os, torch
+logging.basicConfig(level=logging.INFO)
 from edgeaffect.train.config import RuntimeConfig
 from edgeaffect.train.distributed import setup
 os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -184,10 +185,12 @@ for threads, omp in ((0, None), (0, "3"), (2, None)):
 print(*seen)
 """
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True,
-                         check=True).stdout
+    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          check=True)
     # pinned to one core: one thread whatever the machine has; OMP_NUM_THREADS and runtime.threads decide when given
-    assert out.split() == ["1", "3", "2"], out
+    assert done.stdout.split() == ["1", "3", "2"], done.stdout
+    # and the log says so, since the saved config keeps threads: 0
+    assert "with 1 torch thread\n" in done.stderr and "with 3 torch threads" in done.stderr, done.stderr
 
 
 def test_config_errors_name_the_key_and_the_nearest_one(cache, tmp_path):

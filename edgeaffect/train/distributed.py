@@ -110,7 +110,10 @@ def setup(runtime: RuntimeConfig) -> Env:
         torch.distributed.init_process_group(backend=backend, rank=rank, world_size=world)
         log.info("rank %d/%d joined the %s process group", rank, world, backend)
     if device.type == "cpu":
-        torch.set_num_threads(cpu_threads(runtime.threads, world))
+        threads = cpu_threads(runtime.threads, world)
+        torch.set_num_threads(threads)
+        # the config keeps threads: 0 ("choose"); the log says what was chosen, so a slow run can be read
+        log.info("training on the CPU with %d torch thread%s", threads, "" if threads == 1 else "s")
     else:
         torch.backends.cudnn.benchmark = not runtime.deterministic
     if runtime.deterministic:
