@@ -236,3 +236,23 @@ def test_ubfc_bad_files_are_skipped_and_named(ubfc, tmp_path):
     (root / "s9" / "vid_s9_T1.avi").write_bytes(b"not a video")
     with pytest.raises(DataError, match="no usable clip"):
         open_dataset(root, window=WINDOW)
+
+
+def test_synthetic_video_cache_tells_e4_traces_from_generated_ones(tmp_path, monkeypatch):
+    """The same options draw other EDA traces once $EDGEAFFECT_DATA holds an E4 recording: the cache must not
+    serve the data drawn without it (nor the other way round), and a changed recording is new data too."""
+    from edgeaffect.train.recipes import synthetic_data
+
+    options = {"subjects": 1, "seconds": 40.0, "fps": 2.0, "size": 48, "seed": 0}
+    monkeypatch.delenv("EDGEAFFECT_DATA", raising=False)
+    generated = synthetic_data("videos", options, str(tmp_path / "cache"))
+    write_e4_session(tmp_path / "data" / "empatica_e4_sample", seconds=120.0, seed=3)
+    monkeypatch.setenv("EDGEAFFECT_DATA", str(tmp_path / "data"))
+    from_e4 = synthetic_data("videos", options, str(tmp_path / "cache"))
+    assert from_e4 != generated
+    eda = [(p / "s1" / "eda_s1_T1.csv").read_text() for p in (generated, from_e4)]
+    assert eda[0] != eda[1]
+    assert synthetic_data("videos", options, str(tmp_path / "cache")) == from_e4  # still one render per source
+    write_e4_session(tmp_path / "other" / "empatica_e4_sample", seconds=120.0, seed=4)
+    monkeypatch.setenv("EDGEAFFECT_DATA", str(tmp_path / "other"))
+    assert synthetic_data("videos", options, str(tmp_path / "cache")) not in (generated, from_e4)

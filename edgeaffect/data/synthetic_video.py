@@ -16,6 +16,7 @@ Torch-free.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import replace
@@ -43,6 +44,19 @@ def default_e4_root() -> Path | None:
     root = os.environ.get("EDGEAFFECT_DATA")
     path = Path(root) / "empatica_e4_sample" if root else None
     return path if path is not None and (path / "EDA.csv").exists() else None
+
+
+def trace_source(e4_root: str | Path | None = None, use_e4: bool = True) -> str:
+    """What the EDA/BVP traces of ``write_synthetic_videos`` would be drawn from: ``"generated"``, or a digest
+    of the E4 recording's EDA and BVP files.  Part of the synthetic-data cache key, because the same options
+    draw other traces once ``$EDGEAFFECT_DATA`` holds the recording."""
+    root = Path(e4_root) if e4_root is not None else default_e4_root()
+    if not use_e4 or root is None or not (root / "EDA.csv").exists():
+        return "generated"
+    digest = hashlib.sha256()
+    for name in ("EDA.csv", "BVP.csv"):
+        digest.update((root / name).read_bytes())
+    return "e4:" + digest.hexdigest()[:12]
 
 
 def _window(sig: Signal, seconds: float, skip: float, rng: np.random.Generator) -> np.ndarray | None:

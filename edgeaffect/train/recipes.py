@@ -110,7 +110,16 @@ def _tabular(out: Path, **opts: Any) -> None:
     write_synthetic_tabular(out, **opts)
 
 
+def _videos_source(opts: dict) -> str:
+    from edgeaffect.data.synthetic_video import trace_source
+
+    return trace_source(opts.get("e4_root"), opts.get("use_e4", True))
+
+
 SYNTHETIC_WRITERS: dict[str, Callable[..., None]] = {"faces": _faces, "videos": _videos, "tabular": _tabular}
+# What a generator reads besides its options (the E4 recording under $EDGEAFFECT_DATA): part of the cache key,
+# so data drawn without the recording is not served once it is there, nor the other way round.
+SYNTHETIC_SOURCES: dict[str, Callable[[dict], str]] = {"videos": _videos_source}
 # Part of the cache key: bump it whenever a generator draws differently for the same options, so a
 # cache filled by an older edgeaffect is not read as today's data (2: tighter aligned face crops).
 SYNTHETIC_VERSION = 2
@@ -125,6 +134,8 @@ def synthetic_data(kind: str, options: dict, cache: str = "") -> Path:
     if kind not in SYNTHETIC_WRITERS:
         raise unknown_name("synthetic data", kind, SYNTHETIC_WRITERS)
     key = {"generator": SYNTHETIC_VERSION, **options}
+    if kind in SYNTHETIC_SOURCES:
+        key["source"] = SYNTHETIC_SOURCES[kind](options)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     root = cache_root(cache) / "synthetic" / f"{kind}-{digest}"
     if root.is_dir():
