@@ -24,6 +24,7 @@ from edgeaffect.portable import portable
 from edgeaffect.train.config import TrainConfig, config_to_yaml, saved_config
 from edgeaffect.train.losses import MultiTaskLoss
 from edgeaffect.train.loop import EvalResult, TrainStep, evaluate, recalibrate_bn, seed_epoch, train_one_epoch
+from edgeaffect.train.recipes import data_path
 from edgeaffect.train.runfolder import RunFolder, new_run_dir
 from edgeaffect.train.scoring import lower_is_better
 
@@ -77,8 +78,8 @@ def _fit(config: TrainConfig, env: dist.Env) -> RunResult:
     resume_ckpt = load_checkpoint(run_dir, which="last") if r.resume else None
 
     # -- data and model -----------------------------------------------------------------
-    if env.is_main:
-        builders.open_data(config)  # generate synthetic data once, before other ranks look for it
+    if env.is_main:  # generate synthetic data once, before other ranks look for it (reading it is once, below)
+        data_path(config)
     dist.barrier(env)
     index = builders.open_data(config)
     torch.manual_seed(r.seed)  # identical initial weights on every rank and every rerun
