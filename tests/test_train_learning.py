@@ -40,7 +40,7 @@ VIDEO_RECIPES = ["physnet-synthetic", "seqcnn-bvp-synthetic"]
 def video_cache(cache) -> Path:
     """The synthetic face videos of both video recipes, rendered once before either trains.
 
-    Rendering is data preparation (about 22 s for PhysNet's 16 subjects, 11 s for SeqCNN-BVP's 8),
+    Rendering is data preparation (both recipes render at the 4 FPS their reader samples),
     so pytest reports it as this fixture's setup and each test's time is its training and scoring.
     """
     from edgeaffect.train.recipes import data_path, resolve_config
