@@ -16,7 +16,6 @@ Torch-free.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from dataclasses import replace
@@ -30,7 +29,7 @@ from edgeaffect.data.facedraw import FaceParams, render_body, render_face
 from edgeaffect.data.signals import Signal, read_e4_csv, synth_bvp, synth_eda, values_at
 from edgeaffect.data.synthetic import Subject, background
 from edgeaffect.errors import DataError
-from edgeaffect.io import atomic_write_text
+from edgeaffect.io import atomic_write_text, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +49,16 @@ def trace_source(e4_root: str | Path | None = None, use_e4: bool = True) -> str:
     """What the EDA/BVP traces of ``write_synthetic_videos`` would be drawn from: ``"generated"``, or a digest
     of the E4 recording's EDA and BVP files.  Part of the synthetic-data cache key, because the same options
     draw other traces once ``$EDGEAFFECT_DATA`` holds the recording."""
-    root = Path(e4_root) if e4_root is not None else default_e4_root()
-    if not use_e4 or root is None or not (root / "EDA.csv").exists():
+    root = _e4_source(e4_root, use_e4)
+    if root is None or not (root / "EDA.csv").exists():
         return "generated"
-    digest = hashlib.sha256()
-    for name in ("EDA.csv", "BVP.csv"):
-        digest.update((root / name).read_bytes())
-    return "e4:" + digest.hexdigest()[:12]
+    return "e4:" + ",".join(sha256_file(root / name)[:12] for name in ("EDA.csv", "BVP.csv"))
+
+
+def _e4_source(e4_root: str | Path | None, use_e4: bool) -> Path | None:
+    """The E4 recording the traces come from (the writer and the cache key ask the same question)."""
+    root = Path(e4_root) if e4_root is not None else default_e4_root()
+    return root if use_e4 else None
 
 
 def _window(sig: Signal, seconds: float, skip: float, rng: np.random.Generator) -> np.ndarray | None:
@@ -124,9 +126,9 @@ def write_synthetic_videos(out: str | Path, *, subjects: int = 3, seconds: float
     """
     out = Path(out)
     rng = np.random.default_rng(seed)
-    root = Path(e4_root) if e4_root is not None else default_e4_root()
+    root = _e4_source(e4_root, use_e4)
     e4 = None
-    if use_e4 and root is not None:
+    if root is not None:
         e4 = (read_e4_csv(root / "EDA.csv"), read_e4_csv(root / "BVP.csv"))
         log.info("synthetic videos carry windows of the E4 recording in %s", root)
     n_frames = int(round(seconds * fps))
