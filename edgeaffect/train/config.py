@@ -120,6 +120,11 @@ class LossConfig:
     # prior = the training split's class frequencies, so its own logits come out balanced (each class
     # judged as if all were equally common).  0 = plain cross-entropy.
     logit_adjust: float = 0.0
+    # Knowledge distillation (edgeaffect.train.distill): a trained classifier run whose predictions the logits head
+    # also learns, with weight ``distill`` (0 = off) at ``temperature``.
+    teacher: str = ""
+    distill: float = 0.0
+    temperature: float = 2.0
 
 
 @dataclass(kw_only=True)
@@ -149,6 +154,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        if bool(self.loss.teacher) != bool(self.loss.distill):  # one without the other would silently do nothing
+            raise ConfigError("loss.teacher and loss.distill go together" + (
+                f" (teacher {self.loss.teacher} with loss.distill=0)" if self.loss.teacher else " (loss.distill without a teacher)"),
+                "set both, e.g. loss.teacher=runs/teacher loss.distill=0.5, or neither")
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
@@ -170,7 +179,8 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "optim.bn_recalibrate": (0, None), "schedule.step_size": (1, None), "schedule.gamma": (0.0, None),
     "schedule.factor": (0.0, 1), "schedule.patience": (0, None), "schedule.early_stop": (0, None),
     "schedule.warmup": (0.0, 1), "loss.label_smoothing": (0, 1), "loss.mse": (0, None), "loss.pearson": (0, None),
-    "loss.aux_weight": (0, None), "loss.logit_adjust": (0, 4), "data.limit_train": (0, None), "data.limit_valid": (0, None),
+    "loss.aux_weight": (0, None), "loss.logit_adjust": (0, 4), "loss.distill": (0, 1), "loss.temperature": (0.0, None),
+    "data.limit_train": (0, None), "data.limit_valid": (0, None),
     "data.limit_test": (0, None), "data.workers": (0, None), "model.input_size": (1, None), "model.frames": (1, None),
     "runtime.threads": (0, None), "runtime.stop_after_epoch": (0, None),
 }
@@ -281,7 +291,7 @@ def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # The keys that hold paths: a run folder records them portably (edgeaffect.portable), relative to itself.
-PATH_KEYS = (("data", "path"), ("data", "cache"), ("model", "init"), ("runtime", "out"), ("runtime", "runs_dir"))
+PATH_KEYS = (("data", "path"), ("data", "cache"), ("model", "init"), ("loss", "teacher"), ("runtime", "out"), ("runtime", "runs_dir"))
 
 
 def _map_paths(data: Mapping[str, Any], fix) -> dict[str, Any]:

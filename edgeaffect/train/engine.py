@@ -88,7 +88,12 @@ def _fit(config: TrainConfig, env: dist.Env) -> RunResult:
         model = model.to(memory_format=torch.channels_last)
     meta = model.meta
     loaders = builders.build_loaders(config, index, meta, env)
-    loss_fn = MultiTaskLoss(meta, config.loss, loaders.class_weight, loaders.prior).to(env.device)
+    teacher = None
+    if config.loss.teacher:
+        from edgeaffect.train.distill import Teacher
+
+        teacher = Teacher(config.loss.teacher, meta, device=env.device)
+    loss_fn = MultiTaskLoss(meta, config.loss, loaders.class_weight, loaders.prior, teacher).to(env.device)
     step = TrainStep(model, use_aux=bool(config.loss.aux_weight))
     train_step = dist.wrap(step, env)
     optimizer = builders.build_optimizer(model, config)

@@ -110,7 +110,7 @@ def train_one_epoch(step: torch.nn.Module, loader: Any, loss_fn: MultiTaskLoss, 
         batch = to_device(batch, env)
         with env.autocast():
             outputs, aux = step(*model_inputs(batch, meta))
-            loss, _ = loss_fn(outputs, batch, aux)
+            loss, _ = loss_fn(outputs, batch, aux, train=True)
         if not torch.isfinite(loss):
             path = save_bad_batch(batch, run_dir, env, epoch=epoch, step=i, loss=float(loss.detach()))
             raise DivergedError(f"the training loss became {float(loss.detach())} at epoch {epoch}, step {i}"

@@ -125,8 +125,8 @@ class MultiTaskLoss:
     """sum_h weight_h * loss_h over the model's heads, plus ``aux_weight`` * the model's auxiliary loss."""
 
     def __init__(self, meta: ModelMeta, config: LossConfig, class_weight: torch.Tensor | None = None,
-                 prior: torch.Tensor | None = None) -> None:
-        self.meta, self.config = meta, config
+                 prior: torch.Tensor | None = None, teacher: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        self.meta, self.config, self.teacher = meta, config, teacher
         self.log_prior = None if prior is None else prior.float().clamp_min(1e-6).log()
         self.per_kind = HeadLoss(config, class_weight, meta, self.log_prior).table()
         unknown = set(config.task_weights) - {h.name for h in meta.heads}
@@ -141,15 +141,31 @@ class MultiTaskLoss:
         lp = self.log_prior
         self.per_kind = HeadLoss(self.config, None if cw is None else cw.to(device), self.meta,
                                  None if lp is None else lp.to(device)).table()
+        self.log_prior = None if lp is None else lp.to(device)
         return self
 
+    def _distil(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        from edgeaffect.train.distill import kd_loss
+
+        student, teacher = out.float(), self.teacher(x)
+        if self.log_prior is not None:  # both as p(class | face) on the training distribution (see distill.py)
+            student = student + self.config.logit_adjust * self.log_prior
+            teacher = teacher + getattr(self.teacher, "logit_adjust", 0.0) * self.log_prior
+        return kd_loss(student, teacher, self.config.temperature)
+
     def __call__(self, outputs: tuple[torch.Tensor, ...], batch: Mapping[str, torch.Tensor],
-                 aux: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                 aux: torch.Tensor | None = None, *, train: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
+        """The weighted loss and its parts; ``train`` adds the distillation term (validation losses stay comparable)."""
         total = outputs[0].sum() * 0.0
         parts: dict[str, float] = {}
+        distil = train and self.teacher is not None
         for head, out in zip(self.meta.heads, outputs):
             part = self.per_kind[head.kind](head, out, batch)
             parts[head.name] = float(part.detach())
+            if distil and head.kind is HeadKind.LOGITS:
+                part = (1.0 - self.config.distill) * part + self.config.distill * self._distil(out, batch["x"])
+                parts["distill"] = float(part.detach())
+                distil = False  # the first logits head only: the teacher has one
             total = total + float(self.config.task_weights.get(head.name, 1.0)) * part
         if aux is not None and self.config.aux_weight:
             parts["aux"] = float(aux.detach())
