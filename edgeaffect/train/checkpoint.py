@@ -200,6 +200,14 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
     return model
 
 
+def raw_model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
+    """The checkpoint's network without its in-graph prior correction and mirror averaging (``ModelMeta.adjust``):
+    the logits it learnt, for choosing a correction (tune) or teaching another model (distill)."""
+    kwargs = {k: v for k, v in ckpt["build_kwargs"].items() if k != "adjust"}
+    # adjust=None: the network alone; the registry refuses a family that cannot carry a correction in its graph
+    return model_from_checkpoint({**ckpt, "build_kwargs": {**kwargs, "adjust": None}})
+
+
 def load_model(path: str | Path, *, which: str = "best") -> tuple[torch.nn.Module, ModelMeta]:
     """(model in eval mode on CPU, its ModelMeta) from a run folder or a checkpoint file."""
     model = model_from_checkpoint(load_checkpoint(path, which=which))

@@ -31,11 +31,10 @@ class Teacher:
     """A frozen classifier from a run folder or checkpoint, giving train-prior-space logits for a batch."""
 
     def __init__(self, path: str | Path, student: ModelMeta, *, device: torch.device, which: str = "best") -> None:
-        from edgeaffect.train.checkpoint import load_checkpoint, model_from_checkpoint
+        from edgeaffect.train.checkpoint import load_checkpoint, raw_model_from_checkpoint
 
         ckpt = load_checkpoint(path, which=which)
-        kwargs = {k: v for k, v in ckpt["build_kwargs"].items() if k != "adjust"}  # its raw logits
-        model = model_from_checkpoint({**ckpt, "build_kwargs": {**kwargs, "adjust": None}})
+        model = raw_model_from_checkpoint(ckpt)
         meta = ModelMeta.from_dict(ckpt["meta"])
         self.head, mine = _logits_index(meta), _logits_index(student)
         if self.head is None or mine is None:

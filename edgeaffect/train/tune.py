@@ -109,7 +109,7 @@ def tune(opts: TuneOptions) -> TuneResult:
     from edgeaffect.data import open_dataset
     from edgeaffect.preprocess import prepare_batch
     from edgeaffect.train.builders import class_prior
-    from edgeaffect.train.checkpoint import load_checkpoint, model_from_checkpoint
+    from edgeaffect.train.checkpoint import load_checkpoint, model_from_checkpoint, raw_model_from_checkpoint
     from edgeaffect.train.recipes import data_path
     from edgeaffect.train.config import TrainConfig
 
@@ -120,9 +120,7 @@ def tune(opts: TuneOptions) -> TuneResult:
     if len(meta.heads) != 1 or meta.heads[0].kind is not HeadKind.LOGITS:
         raise ModelError(f"tune chooses a classifier's prior correction; {opts.run} is a {meta.task.value} model",
                          "tune a single-head expression classifier")
-    kwargs = {k: v for k, v in ckpt["build_kwargs"].items() if k != "adjust"}
-    # adjust=None: the network alone; the registry refuses a family that cannot carry a correction in its graph
-    raw = model_from_checkpoint({**ckpt, "build_kwargs": {**kwargs, "adjust": None}}).eval().float()
+    raw = raw_model_from_checkpoint(ckpt).eval().float()
     config = TrainConfig.from_dict(ckpt["config"])
     root = opts.data or str(data_path(config))
     index = open_dataset(root, format=config.data.format, **config.data.options)
@@ -140,7 +138,7 @@ def tune(opts: TuneOptions) -> TuneResult:
     rows = score_rows(plain, mirrored, y, prior, opts.taus, flips)
     chosen = choose(rows, opts.max_accuracy_drop, opts.min_accuracy)
     adjust = LogitAdjust(tau=chosen.tau, prior=tuple(float(p) for p in prior), hflip=chosen.hflip)
-    tuned = model_from_checkpoint({**ckpt, "build_kwargs": {**kwargs, "adjust": adjust.__dict__.copy()}}).eval()
+    tuned = model_from_checkpoint({**ckpt, "build_kwargs": {**ckpt["build_kwargs"], "adjust": adjust.__dict__.copy()}}).eval()
     tuned.meta = meta.evolve(adjust=adjust)
     framing_rows, framing = [], {}
     if opts.framing:
