@@ -21,6 +21,12 @@ def test_default_is_a_checked_run_folder_and_bundle():
     assert meta["input_size"] == [64, 64] and meta["color"] == "gray" and meta["framing"]["scale"] == 0.9
     assert meta["adjust"]["tau"] == 0.625 and len(meta["adjust"]["prior"]) == 8  # the prior correction tune chose
     assert (assets.DEFAULT_DIR / "MODEL_CARD.md").is_file()
+    # the bundle run opens is the INT8 file, verified on real valid faces against the float run within the gate
+    verification = json.loads((bundle / "verification.json").read_text())
+    chosen = verification["candidates"][0]
+    assert verification["chosen"] == "int8" and chosen["passed"] and chosen["samples"] >= 500 and not chosen["proxy"]
+    metrics = chosen["heads"][0]["metrics"]
+    assert abs(metrics["accuracy"]["delta"]) <= 0.005 and abs(metrics["uar"]["delta"]) <= 0.005
 
 
 def test_a_folder_named_default_is_the_users(tmp_path, monkeypatch):
