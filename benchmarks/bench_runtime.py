@@ -20,7 +20,9 @@ tracker in between.  Printed:
    every frame, every 5th frame + tracker, track-guided regions) on the PhysRecorder clip (when
    EDGEAFFECT_DATA is set) and a generated video of two moving faces: FPS, ratio to every-frame, face
    recall and top-1 agreement against every-frame, and the stage table of each (targets: region recall
-   and agreement >= 0.99, FPS >= 1.8x; >= 2x with ``--cores 1``).  ``--only-modes`` skips 1-4.
+   and agreement >= 0.99, FPS >= 1.8x; >= 2x with ``--cores 1``).  ``--only-modes`` skips 1-4.  The ``ratio``
+   column compares the fastest run of each setting, ``median`` the runs of the same round (``--repeats``):
+   read the median, a region frame is short enough for one quiet run to flatter the best-of ratio.
 
 ``--cores N`` pins the process to N cores (the last N it may use) with one thread everywhere
 (OpenCV, ONNX Runtime, torch): one core of this machine stands in for one core of a Raspberry Pi

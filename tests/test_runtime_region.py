@@ -7,13 +7,14 @@ a face lost in its region costs a full pass on the same frame.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgeaffect.bench.detect_modes import compare_modes, match_faces, modes_table
+from edgeaffect.bench.detect_modes import compare_modes, match_faces, modes_table, round_ratio
 from edgeaffect.bundle import RuntimeSettings
 from edgeaffect.detectors import create_detector
 from edgeaffect.detectors.base import Face
@@ -112,6 +113,22 @@ def test_run_with_region_detection_matches_full_frame_detection(two_faces, tmp_p
     assert full.faces == 120 and region.recall == 1.0 and region.top1_agreement >= 0.99
     assert region.detect_passes["region"] >= 50 and full.detect_passes == {"full": 60}
     assert "detect" in modes_table(rows) and "region" in modes_table(rows)
+    assert region.round_fps == (region.fps,) and full.round_fps == (full.fps,)  # one round: its FPS is the best
+
+
+def test_the_median_ratio_pairs_runs_of_the_same_round():
+    from edgeaffect.bench.results import DetectModeRow
+
+    def row(mode, fps):
+        return DetectModeRow(bundle="b", video="v.avi", mode=mode, detect_every=1, detect_region=0, frames=10,
+                             faces=10, fps=max(fps, default=0.0), recall=1.0, top1_agreement=1.0, round_fps=tuple(fps))
+
+    full, region = row("full", [100.0, 120.0, 100.0]), row("region", [150.0, 300.0, 190.0])
+    # fastest runs: 300 / 120 = 2.5x; round by round 1.5x, 2.5x, 1.9x -> median 1.9x
+    assert round_ratio(region, full) == pytest.approx(1.9)
+    table = modes_table([full, region])
+    assert "2.50x" in table and "1.90x" in table
+    assert math.isnan(round_ratio(row("region", []), full))
 
 
 @pytest.mark.skipif(not PHYS.is_file(), reason="needs EDGEAFFECT_DATA with physrecorder_v01")

@@ -161,6 +161,7 @@ class DetectModeRow:
     box_iou: float = 1.0  # mean IoU of the found boxes with the reference ones
     detect_passes: Mapping[str, int] = field(default_factory=dict)
     stages: tuple[StageLatency, ...] = ()
+    round_fps: tuple[float, ...] = ()  # FPS of every round, in order (``fps`` is the fastest of them)
 
 
 @dataclass(frozen=True)
