@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from edgeaffect.bench.results import DetectModeRow, StageLatency
+from edgeaffect.bench.results import DetectModeRow, StageLatency, round_ratio
 from edgeaffect.runtime.region import DEFAULT_FULL_EVERY
 
 log = logging.getLogger(__name__)
@@ -133,12 +132,6 @@ def compare_modes(bundle: Path, video: Path, *, key: str = "", modes: Sequence[s
                                   detect_passes=dict(s.detect_passes), stages=stages,
                                   round_fps=tuple(rounds[name])))
     return tuple(rows)
-
-
-def round_ratio(row: DetectModeRow, reference: DetectModeRow) -> float:
-    """Median over rounds of this row's FPS over the reference's in the same round (NaN without rounds)."""
-    pairs = [a / b for a, b in zip(row.round_fps, reference.round_fps) if b > 0]
-    return statistics.median(pairs) if pairs else float("nan")
 
 
 def modes_table(rows: Sequence[DetectModeRow]) -> str:

@@ -11,6 +11,7 @@ documents newer than they understand and fill defaults for older ones.
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -162,6 +163,12 @@ class DetectModeRow:
     detect_passes: Mapping[str, int] = field(default_factory=dict)
     stages: tuple[StageLatency, ...] = ()
     round_fps: tuple[float, ...] = ()  # FPS of every round, in order (``fps`` is the fastest of them)
+
+
+def round_ratio(row: DetectModeRow, reference: DetectModeRow) -> float:
+    """Median over rounds of this row's FPS over the reference's in the same round (NaN without rounds)."""
+    pairs = [a / b for a, b in zip(row.round_fps, reference.round_fps) if b > 0]
+    return statistics.median(pairs) if pairs else float("nan")
 
 
 @dataclass(frozen=True)
