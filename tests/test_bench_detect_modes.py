@@ -20,7 +20,8 @@ def test_bench_runs_detection_settings_and_the_report_shows_their_stage_cost(tmp
     assert rows["every5"].detect_passes == {"full": 4}
     assert main(["report", str(tmp_path / "r.json"), "--out", str(tmp_path / "rep")]) == 0
     csv = (tmp_path / "rep" / "csv" / "latency-detection.csv").read_text()
-    assert csv.splitlines()[0].startswith("device,bundle,video,setting,FPS,x full,x full (median round),CPU FPS,CPU x full,face recall")
+    assert csv.splitlines()[0].startswith(
+        "device,bundle,video,setting,FPS,x full,x full (median round),CPU FPS,CPU x full,face recall")
     assert len(csv.splitlines()) == 4 and "detect" in (tmp_path / "rep" / "report.md").read_text()
     capsys.readouterr()
     assert main(["bench", str(bundle), "--video", str(video), "--detect-modes", "fast"]) == 2

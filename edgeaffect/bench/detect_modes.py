@@ -138,8 +138,8 @@ def modes_table(rows: Sequence[DetectModeRow]) -> str:
     """FPS, ratio to the reference (fastest runs, and median of the rounds), recall, agreement, and
     the mean ms of every stage per setting."""
     stages = list(dict.fromkeys(s.stage for r in rows for s in r.stages))
-    head = (f"{'video':<20}{'setting':<8}{'FPS':>7}{'ratio':>7}{'median':>7}{'cpuFPS':>8}{'ratio':>7}{'recall':>8}{'boxIoU':>8}"
-            f"{'top-1':>8}  " + "".join(f"{s[:8]:>9}" for s in stages) + "  (ms per frame, amortised)")
+    head = (f"{'video':<20}{'setting':<8}{'FPS':>7}{'ratio':>7}{'median':>7}{'cpuFPS':>8}{'ratio':>7}{'recall':>8}"
+            f"{'boxIoU':>8}{'top-1':>8}  " + "".join(f"{s[:8]:>9}" for s in stages) + "  (ms per frame, amortised)")
     lines = [head]
     for r in rows:
         ref = next((x for x in rows if x.video == r.video and x.bundle == r.bundle and x.mode == REFERENCE), None)
@@ -147,7 +147,7 @@ def modes_table(rows: Sequence[DetectModeRow]) -> str:
         cpu_ratio = r.cpu_fps / ref.cpu_fps if ref is not None and ref.cpu_fps else float("nan")
         ms = {s.stage: s.mean_ms * s.n / max(r.frames, 1) for s in r.stages}
         median = round_ratio(r, ref) if ref is not None else float("nan")
-        lines.append(f"{r.video[:19]:<20}{r.mode:<8}{r.fps:>7.1f}{ratio:>6.2f}x{median:>6.2f}x{r.cpu_fps:>8.1f}{cpu_ratio:>6.2f}x"
-                     f"{r.recall:>8.4f}{r.box_iou:>8.4f}{r.top1_agreement:>8.4f}  "
+        lines.append(f"{r.video[:19]:<20}{r.mode:<8}{r.fps:>7.1f}{ratio:>6.2f}x{median:>6.2f}x"
+                     f"{r.cpu_fps:>8.1f}{cpu_ratio:>6.2f}x{r.recall:>8.4f}{r.box_iou:>8.4f}{r.top1_agreement:>8.4f}  "
                      + "".join(f"{ms.get(s, 0.0):>9.2f}" for s in stages))
     return "\n".join(lines)

@@ -160,15 +160,16 @@ def detect_modes_table(items: Sequence[Entry]) -> Table | None:
         for r in e.detect_modes:
             ref = next((x for x in e.detect_modes if x.video == r.video and x.mode == "full"), None)
             per_frame = {s.stage: s.mean_ms * s.n / max(r.frames, 1) for s in r.stages}
-            median = round_ratio(r, ref) if ref else float("nan")
+            median = round_ratio(r, ref) if ref else math.nan
             rows.append((e.device, e.bundle.name, r.video, r.mode, r.fps, r.fps / ref.fps if ref and ref.fps else None,
-                         None if math.isnan(median) else median, r.cpu_fps, r.cpu_fps / ref.cpu_fps if ref and ref.cpu_fps else None,
+                         None if math.isnan(median) else median,  # an empty cell, as for a missing reference
+                         r.cpu_fps, r.cpu_fps / ref.cpu_fps if ref and ref.cpu_fps else None,
                          r.recall, r.box_iou, r.top1_agreement, *(per_frame.get(s) for s in DETECT_STAGES)))
     if not rows:
         return None
     return Table("latency-detection", "full pipeline by detection setting (stage ms per frame, amortised)",
-                 ("device", "bundle", "video", "setting", "FPS", "x full", "x full (median round)", "CPU FPS", "CPU x full", "face recall",
-                  "box IoU", "top-1 agreement",
+                 ("device", "bundle", "video", "setting", "FPS", "x full", "x full (median round)", "CPU FPS",
+                  "CPU x full", "face recall", "box IoU", "top-1 agreement",
                   *DETECT_STAGES), tuple(rows),
                  note="full = full-frame detection every frame (the reference for recall and agreement); every5 = "
                       "every 5th frame, the tracker extrapolates between; region = regions around tracks between "
