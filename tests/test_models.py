@@ -27,7 +27,11 @@ CASES = {
     "seqcnn_bvp": (94_289, {"frames": 6, "input_size": 16}, [(2, 3, 6, 16, 16), (2, 6)]),
     "bilstm_attention": (174_466, {"input_size": (5, 12)}, [(2, 5, 12)]),
     "resnet18": (11_174_344, {"input_size": 32}, [(2, 1, 32, 32)]),  # torchvision's 11,689,512 with 8 classes, gray stem
+    "ensemble": (2 * 11_174_344, {"members": [{"name": "resnet18", "build_kwargs": {"input_size": 32}}] * 2},
+                 [(2, 1, 32, 32)]),  # two ResNet-18s: the sum of the members
 }
+# What a model cannot be built without (an ensemble has no default members)
+REQUIRED = {"ensemble": {"members": [{"name": "resnet18", "build_kwargs": {}}] * 2}}
 
 
 def _inputs(shapes):
@@ -57,7 +61,7 @@ def test_unknown_option_is_a_model_error():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_parameter_count_matches_original(name):
     expected, _, _ = CASES[name]
-    model = create_model(name)
+    model = create_model(name, **REQUIRED.get(name, {}))
     assert abs(count_parameters(model) - expected) <= 0.005 * expected
 
 

@@ -12,6 +12,7 @@ Three choices that need no retraining, each measured on the validation split (ne
 3. **Framing** (``framing_search``): faces pasted into frames through the real detector, the crop scale and
    vertical shift with the best UAR.
 
+With several runs the model tuned is their ensemble (``models.ensemble``: the mean of their logits).
 The result is a new run folder whose checkpoint builds the correction and averaging into the graph
 (``ModelMeta.adjust``) and records the framing (``ModelMeta.framing``), so every export and every backend
 applies them identically; ``tune.json`` holds every table measured.
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, kw_only=True)
 class TuneOptions:
     run: str  # run folder or checkpoint of a classifier
+    members: tuple[str, ...] = ()  # further runs: the tuned model is the mean of all their logits (an ensemble)
     out: str  # the tuned run folder (new)
     data: str = ""  # default: the data the run was trained on
     split: str = "valid"
@@ -116,6 +118,10 @@ def tune(opts: TuneOptions) -> TuneResult:
     if opts.hflip not in ("auto", "on", "off"):
         raise ConfigError(f"--hflip {opts.hflip!r} is not auto, on or off", "use --hflip auto")
     ckpt = load_checkpoint(opts.run, which=opts.which)
+    if opts.members:
+        from edgeaffect.train.models.ensemble import ensemble_checkpoint
+
+        ckpt = ensemble_checkpoint([ckpt, *(load_checkpoint(r, which=opts.which) for r in opts.members)])
     meta = ModelMeta.from_dict(ckpt["meta"])
     if len(meta.heads) != 1 or meta.heads[0].kind is not HeadKind.LOGITS:
         raise ModelError(f"tune chooses a classifier's prior correction; {opts.run} is a {meta.task.value} model",

@@ -24,7 +24,8 @@ def _floats(text: str, name: str) -> tuple[float, ...]:
 def register(app: typer.Typer) -> None:
     @app.command("tune")
     def tune_cmd(
-        run: Path = typer.Argument(..., help="Run folder (or checkpoint) of an expression classifier."),
+        runs: list[Path] = typer.Argument(..., metavar="RUN", help="Run folder (or checkpoint) of an expression "
+                                          "classifier; two or more are tuned as one ensemble (the mean of their logits)."),
         out: Path = typer.Option(..., "--out", help="The tuned run folder to write (export and run take it)."),
         data: str = typer.Option("", "--data", help="Dataset with the model's classes (default: the run's data)."),
         split: str = typer.Option("valid", "--split", help="Held-out split the choices are measured on (not test)."),
@@ -42,12 +43,14 @@ def register(app: typer.Typer) -> None:
         scales: str = typer.Option("0.8,0.9,1,1.1,1.2,1.3", "--scales", help="Crop sides to try, in detector boxes."),
         shifts: str = typer.Option("-0.05,0,0.05", "--shifts", help="Vertical crop-centre shifts to try, in boxes."),
     ) -> None:
-        """Choose a classifier's prior correction, mirror averaging and face framing on a held-out split; write a tuned run."""
+        """Choose the prior correction, mirror averaging and face framing of a classifier (or an ensemble of several)
+        on a held-out split; write a tuned run."""
         from edgeaffect.io import check_writable
         from edgeaffect.train.tune import TuneOptions, format_result, tune
 
         check_writable(out, folder=True)
-        opts = TuneOptions(run=str(run), out=str(out), data=data, split=split, which=which, taus=_floats(taus, "--taus"),
+        opts = TuneOptions(run=str(runs[0]), members=tuple(str(r) for r in runs[1:]), out=str(out), data=data,
+                           split=split, which=which, taus=_floats(taus, "--taus"),
                            hflip=hflip, max_accuracy_drop=max_accuracy_drop, min_accuracy=min_accuracy, framing=framing,
                            framing_faces=framing_faces, scales=_floats(scales, "--scales"),
                            shifts_y=_floats(shifts, "--shifts"))

@@ -5,6 +5,7 @@ Importing this package registers every family; adding one = one file + one impor
 from edgeaffect.train.models import bilstm  # noqa: F401
 from edgeaffect.train.models import ddamfn  # noqa: F401
 from edgeaffect.train.models import deepphys  # noqa: F401
+from edgeaffect.train.models import ensemble  # noqa: F401
 from edgeaffect.train.models import mtl  # noqa: F401
 from edgeaffect.train.models import physnet  # noqa: F401
 from edgeaffect.train.models import resnet  # noqa: F401
