@@ -102,3 +102,18 @@ def test_tune_with_two_runs_writes_an_ensemble_run_that_eval_reads(tmp_path, cap
     assert "accuracy" in capsys.readouterr().out
     # a run that is not a classifier's, or is missing, is a clear error, not a traceback
     assert main(["tune", str(runs[0]), str(tmp_path / "nosuch"), "--out", str(tmp_path / "e2"), "--no-framing"]) == 2
+
+
+def test_an_ensemble_run_teaches_its_mean_logits(tmp_path):
+    from edgeaffect.train.checkpoint import raw_model_from_checkpoint
+    from edgeaffect.train.distill import Teacher
+    from edgeaffect.train.models.ensemble import ensemble_checkpoint
+
+    a, b = _checkpoint(7), _checkpoint(8)
+    torch.save(ensemble_checkpoint([a, b]), tmp_path / "ens.pt")
+    student = create_model("resnet18", **SLIM).meta
+    teacher = Teacher(tmp_path / "ens.pt", student, device=torch.device("cpu"))
+    x = torch.randn(3, 1, 32, 32)
+    with torch.no_grad():
+        want = (raw_model_from_checkpoint(a).eval()(x)[0] + raw_model_from_checkpoint(b).eval()(x)[0]) / 2
+    assert torch.allclose(teacher(x), want, atol=1e-5)
