@@ -15,16 +15,21 @@ frame pass still runs
   frame without it.
 
 The region's side is fixed (one input size for the detector, so YuNet keeps its
-priors) and small: a face filling half of a 64 px region (32 px) is still well
-above YuNet's smallest findable face, and 64x64 is a nineteenth of the pixels
-of the 320x240 full-frame pass (0.6-0.9 against 3.2-3.9 ms of CPU per call
-with YuNet on ONNX Runtime, 5.6-6.8 ms on OpenCV; ``benchmarks/bench_stages.py``).
-With detection that cheap, a region frame at one core is mostly decode and the
-model (``--engines`` in ``bench_runtime.py`` shows both engines).  The defaults were chosen with
-``benchmarks/bench_runtime.py --modes`` on the real PhysRecorder clip and a
-two-face video: 96 px regions or a full pass every 10 rounds found the same faces
-with the same labels and cost 10-20 % more.  Each region pass uses its own
-detector instance, so the full-frame one keeps its input size too.  Torch-free.
+priors) and small: the region is the box grown by 0.35 of its side on every side
+(1.7 boxes), resized to 48 px, so the face spans ~28 px, still well above YuNet's
+smallest findable face.  YuNet pads its input to a multiple of 32, so one 48 px
+tile costs what a 64 px one does, but the tiles of two faces side by side (96x48)
+cost three quarters of two 64 px ones (128x64).  Measured with
+``benchmarks/bench_runtime.py --cores 1 --only-modes --repeats 5`` (2026-12-04, one
+core): 64 px regions with margin 0.5 gave region/full 2.02x on the real PhysRecorder
+clip and 1.56x on two moving faces; 48 px with margin 0.35 gave 2.04x and 1.75x, with
+recall and top-1 1.000 and no region lost in either.  32 px tiles lose the face
+(327 of 602 region passes fell back).  A face that moves more than a third of its
+width between two detection rounds leaves its region: that costs one full pass on
+the same frame, not a frame without it.  With detection this cheap, a region frame
+at one core is mostly decode and the model (two faces: decode 0.7, model 1.0,
+detection 0.8 of 3.0 ms per frame), which is what bounds the two-face ratio.  Each region pass uses its own detector
+instance, so the full-frame one keeps its input size too.  Torch-free.
 """
 from __future__ import annotations
 
@@ -47,8 +52,8 @@ class RegionOptions:
     """How a region pass looks; ``full_every`` full-frame passes are the schedule for new faces."""
 
     full_every: int = DEFAULT_FULL_EVERY
-    margin: float = 0.5  # the region is the box grown by this fraction of its longer side, per side
-    side: int = 64  # the region is resized to side x side pixels before detection
+    margin: float = 0.35  # the region is the box grown by this fraction of its longer side, per side
+    side: int = 48  # the region is resized to side x side pixels before detection
     min_score: float = 0.75  # a track whose last detector score is below this gets full-frame passes
     min_iou: float = 0.3  # a region box matches its track at this IoU with the predicted box
 
