@@ -29,7 +29,7 @@ import yaml
 from edgeaffect.assets import DEFAULT_DIR, write_checksums
 from edgeaffect.io import packaging_the_default
 from edgeaffect.compress.export import export_bundle
-from edgeaffect.formats import ExportOptions
+from edgeaffect.formats import CalibrationMethod, ExportOptions
 from edgeaffect.data import open_dataset
 from edgeaffect.meta import ModelMeta
 from edgeaffect.train.checkpoint import load_checkpoint
@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="how the shipped config names its dataset (expanded where it is used, so a user's "
                          "EDGEAFFECT_DATA finds it)")
     ap.add_argument("--precision", choices=("int8", "fp32"), default="int8", help="the bundle's precision")
+    ap.add_argument("--calib-method", choices=[m.value for m in CalibrationMethod], default="minmax",
+                    help="INT8 range estimator (choose on the valid split: the one whose bundle scores as the float "
+                         "model does)")
     ap.add_argument("--dest", type=Path, default=DEFAULT_DIR, help="where to write (tests ship into a scratch folder)")
     args = ap.parse_args(argv)
     dest = args.dest.absolute()
@@ -79,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
             export_bundle(run, target="laptop-x86", out=staging / "bundle", format="onnx", precision=args.precision,
                           verify_data=args.data, n_verify=args.n_verify,
                           calibration=args.data if args.precision == "int8" else None,  # its train split
-                          options=ExportOptions(fp16_weights=args.precision == "fp32"))
+                          options=ExportOptions(fp16_weights=args.precision == "fp32",
+                                                calibration_method=CalibrationMethod(args.calib_method)))
         for sub in ("run", "bundle"):
             shutil.rmtree(dest / sub, ignore_errors=True)
             dest.mkdir(parents=True, exist_ok=True)
