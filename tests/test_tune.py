@@ -114,6 +114,13 @@ def test_tune_writes_a_run_whose_graph_and_meta_carry_the_choices(tmp_path, caps
     assert (model.net is not None) and (model.hflip == meta.adjust.hflip)
     assert math.isclose(float(model.logit_bias[5]) if model.logit_bias is not None else 0.0,
                         meta.adjust.tau * math.log(meta.adjust.prior[5]), abs_tol=1e-5)
+    # a fine-tune of the tuned run starts from the network without the correction: tune chooses again after it
+    assert main(["train", "ferplus-default", f"data={data}", "epochs=1", f"out={tmp_path / 'ft'}", "batch=8",
+                 f"model.init={tuned}", "progress=false", "runtime.precision=fp32"]) == 0
+    ft = ModelMeta.from_dict(json.loads((tmp_path / "ft" / "meta.json").read_text()))
+    assert ft.adjust is None
+    finetuned, _ = load_model(tmp_path / "ft")
+    assert finetuned.logit_bias is None and not finetuned.hflip
     # the choice is refused on test data's name only in spirit; a wrong split name is a clear error
     assert main(["tune", str(run), "--out", str(tmp_path / "t2"), "--split", "nosuch", "--no-framing"]) == 2
 
