@@ -78,17 +78,12 @@ def build_model(config: TrainConfig, index: DatasetIndex) -> torch.nn.Module:
     from edgeaffect.train.registry import create_model
 
     if config.model.init:
-        from edgeaffect.train.checkpoint import load_checkpoint, model_from_checkpoint, raw_model_from_checkpoint
+        from edgeaffect.train.checkpoint import load_checkpoint, raw_model_from_checkpoint
 
-        ckpt = load_checkpoint(config.model.init)
-        if ckpt["build_kwargs"].get("adjust"):
-            # A tuned run's prior correction was chosen on held-out data for those weights, at inference.  Kept in
-            # the graph, the logit-adjusted loss would count the prior twice and the raw logits would learn to undo
-            # it; the fine-tune starts from what the network learnt, and tune chooses a correction again after it.
-            model = raw_model_from_checkpoint(ckpt)
-            model.meta = model.meta.evolve(adjust=None)
-        else:
-            model = model_from_checkpoint(ckpt)
+        # A tuned run's prior correction was chosen on held-out data for those weights, at inference.  Kept in the
+        # graph, the logit-adjusted loss would count the prior twice and the raw logits would learn to undo it; the
+        # fine-tune starts from what the network learnt, and tune chooses a correction again after it.
+        model = raw_model_from_checkpoint(load_checkpoint(config.model.init))
         check_fit(model.meta, index, source=f"checkpoint {config.model.init}")
         if config.model.input_size is not None:
             model = resized(model, config.model.input_size, source=f"checkpoint {config.model.init}")

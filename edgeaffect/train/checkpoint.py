@@ -202,10 +202,18 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
 
 def raw_model_from_checkpoint(ckpt: dict[str, Any]) -> torch.nn.Module:
     """The checkpoint's network without its in-graph prior correction and mirror averaging (``ModelMeta.adjust``):
-    the logits it learnt, for choosing a correction (tune) or teaching another model (distill)."""
-    kwargs = {k: v for k, v in ckpt["build_kwargs"].items() if k != "adjust"}
-    # adjust=None: the network alone; the registry refuses a family that cannot carry a correction in its graph
-    return model_from_checkpoint({**ckpt, "build_kwargs": {**kwargs, "adjust": None}})
+    the logits it learnt, for choosing a correction (tune), teaching another model (distill), joining an ensemble
+    or being fine-tuned (``model.init``).  A family that carries no correction is rebuilt as it is."""
+    if "adjust" not in ckpt["build_kwargs"]:
+        return model_from_checkpoint(ckpt)
+    model = model_from_checkpoint({**ckpt, "build_kwargs": without_adjust(ckpt["build_kwargs"])})
+    model.meta = model.meta.evolve(adjust=None)
+    return model
+
+
+def without_adjust(build_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Build arguments with the prior correction left out (the family's default: none)."""
+    return {k: v for k, v in build_kwargs.items() if k != "adjust"}
 
 
 def load_model(path: str | Path, *, which: str = "best") -> tuple[torch.nn.Module, ModelMeta]:

@@ -18,7 +18,8 @@ import torch
 
 from edgeaffect.errors import ModelError
 from edgeaffect.meta import HeadKind, LogitAdjust, ModelMeta, Task
-from edgeaffect.train.models.common import SingleHead
+from edgeaffect.train.checkpoint import without_adjust
+from edgeaffect.train.models.common import SingleHead, size2
 from edgeaffect.train.registry import create_model, register_model
 
 
@@ -53,8 +54,7 @@ def build(*, members: Sequence[dict[str, Any]] = (), num_classes=None, in_chans=
         raise ModelError("an ensemble needs at least two members", "pass two or more run folders to 'edgeaffect tune'")
     nets = []
     for spec in members:
-        kwargs = {k: v for k, v in dict(spec.get("build_kwargs") or {}).items() if k != "adjust"}
-        net = create_model(str(spec["name"]), **kwargs, adjust=None)
+        net = create_model(str(spec["name"]), **without_adjust(dict(spec.get("build_kwargs") or {})))
         heads = net.meta.heads
         if len(heads) != 1 or heads[0].kind is not HeadKind.LOGITS:
             raise ModelError(f"ensemble member '{spec['name']}' is not a single-head classifier",
@@ -68,8 +68,7 @@ def build(*, members: Sequence[dict[str, Any]] = (), num_classes=None, in_chans=
                          "leave num_classes unset for an ensemble")
     if (in_chans is not None and int(in_chans) != meta.input_shape()[1]) or frames is not None or pretrained:
         raise ModelError("an ensemble takes its input from its members", "leave in_chans, frames and pretrained unset")
-    if input_size is not None and tuple(meta.input_size) != (tuple(input_size) if not isinstance(input_size, int)
-                                                            else (input_size, input_size)):
+    if size2(input_size, meta.input_size) != tuple(meta.input_size):
         raise ModelError(f"the members read {meta.input_size} faces, not {input_size}",
                          "leave input_size unset for an ensemble")
     adjust = LogitAdjust(**adjust) if isinstance(adjust, dict) else adjust
@@ -81,18 +80,16 @@ def build(*, members: Sequence[dict[str, Any]] = (), num_classes=None, in_chans=
 def ensemble_checkpoint(ckpts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One checkpoint holding the members' weights (each without its prior correction), their build arguments
     and the first member's meta and config: what ``model_from_checkpoint`` rebuilds as an ``ensemble``."""
-    from edgeaffect.train.checkpoint import raw_model_from_checkpoint
-
     for c in ckpts:
-        if c["model_name"] == "ensemble" or (c.get("state") or {}).get("pruned"):
-            raise ModelError(f"'{c['model_name']}' run cannot be an ensemble member: "
-                             + ("it is an ensemble" if c["model_name"] == "ensemble" else "it is pruned"),
+        why = "it is an ensemble" if c["model_name"] == "ensemble" else "it is pruned" if (c.get("state") or {}).get(
+            "pruned") else ""
+        if why:
+            raise ModelError(f"'{c['model_name']}' run cannot be an ensemble member: {why}",
                              "ensemble plain trained runs")
-    members = [{"name": c["model_name"], "build_kwargs": {k: v for k, v in c["build_kwargs"].items() if k != "adjust"}}
-               for c in ckpts]
+    members = [{"name": c["model_name"], "build_kwargs": without_adjust(c["build_kwargs"])} for c in ckpts]
     model = create_model("ensemble", members=members)
     for net, c in zip(model.net.members, ckpts):
-        net.load_state_dict(raw_model_from_checkpoint(c).state_dict(), strict=True)
+        net.load_state_dict(c["model"], strict=True)  # the correction is a non-persistent buffer: not in the weights
     first = ckpts[0]
     meta = ModelMeta.from_dict(first["meta"]).evolve(model="ensemble", adjust=None, info=dict(model.meta.info))
     config = dict(first.get("config") or {})
