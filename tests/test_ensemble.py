@@ -117,3 +117,13 @@ def test_an_ensemble_run_teaches_its_mean_logits(tmp_path):
     with torch.no_grad():
         want = (raw_model_from_checkpoint(a).eval()(x)[0] + raw_model_from_checkpoint(b).eval()(x)[0]) / 2
     assert torch.allclose(teacher(x), want, atol=1e-5)
+
+
+def test_a_family_without_a_prior_correction_is_rebuilt_as_it_is():
+    from edgeaffect.train.checkpoint import raw_model_from_checkpoint
+
+    model = create_model("ddamfn", num_heads=1)  # DDAMFN carries no correction: it can still teach or be fine-tuned
+    ckpt = {"model_name": "ddamfn", "build_kwargs": dict(model.build_kwargs), "meta": model.meta.to_dict(),
+            "model": model.state_dict(), "state": {}}
+    raw = raw_model_from_checkpoint(ckpt)
+    assert raw.model_name == "ddamfn" and raw.meta.adjust is None
