@@ -59,11 +59,12 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda fh: fh.write(text), binary=False)
 
 
-def dumps_json(data: Any, **kwargs: Any) -> str:
-    """The one JSON serialiser for what edgeaffect writes: strict JSON (``plain.to_plain``: NaN/Infinity -> null)."""
+def dumps_json(data: Any, *, digits: int | None = None, **kwargs: Any) -> str:
+    """The one JSON serialiser for what edgeaffect writes: strict JSON (``plain.to_plain``: NaN/Infinity -> null),
+    floats rounded to ``digits`` when given."""
     from edgeaffect.plain import to_plain
 
-    return json.dumps(to_plain(data), allow_nan=False, default=str, **kwargs)
+    return json.dumps(to_plain(data, digits), allow_nan=False, default=str, **kwargs)
 
 
 def atomic_write_json(path: Path, data: Any) -> Path:

@@ -44,6 +44,15 @@ def test_nan_and_numpy_scalars_become_json_values():
     assert to_plain({"a": float("nan"), "b": np.float32(0.5), "c": np.int64(3)}) == {"a": None, "b": 0.5, "c": 3}
 
 
+def test_digits_round_every_float_in_one_walk():
+    doc = Outer("x", (Inner(Kind.A, (0.123456, float("inf"))),), (3, 4), 2.0 / 3.0, {"k": Inner(Kind.B, (np.float64(1.234567), 2.0))})
+    plain = to_plain(doc, 3)
+    assert plain["items"][0]["span"] == [0.123, None]
+    assert plain["extra"]["k"]["span"] == [1.235, 2.0] and plain["sizes"] == [3, 4] and plain["best"] == 0.667
+    assert to_plain(doc)["items"][0]["span"][0] == 0.123456  # no digits: floats kept whole
+    assert to_plain(doc, 3) == to_plain(doc, 3)  # the per-class field cache gives the same walk twice
+
+
 def test_unknown_keys_and_wrong_shapes():
     seen = []
     assert from_plain(Inner, {"kind": "a", "later": 1}, unknown=seen.append).kind == "a"

@@ -48,17 +48,22 @@ class YuNetOnnx:
         self.score_threshold, self.nms_threshold, self.top_k = score_threshold, nms_threshold, top_k
         self._size = (0, 0)
         self._padded = (0, 0)
-        self._grids: list[tuple[np.ndarray, np.ndarray]] = []
+        self._cells = self._strides = np.empty((0, 2), dtype=np.float32)
 
     def setInputSize(self, size: tuple[int, int]) -> None:  # noqa: N802  (FaceDetectorYN's name)
         w, h = int(size[0]), int(size[1])
         pw, ph = (w + 31) // 32 * 32, (h + 31) // 32 * 32
         self._size, self._padded = (w, h), (pw, ph)
-        # each stride's cells as (x, y), row-major as the network lays out its anchors
-        self._grids = []
+        # every stride's cells as (x, y), row-major as the network lays out its anchors, strides in output
+        # order, and each cell's stride: decoding then runs once over all strides (a region tile is decoded
+        # on every frame, and numpy's per-call cost, not the arithmetic, is what a 96x64 input costs)
+        grids, strides = [], []
         for s in STRIDES:
             ys, xs = np.mgrid[0:ph // s, 0:pw // s].astype(np.float32)
-            self._grids.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
+            grids.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
+            strides.append(np.full((xs.size, 1), s, dtype=np.float32))
+        self._cells = np.concatenate(grids)
+        self._strides = np.concatenate(strides)
 
     def detect(self, image: np.ndarray) -> tuple[int, np.ndarray | None]:
         """(1, rows) like ``FaceDetectorYN.detect``: one row per face, None when there is none."""
@@ -69,25 +74,18 @@ class YuNetOnnx:
         if (pw, ph) != (w, h):
             image = cv2.copyMakeBorder(image, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=0)
         out = self._session.run(self._outputs, {self._input: cv2.dnn.blobFromImage(image)})
+        cls, obj, bbox, kps = (np.concatenate([out[4 * k + j][0] for k in range(len(STRIDES))]) for j in range(4))
         # cells far below the threshold are dropped on the raw product first (the sigmoid outputs lie in
         # [0, 1]); NMSBoxes applies the exact threshold to the scores of the rest
-        loose = (0.999 * self.score_threshold) ** 2
-        found = []
-        for k, s in enumerate(STRIDES):
-            cls, obj, bbox, kps = (o[0] for o in out[4 * k:4 * k + 4])
-            keep = np.flatnonzero(cls[:, 0] * obj[:, 0] >= loose)
-            if not keep.size:
-                continue
-            cell, b = self._grids[k][keep], bbox[keep]
-            rows = np.empty((keep.size, 15), dtype=np.float32)
-            rows[:, 2:4] = np.exp(b[:, 2:4]) * s
-            rows[:, 0:2] = (cell + b[:, 0:2]) * s - rows[:, 2:4] / 2
-            rows[:, 4:14] = ((kps[keep].reshape(-1, 5, 2) + cell[:, None, :]) * s).reshape(-1, 10)
-            rows[:, 14] = np.sqrt(np.clip(cls[keep, 0], 0.0, 1.0) * np.clip(obj[keep, 0], 0.0, 1.0))
-            found.append(rows)
-        if not found:
+        keep = np.flatnonzero(cls[:, 0] * obj[:, 0] >= (0.999 * self.score_threshold) ** 2)
+        if not keep.size:
             return 1, None
-        rows = found[0] if len(found) == 1 else np.concatenate(found)
+        cell, stride, b = self._cells[keep], self._strides[keep], bbox[keep]
+        rows = np.empty((keep.size, 15), dtype=np.float32)
+        rows[:, 2:4] = np.exp(b[:, 2:4]) * stride
+        rows[:, 0:2] = (cell + b[:, 0:2]) * stride - rows[:, 2:4] / 2
+        rows[:, 4:14] = ((kps[keep].reshape(-1, 5, 2) + cell[:, None, :]) * stride[:, None, :]).reshape(-1, 10)
+        rows[:, 14] = np.sqrt(np.clip(cls[keep, 0], 0.0, 1.0) * np.clip(obj[keep, 0], 0.0, 1.0))
         keep = cv2.dnn.NMSBoxes(rows[:, 0:4].astype(np.int32), rows[:, 14], self.score_threshold,
                                 self.nms_threshold, top_k=self.top_k)
         keep = np.asarray(keep, dtype=np.int64).reshape(-1)

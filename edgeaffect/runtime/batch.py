@@ -122,11 +122,11 @@ def _paths(outdir: Path, name: str) -> tuple[Path, Path, Path]:
 
 
 def _settings(config_dict: Mapping[str, Any]) -> str:
-    from edgeaffect.runtime.results import _round
+    from edgeaffect.plain import to_plain
 
     kept = {k: v for k, v in config_dict.items() if k not in NOT_SETTINGS}
     # the summary holds its config rounded and through JSON: compare in that form
-    return json.dumps(_round(json.loads(json.dumps(kept, default=str)), 4), sort_keys=True)
+    return json.dumps(to_plain(json.loads(json.dumps(kept, default=str)), 4), sort_keys=True)
 
 
 def _read_json(path: Path) -> dict | None:

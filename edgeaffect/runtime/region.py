@@ -22,18 +22,19 @@ tile costs what a 64 px one does, but the tiles of two faces side by side (96x48
 cost three quarters of two 64 px ones (128x64).  Measured with
 ``benchmarks/bench_runtime.py --cores 1 --only-modes --repeats 5`` (2026-12-04, one
 core): 64 px regions with margin 0.5 gave region/full 2.02x on the real PhysRecorder
-clip and 1.56x on two moving faces; 48 px with margin 0.35 gave 2.04x and 1.75x, with
-recall and top-1 1.000 and no region lost in either.  32 px tiles lose the face
+clip and 1.56x on two moving faces; 48 px with margin 0.35 gave 2.04x and 1.75x, and
+2.06x and 1.78x once a region pass decoded all strides at once and the frame record was
+serialised in one walk, with recall and top-1 1.000 and no region lost in any.  32 px tiles lose the face
 (327 of 602 region passes fell back).  A face that moves more than a third of its
 width between two detection rounds leaves its region: that costs one full pass on
 the same frame, not a frame without it.  With detection this cheap, a region frame
 at one core is mostly decode and the model (two faces: decode 0.7, model 1.0,
-detection 0.8 of 3.0 ms per frame), which is what bounds the two-face ratio.  Each region pass uses its own detector
+detection 0.8 of 2.9 ms per frame), which is what bounds the two-face ratio.  Each region pass uses its own detector
 instance, so the full-frame one keeps its input size too.  Torch-free.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
@@ -126,8 +127,9 @@ class RegionDetector:
             k = int((f.x + f.w / 2) // o.side)
             if 0 <= k < len(boxes):
                 x0, y0, side = regions[k]
-                per_tile[k].append(to_frame(replace(f, x=f.x - k * o.side, landmarks=_shift(f.landmarks, k * o.side)),
-                                            x0, y0, side / o.side))
+                scale = side / o.side
+                # tile k starts k * o.side detector pixels to the right: one mapping moves the box and its landmarks
+                per_tile[k].append(to_frame(f, x0 - k * o.side * scale, y0, scale))
         found: list[Face] = []
         for box, mapped in zip(boxes, per_tile):
             best = max(mapped, key=lambda f: iou(f, box), default=None)
@@ -138,6 +140,3 @@ class RegionDetector:
                 found.append(best)
         return tuple(sorted(found, key=lambda f: f.score, reverse=True))
 
-
-def _shift(marks: tuple[tuple[float, float], ...] | None, dx: float) -> tuple[tuple[float, float], ...] | None:
-    return None if marks is None else tuple((x - dx, y) for x, y in marks)

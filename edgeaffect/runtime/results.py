@@ -7,22 +7,13 @@ report can compare smoothers from one run.  Torch-free.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from edgeaffect.plain import to_plain
 
 
-def _round(value: Any, digits: int = 5) -> Any:
-    kind = type(value)  # to_plain's output holds exact built-in types only: no isinstance walk per value
-    if kind is float:
-        return round(value, digits)
-    if kind is list or kind is tuple:
-        return [_round(v, digits) for v in value]
-    if kind is dict:
-        return {k: _round(v, digits) for k, v in value.items()}
-    return value
+DIGITS = 5  # decimals of every float a frame record holds: scores to 1e-5, boxes to 1e-5 px
 
 
 @dataclass(frozen=True)
@@ -44,7 +35,7 @@ class FaceResult:
     pulse_snr: float | None = None  # signal quality of that estimate: the pulse wave's SNR in dB
 
     def to_dict(self) -> dict[str, Any]:
-        return _round(to_plain(self))
+        return to_plain(self, DIGITS)
 
 
 @dataclass(frozen=True)
@@ -57,12 +48,13 @@ class FrameResult:
     stage_ms: Mapping[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return _round(to_plain(self))
+        return to_plain(self, DIGITS)
 
     def to_json(self) -> str:
         from edgeaffect.io import dumps_json
 
-        return dumps_json(self.to_dict(), separators=(",", ":"))  # strict: a NaN score is null, never NaN
+        # one walk over the record (this runs for every frame); strict: a NaN score is null, never NaN
+        return dumps_json(self, digits=DIGITS, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -115,7 +107,7 @@ class RunSummary:
     detect_engine: str = ""  # what ran the face detector's network ("auto" resolved), where the detector says
 
     def to_dict(self) -> dict[str, Any]:
-        return _round(to_plain(self), 4)
+        return to_plain(self, 4)
 
     def stage(self, name: str) -> StageStats:
         for s in self.stages:
