@@ -11,13 +11,21 @@ images/second per configuration and the ratio to the first are printed.
   once into memory and augmented a batch at a time (the decode is timed once, apart);
 * ``ferplus-balanced``: the balanced default's fine-tuning stage (the same model and data path; its
   logit-adjusted loss adds one vector to the logits, so it trains at the default's rate);
-* ``ferplus-default + torch.compile`` (``--compile``): the same, compiled.
+* ``ferplus-default + torch.compile`` (``--compile``): the same, compiled;
+* ``ferplus-balanced + teacher`` (``--teacher RUN``): the balanced recipe distilled from ``RUN`` (the
+  shipped default v3 was trained so, from an ensemble of three networks): the teacher's forward
+  pass is part of every step.
 
-``--recipes`` picks a subset (e.g. ``--recipes ferplus-default,ferplus-balanced``).
+Every configuration's loss is the trainer's own (``MultiTaskLoss``: soft vote targets, logit
+adjustment, distillation), through the trainer's ``TrainStep``.
+
+``--recipes`` picks a subset (e.g. ``--recipes ferplus-default,ferplus-balanced``).  A whole run's
+wall time is its images per epoch over this rate plus the per-epoch validation; the trainer's
+``metrics.csv`` records each epoch's seconds.
 
 Data: FER+ from ``$EDGEAFFECT_DATA/ferplus`` (train split), else the built-in synthetic faces.
 
-    python benchmarks/bench_train.py [--batch 64] [--rounds 3] [--steps 2] [--threads 0] [--compile]
+    python benchmarks/bench_train.py [--batch 64] [--rounds 3] [--steps 2] [--threads 0] [--compile] [--teacher RUN]
 """
 from __future__ import annotations
 
@@ -32,7 +40,9 @@ import torch
 
 from edgeaffect.train import builders
 from edgeaffect.train.distributed import setup
-from edgeaffect.train.loop import model_inputs, to_device
+from edgeaffect.train.distill import Teacher
+from edgeaffect.train.loop import TrainStep, model_inputs, to_device
+from edgeaffect.train.losses import MultiTaskLoss
 from edgeaffect.train.recipes import resolve_config
 
 
@@ -50,9 +60,9 @@ class Config:
     """One recipe made ready to train: model, optimiser, loader iterator, precision."""
 
     def __init__(self, recipe: str, data: Path, options: dict, batch: int, limit: int, compile_model: bool,
-                 threads: int) -> None:
+                 threads: int, loss: dict | None = None) -> None:
         overrides = {"data": {"path": str(data), "options": options, "limit_train": limit},
-                     "optim": {"batch": batch}, "runtime": {"progress": False, "threads": threads}}
+                     "optim": {"batch": batch}, "runtime": {"progress": False, "threads": threads}, "loss": loss or {}}
         self.config = config = resolve_config(recipe, overrides)
         self.env = setup(config.runtime)
         index = builders.open_data(config)
@@ -62,9 +72,14 @@ class Config:
         if self.env.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model.train()
-        self.step_fn = torch.compile(self.model) if compile_model else self.model
+        step = TrainStep(self.model, use_aux=bool(config.loss.aux_weight))
+        self.step_fn = torch.compile(step) if compile_model else step
         self.opt = builders.build_optimizer(model, config)
         records = builders.limited(index.split(config.data.train_split), limit, 0)
+        teacher = Teacher(config.loss.teacher, self.meta, device=self.env.device) if config.loss.teacher else None
+        n = builders.logits_size(self.meta) or 0
+        prior = torch.from_numpy(builders.class_prior(records, n)) if n else None
+        self.loss_fn = MultiTaskLoss(self.meta, config.loss, None, prior, teacher).to(self.env.device)
         started = time.perf_counter()
         dataset = builders.make_dataset(records, self.meta, config, train=True)
         self.prepare_seconds = time.perf_counter() - started
@@ -85,8 +100,8 @@ class Config:
         for _ in range(steps):
             batch = self.next_batch()
             with self.env.autocast():
-                logits = self.step_fn(*model_inputs(batch, self.meta))[0]
-                loss = torch.nn.functional.cross_entropy(logits.float(), batch["label"])
+                outputs, aux = self.step_fn(*model_inputs(batch, self.meta))
+                loss, _ = self.loss_fn(outputs, batch, aux, train=True)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
@@ -103,17 +118,21 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--compile", action="store_true", help="also time the default configuration under torch.compile")
     ap.add_argument("--recipes", default="ddamfn-ferplus,ferplus-default,ferplus-balanced")
+    ap.add_argument("--teacher", default="", help="also time ferplus-balanced distilled from this run (loss.distill 0.5)")
     args = ap.parse_args()
     data, options = data_root()
-    plan = [("ddamfn-ferplus", "ddamfn-ferplus", {"mode": "majority"}, False),
-            ("ferplus-default", "ferplus-default", options, False),
-            ("ferplus-balanced", "ferplus-balanced", options, False)]
+    plan = [("ddamfn-ferplus", "ddamfn-ferplus", {"mode": "majority"}, False, None),
+            ("ferplus-default", "ferplus-default", options, False, None),
+            ("ferplus-balanced", "ferplus-balanced", options, False, None)]
     plan = [p for p in plan if p[0] in args.recipes.split(",")]
     if args.compile:
-        plan.append(("ferplus-default + torch.compile", "ferplus-default", options, True))
+        plan.append(("ferplus-default + torch.compile", "ferplus-default", options, True, None))
+    if args.teacher:
+        plan.append(("ferplus-balanced + teacher", "ferplus-balanced", options, False,
+                     {"teacher": args.teacher, "distill": 0.5}))
     configs = {}
-    for name, recipe, opts, compiled in plan:
-        configs[name] = Config(recipe, data, opts, args.batch, args.limit, compiled, args.threads)
+    for name, recipe, opts, compiled, loss in plan:
+        configs[name] = Config(recipe, data, opts, args.batch, args.limit, compiled, args.threads, loss)
         configs[name].seconds_per_step(1)  # warm-up: oneDNN picks kernels (and compile traces) on the first call
     rates: dict[str, list[float]] = {name: [] for name in configs}
     for r in range(args.rounds):
