@@ -1,7 +1,8 @@
 """The one serialiser: typed dataclasses <-> plain JSON/YAML values.
 
 :func:`to_plain` turns dataclasses, enums, mappings, sequences and numpy scalars into
-dicts, lists and scalars (NaN and infinities become None: JSON has neither).  :func:`from_plain` rebuilds a
+dicts, lists and scalars (NaN and infinities become None: JSON has neither; with ``digits``, floats are
+rounded in the same walk, as the run loop's frame records are).  :func:`from_plain` rebuilds a
 dataclass from such values by its type hints: nested dataclasses, ``X | None``,
 ``tuple[X, ...]``, fixed tuples and ``Mapping[K, V]``.  Train configs, bench results,
 ModelMeta and bundle manifests all go through these two functions; each caller adds only its
