@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from edgeaffect.errors import ConfigError, DataError
+from edgeaffect.plain import to_plain
 
 PACKAGE_ROOT = Path(__file__).resolve().parent  # the installed package: never an output
 # Image files every reader of folders takes (datasets, calibration folders, the runtime's image-folder
@@ -62,8 +63,6 @@ def atomic_write_text(path: Path, text: str) -> Path:
 def dumps_json(data: Any, *, digits: int | None = None, **kwargs: Any) -> str:
     """The one JSON serialiser for what edgeaffect writes: strict JSON (``plain.to_plain``: NaN/Infinity -> null),
     floats rounded to ``digits`` when given."""
-    from edgeaffect.plain import to_plain
-
     return json.dumps(to_plain(data, digits), allow_nan=False, default=str, **kwargs)
 
 

@@ -48,7 +48,8 @@ class YuNetOnnx:
         self.score_threshold, self.nms_threshold, self.top_k = score_threshold, nms_threshold, top_k
         self._size = (0, 0)
         self._padded = (0, 0)
-        self._cells = self._strides = np.empty((0, 2), dtype=np.float32)
+        self._cells = np.empty((0, 2), dtype=np.float32)  # set by setInputSize, before the first detect
+        self._strides = np.empty((0, 1), dtype=np.float32)
 
     def setInputSize(self, size: tuple[int, int]) -> None:  # noqa: N802  (FaceDetectorYN's name)
         w, h = int(size[0]), int(size[1])

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from edgeaffect.errors import ConfigError, EdgeAffectError
-from edgeaffect.io import IMAGE_SUFFIXES, atomic_write_json, atomic_write_text
+from edgeaffect.io import IMAGE_SUFFIXES, atomic_write_json, atomic_write_text, dumps_json
 from edgeaffect.plain import to_plain
 
 log = logging.getLogger(__name__)
@@ -122,11 +122,9 @@ def _paths(outdir: Path, name: str) -> tuple[Path, Path, Path]:
 
 
 def _settings(config_dict: Mapping[str, Any]) -> str:
-    from edgeaffect.plain import to_plain
-
     kept = {k: v for k, v in config_dict.items() if k not in NOT_SETTINGS}
-    # the summary holds its config rounded and through JSON: compare in that form
-    return json.dumps(to_plain(json.loads(json.dumps(kept, default=str)), 4), sort_keys=True)
+    # the summary holds its config written by the one serialiser, rounded to 4 decimals: compare in that form
+    return dumps_json(kept, digits=4, sort_keys=True)
 
 
 def _read_json(path: Path) -> dict | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from edgeaffect.io import dumps_json
 from edgeaffect.plain import to_plain
 
 
@@ -51,8 +52,6 @@ class FrameResult:
         return to_plain(self, DIGITS)
 
     def to_json(self) -> str:
-        from edgeaffect.io import dumps_json
-
         # one walk over the record (this runs for every frame); strict: a NaN score is null, never NaN
         return dumps_json(self, digits=DIGITS, separators=(",", ":"))
 

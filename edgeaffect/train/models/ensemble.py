@@ -81,8 +81,8 @@ def ensemble_checkpoint(ckpts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One checkpoint holding the members' weights (each without its prior correction), their build arguments
     and the first member's meta and config: what ``model_from_checkpoint`` rebuilds as an ``ensemble``."""
     for c in ckpts:
-        why = "it is an ensemble" if c["model_name"] == "ensemble" else "it is pruned" if (c.get("state") or {}).get(
-            "pruned") else ""
+        pruned = (c.get("state") or {}).get("pruned")
+        why = "it is an ensemble" if c["model_name"] == "ensemble" else "it is pruned" if pruned else ""
         if why:
             raise ModelError(f"'{c['model_name']}' run cannot be an ensemble member: {why}",
                              "ensemble plain trained runs")
