@@ -169,6 +169,7 @@ def test_deepphys_motion_input_is_built_inside_forward():
 @pytest.mark.parametrize("name,kwargs,shape", [
     ("ddamfn", {}, (2, 3, 112, 112)),
     ("physnet", {"frames": 8, "input_size": 16}, (2, 3, 8, 16, 16)),
+    ("resnet18", {"channels": (16, 24, 32, 48), "output_stride": 16}, (2, 1, 64, 64)),  # dilated last stage
 ])
 def test_onnx_export_matches_torch(tmp_path, name, kwargs, shape):
     pytest.importorskip("onnxruntime")
@@ -193,3 +194,15 @@ def test_onnx_export_matches_torch(tmp_path, name, kwargs, shape):
     assert float(abs(got - ref.numpy()).max()) < 1e-4
     (one,) = backend.infer(x[:1].numpy())  # the batch axis is dynamic
     assert float(abs(one - ref[:1].numpy()).max()) < 1e-4
+
+
+def test_resnet_output_stride_keeps_a_larger_last_map_for_the_same_weights():
+    wide = dict(channels=(16, 24, 32, 48), input_size=64)
+    plain, dilated = create_model("resnet18", **wide), create_model("resnet18", output_stride=16, **wide)
+    assert count_parameters(plain) == count_parameters(dilated)
+    x = torch.rand(2, 1, 64, 64)
+    assert plain.net.forward_features(x).shape[-2:] == (2, 2)
+    assert dilated.net.forward_features(x).shape[-2:] == (4, 4)
+    assert dilated(x)[0].shape == (2, 8)
+    with pytest.raises(ModelError, match="output_stride"):
+        create_model("resnet18", output_stride=12, **wide)

@@ -119,6 +119,21 @@ def test_a_fine_tune_can_change_the_input_size_of_a_pooled_image_model(cache, tm
     assert saved["meta"]["input_size"] in ([40, 40], (40, 40))
 
 
+def test_a_fine_tune_can_dilate_the_init_network_but_not_reshape_it(cache, tmp_path):
+    from edgeaffect.train.engine import fit
+
+    small = ("model=resnet18", "model.options={}", "size=32", "epochs=1")
+    fit(config(cache, tmp_path / "base", *small))
+    dilated = fit(config(cache, tmp_path / "os16", *small, f"model.init={tmp_path / 'base'}",
+                         "model.init_options.output_stride=16"))
+    saved = torch.load(dilated.run_dir / "last.pt", map_location="cpu", weights_only=True)
+    assert saved["build_kwargs"]["output_stride"] == 16 and "channels" not in saved["build_kwargs"]
+    with pytest.raises(ModelError, match="init_options") as err:
+        fit(config(cache, tmp_path / "wide", *small, f"model.init={tmp_path / 'base'}",
+                   "model.init_options.channels=[8, 8, 8, 32]"))
+    assert "output_stride" in err.value.fix and not (tmp_path / "wide" / "last.pt").exists()
+
+
 def test_a_fine_tune_at_a_size_the_graph_cannot_take_is_refused():
     from edgeaffect.train.builders import resized
     from edgeaffect.train.registry import create_model

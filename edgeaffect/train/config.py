@@ -82,6 +82,9 @@ class ModelConfig:
     frames: int | None = None  # clip length of video models
     init: str = ""  # run folder or checkpoint whose weights start the training (fine-tuning)
     options: dict = field(default_factory=dict)  # family build kwargs, e.g. {num_heads: 2}
+    # build kwargs changed on the model.init checkpoint: only those that keep its weights' shapes
+    # (a ResNet's output_stride, drop_rate), e.g. to fine-tune a trained network with a dilated last stage
+    init_options: dict = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
