@@ -91,9 +91,10 @@ def build_model(config: TrainConfig, index: DatasetIndex) -> torch.nn.Module:
         except ModelError as exc:
             if not changed:
                 raise
+            reshaped = "weights do not fit" in exc.what  # else a bad value, whose own fix says what to do
             raise ModelError(f"model.init_options {changed} do not fit checkpoint {config.model.init}: {exc.what}",
                              "change only options that keep the weights' shapes (output_stride, drop_rate), "
-                             "or train from scratch with model.options") from None
+                             "or train from scratch with model.options" if reshaped else exc.fix) from None
         check_fit(model.meta, index, source=f"checkpoint {config.model.init}")
         if config.model.input_size is not None:
             model = resized(model, config.model.input_size, source=f"checkpoint {config.model.init}")
