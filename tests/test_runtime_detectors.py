@@ -170,7 +170,13 @@ def test_yunet_engines_find_the_same_faces(yunet_model, frame, tmp_path):
     while (got := cap.read())[0]:
         frames.append(got[1])
     frames.append(cv2.resize(frames[-1], (150, 70)))  # neither side a multiple of 32: both engines pad
-    cv_det, ort_det = (create_detector("yunet", model=yunet_model, engine=e) for e in ("opencv", "onnxruntime"))
+    frames.append(cv2.resize(frames[-2], (96, 48)))  # a two-face region tile: the one-thread session's size
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(2)  # the ONNX Runtime engine opens a one-thread session for tiles beside its two-thread one
+    try:
+        cv_det, ort_det = (create_detector("yunet", model=yunet_model, engine=e) for e in ("opencv", "onnxruntime"))
+    finally:
+        cv2.setNumThreads(threads)
     assert (cv_det.engine, ort_det.engine) == ("opencv", "onnxruntime")
     found = 0
     for image in frames:

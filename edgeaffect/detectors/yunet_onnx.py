@@ -25,6 +25,7 @@ import numpy as np
 from edgeaffect._optional import require
 
 STRIDES = (8, 16, 32)
+SMALL_INPUT = 128 * 128  # padded input area (px) detected on one thread: region tiles, not frames
 
 
 class YuNetOnnx:
@@ -33,13 +34,12 @@ class YuNetOnnx:
     def __init__(self, path: Path, score_threshold: float, nms_threshold: float, top_k: int) -> None:
         ort = require("onnxruntime", "onnx", purpose="YuNet on ONNX Runtime")
         ort.disable_telemetry_events()  # as the ONNX Runtime backend does (edgeaffect/_telemetry.py)
-        opts = ort.SessionOptions()
-        # OpenCV's thread count (1 when the run asks for --threads 1): the detector shares the cores with the model
-        opts.intra_op_num_threads = max(1, cv2.getNumThreads())
-        # no busy-waiting between calls: the model's backend and the decoder need those cycles
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.log_severity_level = 3
-        self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        self._path, threads = Path(path), max(1, cv2.getNumThreads())
+        self._session = self._open(path, threads)
+        # A region tile is too small to split: on 2 cores a 96x64 input took 0.39 ms on two threads and 0.26 on
+        # one (threads that sleep between calls wake up slower than the work takes), a 320x256 frame 1.61 / 1.86.
+        # Opened on the first tile, so a run that only detects whole frames opens one session.
+        self._small_session = self._session if threads == 1 else None
         self._input = self._session.get_inputs()[0].name
         names = [o.name for o in self._session.get_outputs()]
         self._outputs = [f"{kind}_{s}" for s in STRIDES for kind in ("cls", "obj", "bbox", "kps")]
@@ -50,6 +50,18 @@ class YuNetOnnx:
         self._padded = (0, 0)
         self._cells = np.empty((0, 2), dtype=np.float32)  # set by setInputSize, before the first detect
         self._strides = np.empty((0, 1), dtype=np.float32)
+
+    @staticmethod
+    def _open(path: Path, threads: int):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        # OpenCV's thread count (1 when the run asks for --threads 1): the detector shares the cores with the model
+        opts.intra_op_num_threads = threads
+        # no busy-waiting between calls: the model's backend and the decoder need those cycles
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.log_severity_level = 3
+        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
     def setInputSize(self, size: tuple[int, int]) -> None:  # noqa: N802  (FaceDetectorYN's name)
         w, h = int(size[0]), int(size[1])
@@ -74,7 +86,12 @@ class YuNetOnnx:
         pw, ph = self._padded
         if (pw, ph) != (w, h):
             image = cv2.copyMakeBorder(image, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=0)
-        out = self._session.run(self._outputs, {self._input: cv2.dnn.blobFromImage(image)})
+        session = self._session
+        if pw * ph <= SMALL_INPUT:
+            if self._small_session is None:
+                self._small_session = self._open(self._path, 1)
+            session = self._small_session
+        out = session.run(self._outputs, {self._input: cv2.dnn.blobFromImage(image)})
         cls, obj, bbox, kps = (np.concatenate([out[4 * k + j][0] for k in range(len(STRIDES))]) for j in range(4))
         # cells far below the threshold are dropped on the raw product first (the sigmoid outputs lie in
         # [0, 1]); NMSBoxes applies the exact threshold to the scores of the rest
