@@ -35,7 +35,7 @@ class YuNetOnnx:
         ort = require("onnxruntime", "onnx", purpose="YuNet on ONNX Runtime")
         ort.disable_telemetry_events()  # as the ONNX Runtime backend does (edgeaffect/_telemetry.py)
         self._path, threads = Path(path), max(1, cv2.getNumThreads())
-        self._session = self._open(path, threads)
+        self._session = self._run = self._open(path, threads)  # _run: the session for the current input size
         # A region tile is too small to split: on 2 cores a 96x64 input took 0.39 ms on two threads and 0.26 on
         # one (threads that sleep between calls wake up slower than the work takes), a 320x256 frame 1.61 / 1.86.
         # Opened on the first tile, so a run that only detects whole frames opens one session.
@@ -67,6 +67,9 @@ class YuNetOnnx:
         w, h = int(size[0]), int(size[1])
         pw, ph = (w + 31) // 32 * 32, (h + 31) // 32 * 32
         self._size, self._padded = (w, h), (pw, ph)
+        if pw * ph <= SMALL_INPUT and self._small_session is None:
+            self._small_session = self._open(self._path, 1)
+        self._run = self._small_session if pw * ph <= SMALL_INPUT else self._session
         # every stride's cells as (x, y), row-major as the network lays out its anchors, strides in output
         # order, and each cell's stride: decoding then runs once over all strides (a region tile is decoded
         # on every frame, and numpy's per-call cost, not the arithmetic, is what a 96x64 input costs)
@@ -86,12 +89,7 @@ class YuNetOnnx:
         pw, ph = self._padded
         if (pw, ph) != (w, h):
             image = cv2.copyMakeBorder(image, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=0)
-        session = self._session
-        if pw * ph <= SMALL_INPUT:
-            if self._small_session is None:
-                self._small_session = self._open(self._path, 1)
-            session = self._small_session
-        out = session.run(self._outputs, {self._input: cv2.dnn.blobFromImage(image)})
+        out = self._run.run(self._outputs, {self._input: cv2.dnn.blobFromImage(image)})
         cls, obj, bbox, kps = (np.concatenate([out[4 * k + j][0] for k in range(len(STRIDES))]) for j in range(4))
         # cells far below the threshold are dropped on the raw product first (the sigmoid outputs lie in
         # [0, 1]); NMSBoxes applies the exact threshold to the scores of the rest

@@ -84,17 +84,14 @@ def build_model(config: TrainConfig, index: DatasetIndex) -> torch.nn.Module:
         # graph, the logit-adjusted loss would count the prior twice and the raw logits would learn to undo it; the
         # fine-tune starts from what the network learnt, and tune chooses a correction again after it.
         ckpt, changed = load_checkpoint(config.model.init), dict(config.model.init_options)
-        if changed:
-            ckpt = {**ckpt, "build_kwargs": {**ckpt["build_kwargs"], **changed}}
         try:
-            model = raw_model_from_checkpoint(ckpt)
+            model = raw_model_from_checkpoint({**ckpt, "build_kwargs": {**ckpt["build_kwargs"], **changed}})
         except ModelError as exc:
             if not changed:
                 raise
-            reshaped = "weights do not fit" in exc.what  # else a bad value, whose own fix says what to do
             raise ModelError(f"model.init_options {changed} do not fit checkpoint {config.model.init}: {exc.what}",
-                             "change only options that keep the weights' shapes (output_stride, drop_rate), "
-                             "or train from scratch with model.options" if reshaped else exc.fix) from None
+                             "change only options that keep the weights' shapes (output_stride 8/16/32, drop_rate), "
+                             "or train from scratch with model.options") from None
         check_fit(model.meta, index, source=f"checkpoint {config.model.init}")
         if config.model.input_size is not None:
             model = resized(model, config.model.input_size, source=f"checkpoint {config.model.init}")

@@ -38,9 +38,9 @@ def _builder(arch: str, default_side: int):
             raise ModelError(f"{arch} needs inputs of at least {MIN_SIDE}x{MIN_SIDE}, not {size}",
                              f"use input_size >= {MIN_SIDE}")
         extra = {} if channels is None else {"channels": tuple(int(c) for c in channels)}
-        if int(output_stride) not in (8, 16, 32):
+        if output_stride not in (8, 16, 32):
             raise ModelError(f"output_stride must be 8, 16 or 32, not {output_stride}", "use 32 (timm's default) or 16")
-        if int(output_stride) != 32:
+        if output_stride != 32:  # timm's default left out, so a checkpoint's build arguments stay as before
             extra["output_stride"] = int(output_stride)
         net = timm_backbone(arch, pretrained=pretrained, pretrained_file=pretrained_file,
                             num_classes=n, in_chans=chans, drop_rate=drop_rate, **extra)
