@@ -132,6 +132,8 @@ def test_a_fine_tune_can_dilate_the_init_network_but_not_reshape_it(cache, tmp_p
         fit(config(cache, tmp_path / "wide", *small, f"model.init={tmp_path / 'base'}",
                    "model.init_options.channels=[8, 8, 8, 32]"))
     assert "output_stride" in err.value.fix and not (tmp_path / "wide" / "last.pt").exists()
+    with pytest.raises(ConfigError, match="model.init"):  # without an init there is nothing to change
+        fit(config(cache, tmp_path / "none", *small, "model.init_options.output_stride=16"))
 
 
 def test_a_fine_tune_at_a_size_the_graph_cannot_take_is_refused():

@@ -77,6 +77,9 @@ def build_model(config: TrainConfig, index: DatasetIndex) -> torch.nn.Module:
     """A new model for the data's classes, or the ``model.init`` checkpoint's model."""
     from edgeaffect.train.registry import create_model
 
+    if config.model.init_options and not config.model.init:
+        raise ConfigError(f"model.init_options {dict(config.model.init_options)} change a model.init checkpoint, "
+                          "and none is given", "add model.init=RUN, or set model.options to build a new model")
     if config.model.init:
         from edgeaffect.train.checkpoint import load_checkpoint, raw_model_from_checkpoint
 
