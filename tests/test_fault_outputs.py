@@ -115,3 +115,29 @@ def test_sigterm_while_a_stream_open_blocks_stops_at_once(bundle, silent_server,
     assert proc.returncode == 143 and "stopped: signal SIGTERM" in err and "interrupted" in err, err
     assert not list(tmp_path.iterdir())  # no frame came: no results, no .partial, no lock file
     assert took < 5, f"{took:.1f} s"
+
+
+def test_a_machine_without_a_window_runs_headless_and_a_run_that_keeps_nothing_says_so(bundle, video, tmp_path,
+                                                                                       caplog, monkeypatch):
+    import logging
+
+    from edgeaffect.runtime.sinks import window_unavailable
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert window_unavailable() is not None  # no display here (and the runtime's own OpenCV has no GUI)
+    with caplog.at_level(logging.WARNING, logger="edgeaffect"):
+        code = main(["run", str(bundle), "--source", str(video), "--detector", "none"])
+    assert code == 0
+    assert "no preview window" in caplog.text and "results are not kept" in caplog.text
+    caplog.clear()
+    out = tmp_path / "r.jsonl"
+    with caplog.at_level(logging.WARNING, logger="edgeaffect"):
+        code = main(["run", str(bundle), "--source", str(video), "--detector", "none", "--out", str(out)])
+    assert code == 0 and len(out.read_text().splitlines()) == 5
+    assert "no preview window" in caplog.text and "results are not kept" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="edgeaffect"):
+        assert main(["run", str(bundle), "--source", str(video), "--detector", "none", "--headless",
+                     "--out", str(out)]) == 0
+    assert "no preview window" not in caplog.text

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from edgeaffect.errors import SourceError, check_range
+from edgeaffect.errors import ConfigError, SourceError, check_range
 from edgeaffect.io import atomic_write_json, check_writable
 from edgeaffect.plain import to_plain
 from edgeaffect.pulse.trace import NO_ESTIMATE, PulseEstimate
@@ -38,7 +38,8 @@ from edgeaffect.runtime.region import RegionDetector, RegionOptions
 from edgeaffect.runtime.results import FaceResult, FrameResult, RunSummary
 from edgeaffect.runtime.settings import ResolvedSettings
 from edgeaffect.runtime.signals import stop_on_signals
-from edgeaffect.runtime.sinks import CropSaver, CsvSink, JsonlSink, Sink, VideoSink, WindowSink
+from edgeaffect.runtime.sinks import (CropSaver, CsvSink, JsonlSink, Sink, VideoSink, WindowSink,
+                                     window_unavailable)
 from edgeaffect.runtime.smoothing import Smoothed, Smoother, SmoothingSpec
 from edgeaffect.runtime.sources import Frame, SourceOptions, open_source
 from edgeaffect.runtime.stats import RunStats
@@ -204,7 +205,7 @@ def _open_sinks(config: RunConfig) -> list[Sink]:
     sinks: list[Sink] = []
     try:
         if not config.headless:
-            sinks.append(WindowSink())  # first: it is the one that can fail
+            _add_window(sinks)
         if config.out is not None:
             sinks.append(JsonlSink(config.out))
         if config.csv is not None:
@@ -214,7 +215,24 @@ def _open_sinks(config: RunConfig) -> list[Sink]:
     except BaseException:
         _finish(sinks, "discard")  # a bad --csv releases the --out already locked
         raise
+    if not sinks and config.save_crops is None:
+        log.warning("no --out, --csv or --save-video: the results are not kept (only the summary is printed); "
+                    "add --out results.jsonl, or --out - for standard output")
     return sinks
+
+
+def _add_window(sinks: list[Sink]) -> None:
+    """The preview, which is the default; a machine that cannot show one runs headless with a warning
+    (a Pi or a Jetson over ssh should not need a flag to run at all)."""
+    why = window_unavailable()
+    if why is None:
+        try:
+            sinks.append(WindowSink())
+            return
+        except ConfigError as exc:
+            why = exc.what
+    log.warning("no preview window: %s; running headless (--headless says so and silences this; "
+                "the preview needs opencv-python and a display)", why)
 
 
 def _finish(sinks: list[Sink], outcome: str) -> list[Path]:

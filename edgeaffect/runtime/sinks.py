@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -173,6 +174,20 @@ class VideoSink:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.release()
+
+
+def window_unavailable() -> str | None:
+    """Why no preview window can open here, or None when one may.
+
+    Asked before ``cv2.namedWindow``: opencv-python-headless (the runtime's own OpenCV) has no GUI at all,
+    and the Qt build of opencv-python aborts the whole process when Linux has no display to connect to.
+    """
+    gui = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    if gui is not None and gui.group(1).upper() == "NONE":
+        return "this OpenCV build has no GUI (opencv-python-headless)"
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "there is no display (DISPLAY and WAYLAND_DISPLAY are unset)"
+    return None
 
 
 class WindowSink:
