@@ -119,8 +119,11 @@ def test_colour_order_paths_and_batched_classify(model, tmp_path):
     assert drawn.shape == frame.shape and not np.array_equal(drawn, frame) and drawn is not frame
     with pytest.raises(edgeaffect.EdgeAffectError):
         model(tmp_path / "missing.png")
-    with pytest.raises(edgeaffect.EdgeAffectError):
-        model(np.zeros((4, 4, 3), np.float32))
+    for bad in (np.zeros((4, 4, 3), np.float32), np.zeros((0, 0, 3), np.uint8), np.zeros((0, 8), np.uint8)):
+        with pytest.raises(edgeaffect.EdgeAffectError):
+            model(bad)
+        with pytest.raises(edgeaffect.EdgeAffectError):
+            model.classify([frame, bad])
 
 
 def test_keyword_overrides_are_run_flags_and_bundle_settings_apply(tmp_path):

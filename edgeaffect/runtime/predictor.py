@@ -50,9 +50,10 @@ def _as_bgr(image: Any, bgr: bool) -> np.ndarray:
             raise SourceError(f"cannot read image {image}", "pass a readable image file (png, jpg, ...) or a numpy array")
         return read  # files decode to BGR whatever ``bgr`` says
     array = np.asarray(image)
-    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+    if (array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4))
+            or 0 in array.shape[:2]):  # an empty array reached the detector's network as a missing input
         raise ConfigError(f"an image of shape {array.shape} and dtype {array.dtype}",
-                          "pass a uint8 HxW (gray), HxWx3 or HxWx4 array, or a path")
+                          "pass a non-empty uint8 HxW (gray), HxWx3 or HxWx4 array, or a path")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim == 3 and array.shape[2] == 4:
