@@ -21,7 +21,7 @@ HR = 78.0
 
 
 def _tiny(n: int = 12, size: int = 24) -> list[np.ndarray]:
-    return [np.full((size, size, 3), 10 * i, dtype=np.uint8) for i in range(n)]
+    return [np.full((size, size, 3), (10 * i) % 250, dtype=np.uint8) for i in range(n)]
 
 
 # ---- readers 
@@ -63,6 +63,45 @@ def test_malformed_csv_row_is_named_by_file_and_line(tmp_path):
     index = open_dataset(tmp_path)  # two recordings: the broken one is skipped and named
     assert [r.key for r in index.split("test")] == ["b"]
     assert len(index.skipped) == 1 and "BVP.csv:4" in index.skipped[0].reason
+
+
+def test_sensor_dropouts_are_left_out_not_bridged_and_a_signal_on_another_clock_is_refused(tmp_path, caplog):
+    times = np.arange(60) / 30.0  # 2 s of video
+    sig_t = np.arange(0, 2.0, 0.05)  # a 20 Hz oximeter
+    folder = write_physrecorder(tmp_path / "v", _tiny(len(times)), times, sig_t, 100 * sig_t)
+    start = 1_685_590_249.95
+    rows = [f"{start + t:.6f},{100 * t:.4f}" for t in sig_t]
+    for k in range(10, 20):  # half a second the logger wrote as missing
+        rows[k] = f"{start + sig_t[k]:.6f}," + ("nan" if k % 2 else "")
+    (folder / "BVP.csv").write_text("timestamp,bvp\n" + "\n".join(rows) + "\n")
+    with caplog.at_level("WARNING"):
+        (rec,) = open_dataset(folder).split("test")
+    assert "10 of 40 pulse samples are missing" in caplog.text
+    dropout = (rec.frame_times > sig_t[9]) & (rec.frame_times < sig_t[20])
+    assert dropout.sum() >= 15 and np.isnan(rec.bvp[dropout]).all()  # no straight line across the hole
+    kept = (rec.frame_times <= sig_t[9]) | ((rec.frame_times >= sig_t[20]) & (rec.frame_times <= sig_t[-1]))
+    assert np.allclose(rec.bvp[kept], 100 * rec.frame_times[kept], atol=1e-3)
+    (folder / "BVP.csv").write_text("timestamp,bvp\n1.0,2\n1.05,inf\n")  # inf is not a missing marker
+    with pytest.raises(DataError, match=r"BVP\.csv:3"):
+        open_dataset(folder)
+    (folder / "BVP.csv").write_text("timestamp,bvp\n,2\n")  # nor is a missing time
+    with pytest.raises(DataError, match=r"BVP\.csv:2"):
+        open_dataset(folder)
+    (folder / "BVP.csv").write_text("timestamp,bvp\n" + "".join(f"{start + 1e4 + t:.6f},1\n" for t in sig_t))
+    with pytest.raises(DataError, match="no frame has a pulse value"):
+        open_dataset(folder)
+
+
+def test_frame_times_that_do_not_match_the_video_and_a_clip_shorter_than_a_window_are_said(tmp_path, caplog):
+    times = np.arange(30) / 30.0
+    folder = write_physrecorder(tmp_path / "v", _tiny(30), times, np.arange(0, 1.0, 0.05), np.ones(20))
+    lines = (folder / "frames_timestamp.csv").read_text().splitlines()
+    (folder / "frames_timestamp.csv").write_text("\n".join(lines[:21]) + "\n")  # 20 of 30 frames timed
+    with caplog.at_level("WARNING"):
+        report = evaluate_pulse(PulseEvalOptions(data=str(folder), estimators=("green",), window_s=5.0,
+                                                 detector="none", progress=False))
+    assert "times 20 frames, the video holds 30" in caplog.text and "less than one 5 s window" in caplog.text
+    assert "none: every recording is shorter than 5 s" in format_pulse_report(report)
 
 
 @pytest.mark.parametrize("dataset1", [False, True])
@@ -197,6 +236,9 @@ def test_eval_cli_prints_heart_rate_metrics_and_rejects_other_data(synthetic, tm
     assert "MAE" in done.stdout and "pos" in done.stdout
     saved = (tmp_path / "eval-pulse.json").read_text()
     assert "NaN" not in saved and json.loads(saved)["estimators"]  # strict JSON: no estimate is null
+    side = subprocess.run(cmd[:8] + ["--detector", "yunet", "--detect-side", "0"], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert side.returncode == 0 and "MAE" in side.stdout, side.stderr
     (tmp_path / "imgs" / "happy").mkdir(parents=True)
     bad = subprocess.run([sys.executable, "-m", "edgeaffect", "eval", "--pulse", "pos", "--data", str(tmp_path / "imgs")],
                          capture_output=True, text=True, timeout=300)

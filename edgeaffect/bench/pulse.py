@@ -156,6 +156,9 @@ def evaluate_pulse(opts: PulseEvalOptions) -> PulseEvalReport:
         times, rgb, share = colour_trace(record, detector)
         traces.append((record, times, rgb))
         found[record.key] = share
+        if record.seconds < opts.window_s:
+            log.warning("%s lasts %.1f s, less than one %g s window: it gives no window to score (--window sets it)",
+                        record.key, record.seconds, opts.window_s)
     reports = tuple(score(name, [(r.key, t, r.bvp, colour_rate(name, t, c)) for r, t, c in traces],
                           opts.window_s, opts.hop_s) for name in opts.estimators)
     return PulseEvalReport(data=str(index.root), format=index.format, window_s=opts.window_s, hop_s=opts.hop_s,
@@ -183,9 +186,9 @@ def format_pulse_report(report: PulseEvalReport, *, per_window: bool = True) -> 
     if per_window:
         lines.append("per window (estimate / sensor bpm):")
         for est in report.estimators:
-            lines.append(f"  {est.estimator:<10} " + "  ".join(
+            lines.append(f"  {est.estimator:<10} " + ("  ".join(
                 f"{w.start_s:g}-{w.end_s:g}s {_bpm(w.estimate_bpm).strip()}/{_bpm(w.reference_bpm).strip()}"
-                for w in est.windows))
+                for w in est.windows) or f"none: every recording is shorter than {report.window_s:g} s (--window)"))
     return "\n".join(lines)
 
 

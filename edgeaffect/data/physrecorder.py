@@ -12,13 +12,15 @@ interpolated at each frame's own timestamp.  Torch-free.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from edgeaffect.data.base import DatasetIndex
 from edgeaffect.data.recording import (RecordingRecord, make_record, read_recordings, read_rows,
-                                       register_recording_reader)
+                                       register_recording_reader, video_frame_count)
 from edgeaffect.errors import DataError
 
+log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov")
 
 
@@ -40,7 +42,11 @@ def read_one(folder: Path) -> RecordingRecord:
     frames = read_rows(folder / "frames_timestamp.csv", columns=2, header=True)
     if not (folder / "BVP.csv").is_file():
         raise DataError(f"{folder / 'BVP.csv'} is missing", "add the oximeter recording (timestamp,bvp)")
-    bvp = read_rows(folder / "BVP.csv", columns=2, header=True)
+    bvp = read_rows(folder / "BVP.csv", columns=2, header=True, missing=True)  # an oximeter drops out
+    count, _ = video_frame_count(videos[0])
+    if count > 0 and count != len(frames):  # read_one is run once per recording: opening the video is cheap
+        log.warning("%s: frames_timestamp.csv times %d frames, the video holds %d: the first %d are evaluated",
+                    folder, len(frames), count, min(count, len(frames)))
     return make_record(key=folder.name, video=videos[0], frame_times_abs=frames[:, 1], signal_times_abs=bvp[:, 0],
                        signal=bvp[:, 1], subject=folder.name,
                        start_unix=float(frames[0, 1]))

@@ -8,9 +8,14 @@ by assuming the frames are evenly spaced (webcams drop and bunch frames).
 Bad timing is marked, not guessed over: a frame whose timestamp does not
 increase gets a NaN time, a frame outside the signal's span gets a NaN pulse
 value, and the heart-rate evaluation reports "no estimate" for windows that
-hold too many of them (counted in its summary).  A malformed CSV row raises a
-:class:`DataError` naming the file and line; a reader that finds several
-recordings skips (and names) the broken ones.  Torch-free.
+hold too many of them (counted in its summary).  A sensor that drops out is
+not bridged either: a missing sample (an empty or ``nan`` value, as loggers
+write them) is left out, and frames inside a gap of more than ``GAP`` median
+sample intervals get a NaN pulse value instead of a straight line.  A
+malformed CSV row raises a :class:`DataError` naming the file and line, and
+so does a signal whose span misses every frame (the two files do not share a
+clock); a reader that finds several recordings skips (and names) the broken
+ones.  Torch-free.
 
 The readers, one file per layout: ``physrecorder.py``, ``ubfc_rppg.py``,
 ``pure.py``.
@@ -32,6 +37,10 @@ log = logging.getLogger(__name__)
 
 SPLIT = "test"  # recordings are for evaluation: one split, so 'eval --split test' (the default) reads them
 RECORDING_FORMATS: set[str] = set()  # reader names whose records are RecordingRecords (heart-rate evaluation)
+# a pulse wave is ~1 Hz and sampled at 20-256 Hz: a hole of a few samples is interpolated harmlessly, a longer one
+# would draw a straight line where the beats were, and the heart rate read from it would be made up
+GAP = 3.0
+MISSING = ("", "nan", "na", "null")  # how loggers and pandas write a sample that was not taken
 
 
 def register_recording_reader(name: str, *, detect: Callable[[Path], bool], description: str) -> Callable:
@@ -74,8 +83,11 @@ class RecordingRecord:
         yield from video_frames(self.video, n)
 
 
-def read_rows(path: Path, *, columns: int, header: bool, sep: str | None = ",") -> np.ndarray:
-    """A numeric CSV/TXT as a (rows, columns) float64 array; a malformed row raises DataError with file:line."""
+def read_rows(path: Path, *, columns: int, header: bool, sep: str | None = ",", missing: bool = False) -> np.ndarray:
+    """A numeric CSV/TXT as a (rows, columns) float64 array; a malformed row raises DataError with file:line.
+
+    ``missing``: the value columns (all but the first, the time) may be empty or ``nan``, read as NaN.
+    """
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
@@ -84,12 +96,19 @@ def read_rows(path: Path, *, columns: int, header: bool, sep: str | None = ",") 
     for lineno, line in enumerate(lines[1:] if header else lines, start=2 if header else 1):
         if not line.strip():
             continue
-        toks = [t for t in (line.split(sep) if sep else line.split()) if t.strip()]
+        toks = [t.strip() for t in (line.split(sep) if sep else line.split())]
+        if missing:
+            toks = (toks + [""] * columns)[:columns]
+            toks = toks[:1] + ["nan" if t.lower() in MISSING else t for t in toks[1:]]
+        else:
+            toks = [t for t in toks if t]
         try:
             values = [float(t) for t in toks[:columns]]
         except ValueError:
             values = []
-        if len(values) != columns or not np.all(np.isfinite(values)):
+        # every number finite, except a value column marked missing (the time column never is)
+        blank = [missing and k > 0 and t == "nan" for k, t in enumerate(toks)]
+        if len(values) != columns or not all(np.isfinite(v) or b for v, b in zip(values, blank)):
             raise DataError(f"{path}:{lineno}: expected {columns} numbers, got '{line.strip()[:60]}'",
                             "fix or remove the line")
         rows.append(values)
@@ -120,6 +139,17 @@ def on_frames(frame_times: np.ndarray, signal_times: np.ndarray, values: np.ndar
     out = np.full(len(frame_times), np.nan)
     ok = np.isfinite(frame_times) & (frame_times >= st[0]) & (frame_times <= st[-1]) if len(st) > 1 else \
         np.zeros(len(frame_times), bool)
+    if ok.any():
+        # a frame between two samples further apart than GAP median intervals is in a dropout: left NaN
+        t = frame_times[ok]
+        after = np.clip(np.searchsorted(st, t, side="left"), 1, len(st) - 1)
+        inside = np.flatnonzero(ok)
+        # a frame on a sample's own time keeps that sample's value, whatever gap lies before it
+        gap = (st[after] - st[after - 1] > GAP * float(np.median(np.diff(st)))) & (st[after] != t) & (st[after - 1] != t)
+        if gap.any():
+            log.warning("%d frames fall in gaps of the pulse signal (> %g sample intervals) and get no value",
+                        int(gap.sum()), GAP)
+            ok[inside[gap]] = False
     out[ok] = np.interp(frame_times[ok], st, sv)
     return out
 
@@ -131,7 +161,21 @@ def make_record(*, key: str, video: Path, frame_times_abs: np.ndarray, signal_ti
     times, bad = increasing(frame_times_abs)
     if bad:
         log.warning("%s: %d frames with non-increasing timestamps are left out", video, bad)
-    bvp = on_frames(times, np.asarray(signal_times_abs, dtype=np.float64), signal)
+    signal_times, signal = np.asarray(signal_times_abs, dtype=np.float64), np.asarray(signal, dtype=np.float64)
+    taken = np.isfinite(signal)
+    if not taken.all():
+        log.warning("%s: %d of %d pulse samples are missing (empty or nan) and left out", video,
+                    int((~taken).sum()), len(signal))
+        signal_times, signal = signal_times[taken], signal[taken]
+    bvp = on_frames(times, signal_times, signal)
+    framed = np.isfinite(times)
+    if framed.any() and len(signal_times) and not np.isfinite(bvp).any():
+        raise DataError(f"{video}: the pulse signal spans {signal_times.min():.3f}-{signal_times.max():.3f} s and the "
+                        f"frames {np.nanmin(times):.3f}-{np.nanmax(times):.3f} s: no frame has a pulse value",
+                        "the video and the sensor must be timed on one clock; check the files are of one recording")
+    if framed.any() and np.isfinite(bvp).sum() < 0.9 * framed.sum():
+        log.warning("%s: only %d of %d frames have a pulse value (the sensor starts late, stops early or drops out)",
+                    video, int(np.isfinite(bvp).sum()), int(framed.sum()))
     first = times[np.isfinite(times)][0] if np.isfinite(times).any() else 0.0
     return RecordingRecord(key=key, split=SPLIT, video=video, frame_times=times - first, bvp=bvp, subject=subject,
                            start_unix=start_unix, frame_files=frame_files, bad_timestamps=bad)
