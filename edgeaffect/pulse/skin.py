@@ -9,8 +9,10 @@ Cb 77-127 in YCrCb) are averaged; that drops eyes, brows, hair, lips, glasses
 rims and background while keeping forehead and cheeks.
 
 Measured on the real webcam recording (``physrecorder_v01``, oximeter 71.3 bpm,
-three 10 s windows): this region gives GREEN, CHROM and POS window errors of at
-most 1.4 bpm, where forehead-and-cheek rectangles from the five landmarks
+three 10 s windows, YuNet at full resolution): this region gives GREEN, CHROM and
+POS window errors of at most 1.4 bpm (at the runtime's 320 px detection side, whose
+boxes move in steps of two frame pixels, CHROM's first window is 8 bpm off, the
+others within 2.6), where forehead-and-cheek rectangles from the five landmarks
 (smaller, so their pixel count flickers with the mask) sent GREEN and POS to
 48-61 bpm in two windows.  When under ``MIN_SKIN_FRACTION`` of the box passes
 the chroma test (unusual light or skin tone outside the range), the middle of

@@ -102,6 +102,9 @@ def register(app: typer.Typer) -> None:
         hop: float = typer.Option(5.0, "--hop", help="Seconds between heart-rate windows."),
         detector: str = typer.Option("yunet", "--detector", help="Face detector for heart rate from video."),
         detector_model: Optional[Path] = typer.Option(None, "--detector-model", help="YuNet model file."),
+        detect_side: Optional[int] = typer.Option(None, "--detect-side", min=0, max=8192,
+                                                  help="YuNet on a copy of the frame at most this long (0 = full "
+                                                       "resolution); default: the runtime's, 320."),
     ) -> None:
         """Score a trained run on a dataset split (accuracy, macro-F1, UAR, CCC, Pearson, ...).
 
@@ -121,7 +124,8 @@ def register(app: typer.Typer) -> None:
             check_range("--window", window, MIN_SECONDS, 600)  # NaN/inf would score no window and say nothing
             check_range("--hop", hop, 0.1, 600)
             typer.echo(run_pulse_eval(pulse, run, data=data, format=format, split=split, window=window, hop=hop,
-                                      detector=detector, detector_model=detector_model, as_json=as_json, out=out))
+                                      detector=detector, detector_model=detector_model, detect_side=detect_side,
+                                      as_json=as_json, out=out))
             return
         run = check_model_run(run)
         from edgeaffect.io import atomic_write_json, check_writable

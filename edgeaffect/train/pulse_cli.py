@@ -30,7 +30,8 @@ def check_model_run(run: Path | None) -> Path:
 
 
 def run_pulse_eval(pulse: str, run: Path | None, *, data: str, format: str | None, split: str, window: float,
-                   hop: float, detector: str, detector_model: Path | None, as_json: bool, out: Path | None) -> str:
+                   hop: float, detector: str, detector_model: Path | None, as_json: bool, out: Path | None,
+                   detect_side: int | None = None) -> str:
     """``--pulse ESTIMATORS`` (RUN must not be given) or ``RUN --pulse model`` on the recording ``data``."""
     from edgeaffect.bench.pulse import PulseEvalOptions, evaluate_pulse, format_pulse_report
     from edgeaffect.errors import unknown_name
@@ -49,9 +50,11 @@ def run_pulse_eval(pulse: str, run: Path | None, *, data: str, format: str | Non
     if not data:
         raise ConfigError("heart-rate evaluation needs a recording",
                           "pass --data with a video + pulse recording folder")
+    options: dict = {"model": str(detector_model)} if detector_model else {}
+    if detect_side is not None:  # the colour of a box one detector pixel off is another colour: the side matters
+        options["max_side"] = detect_side or None
     opts = PulseEvalOptions(estimators=names, data=data, format=format, split=split,
-                            window_s=window, hop_s=hop, detector=detector,
-                            detector_options={"model": str(detector_model)} if detector_model else {})
+                            window_s=window, hop_s=hop, detector=detector, detector_options=options)
     if pulse == MODEL:
         from edgeaffect.train.pulse_eval import evaluate_run_pulse
 
