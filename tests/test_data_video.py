@@ -81,6 +81,13 @@ def test_read_e4_fixture_and_bad_lines(tmp_path):
     bad.write_text("1600000000\n4.0\n0.5\nnan?\n")
     with pytest.raises(DataError, match=r"bad.csv:4"):
         read_e4_csv(bad)
+    for token in ("nan", "inf", "-Infinity"):  # float() reads them; an EDA target must not be one
+        bad.write_text(f"1600000000\n4.0\n0.5\n{token}\n0.6\n")
+        with pytest.raises(DataError, match=r"bad.csv:4: not a finite number"):
+            read_e4_csv(bad)
+        bad.write_text(f"0.5\n{token}\n")
+        with pytest.raises(DataError, match=r"bad.csv:2"):
+            read_values(bad)
     ibi = tmp_path / "IBI.csv"
     ibi.write_text("1600000000.0, IBI\n1.5,0.8\n2.3,0.8\n")
     with pytest.raises(DataError, match="inter-beat"):

@@ -12,6 +12,8 @@ synthetic face videos.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -46,10 +48,15 @@ class BeatIntervals:
 
 def _floats(line: str, path: Path, lineno: int) -> list[float]:
     try:
-        return [float(tok) for tok in line.replace(";", ",").split(",") if tok.strip()]
+        values = [float(tok) for tok in line.replace(";", ",").split(",") if tok.strip()]
     except ValueError:
-        raise DataError(f"{path}:{lineno}: not a number in '{line.strip()[:60]}'",
-                        "fix or remove the line; E4 files hold only numbers after the two header rows") from None
+        values = [math.nan]
+    # float() also reads 'nan' and 'inf': on an evenly sampled trace a sample cannot be left out without
+    # shifting every later one, and a NaN target only surfaces epochs later as a diverged training loss
+    if not all(math.isfinite(v) for v in values):
+        raise DataError(f"{path}:{lineno}: not a finite number in '{line.strip()[:60]}'",
+                        "fix or remove the line; E4 files hold only numbers after the two header rows")
+    return values
 
 
 def read_e4_csv(path: str | Path) -> Signal:
