@@ -84,6 +84,9 @@ def test_sensor_dropouts_are_left_out_not_bridged_and_a_signal_on_another_clock_
     (folder / "BVP.csv").write_text("timestamp,bvp\n1.0,2\n1.05,inf\n")  # inf is not a missing marker
     with pytest.raises(DataError, match=r"BVP\.csv:3"):
         open_dataset(folder)
+    (folder / "BVP.csv").write_text("timestamp,bvp\n1.0,nan\n1.05,\n")
+    with pytest.raises(DataError, match="0 usable samples"):
+        open_dataset(folder)
     (folder / "BVP.csv").write_text("timestamp,bvp\n,2\n")  # nor is a missing time
     with pytest.raises(DataError, match=r"BVP\.csv:2"):
         open_dataset(folder)

@@ -125,16 +125,17 @@ def increasing(times: np.ndarray) -> tuple[np.ndarray, int]:
     return times, int(bad.sum())
 
 
-def on_frames(frame_times: np.ndarray, signal_times: np.ndarray, values: np.ndarray) -> np.ndarray:
+def on_frames(frame_times: np.ndarray, signal_times: np.ndarray, values: np.ndarray, name: str = "") -> np.ndarray:
     """The signal linearly interpolated at each frame time; NaN outside its span or at a NaN frame time.
 
     Samples whose own timestamps go backwards are dropped first (interpolation
-    needs them in order).
+    needs them in order); frames inside a gap of more than ``GAP`` median sample
+    intervals stay NaN.  ``name`` labels the warnings.
     """
     st, n_bad = increasing(signal_times)
     keep = np.isfinite(st)
     if n_bad:
-        log.warning("%d signal samples with non-increasing timestamps dropped", n_bad)
+        log.warning("%s: %d signal samples with non-increasing timestamps dropped", name or "recording", n_bad)
     st, sv = st[keep], np.asarray(values, dtype=np.float64)[keep]
     out = np.full(len(frame_times), np.nan)
     ok = np.isfinite(frame_times) & (frame_times >= st[0]) & (frame_times <= st[-1]) if len(st) > 1 else \
@@ -147,8 +148,8 @@ def on_frames(frame_times: np.ndarray, signal_times: np.ndarray, values: np.ndar
         # a frame on a sample's own time keeps that sample's value, whatever gap lies before it
         gap = (st[after] - st[after - 1] > GAP * float(np.median(np.diff(st)))) & (st[after] != t) & (st[after - 1] != t)
         if gap.any():
-            log.warning("%d frames fall in gaps of the pulse signal (> %g sample intervals) and get no value",
-                        int(gap.sum()), GAP)
+            log.warning("%s: %d frames fall in gaps of the pulse signal (> %g sample intervals) and get no value",
+                        name or "recording", int(gap.sum()), GAP)
             ok[inside[gap]] = False
     out[ok] = np.interp(frame_times[ok], st, sv)
     return out
@@ -167,9 +168,11 @@ def make_record(*, key: str, video: Path, frame_times_abs: np.ndarray, signal_ti
         log.warning("%s: %d of %d pulse samples are missing (empty or nan) and left out", video,
                     int((~taken).sum()), len(signal))
         signal_times, signal = signal_times[taken], signal[taken]
-    bvp = on_frames(times, signal_times, signal)
+    if len(signal) < 2:
+        raise DataError(f"{video}: its pulse signal holds {len(signal)} usable samples", "use the complete recording")
+    bvp = on_frames(times, signal_times, signal, name=str(video))
     framed = np.isfinite(times)
-    if framed.any() and len(signal_times) and not np.isfinite(bvp).any():
+    if framed.any() and not np.isfinite(bvp).any():
         raise DataError(f"{video}: the pulse signal spans {signal_times.min():.3f}-{signal_times.max():.3f} s and the "
                         f"frames {np.nanmin(times):.3f}-{np.nanmax(times):.3f} s: no frame has a pulse value",
                         "the video and the sensor must be timed on one clock; check the files are of one recording")
