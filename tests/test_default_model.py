@@ -19,7 +19,7 @@ def test_default_is_a_checked_run_folder_and_bundle():
     assert sum(p.stat().st_size for p in assets.DEFAULT_DIR.rglob("*") if p.is_file()) < 10_000_000
     meta = json.loads((bundle / "meta.json").read_text())
     assert meta["input_size"] == [64, 64] and meta["color"] == "gray" and meta["framing"]["scale"] == 0.95
-    assert meta["adjust"]["tau"] == 1.125 and len(meta["adjust"]["prior"]) == 8  # the prior correction tune chose
+    assert meta["adjust"]["tau"] == 0.5 and len(meta["adjust"]["prior"]) == 8  # the prior correction carried to v4
     assert (assets.DEFAULT_DIR / "MODEL_CARD.md").is_file()
     # the bundle run opens is the INT8 file, verified on real valid faces against the float run within the gate
     verification = json.loads((bundle / "verification.json").read_text())
