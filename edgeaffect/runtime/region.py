@@ -23,7 +23,7 @@ cost three quarters of two 64 px ones (128x64).  Measured with
 ``benchmarks/bench_runtime.py --cores 1 --only-modes --repeats 5`` (2026-12-04, one
 core): 64 px regions with margin 0.5 gave region/full 2.02x on the real PhysRecorder
 clip and 1.56x on two moving faces; 48 px with margin 0.35 gave 2.04x and 1.75x, and
-1.75-2.14x and 1.68-2.04x over seven runs once a region pass decoded all strides at once
+1.75-2.44x and 1.68-2.04x over ten runs once a region pass decoded all strides at once
 and the frame record was serialised in one walk (whole runs on this shared host differ by
 up to 0.3x), with recall and top-1 1.000 and no region lost in any.  32 px tiles lose the face
 (327 of 602 region passes fell back).  A face that moves more than a third of its
