@@ -297,3 +297,17 @@ def test_ubfc_phys_videos_read_as_recordings_when_named(tmp_path):
     bvp = np.loadtxt(root / "s1" / "bvp_s1_T1.csv")
     assert np.allclose(recs[0].frame_times, np.arange(20) / 10.0)
     assert np.allclose(recs[0].bvp[:19], np.interp(np.arange(19) / 10.0, np.arange(len(bvp)) / 64.0, bvp))
+
+
+def test_steady_box_damps_a_wobble_follows_motion_and_jumps_to_another_face():
+    from edgeaffect.pulse.skin import SteadyBox
+
+    steady = SteadyBox()
+    wobble = [steady((100 + (2 if k % 2 else -2), 80, 120, 150)) for k in range(40)]
+    xs = np.array([b[0] for b in wobble[10:]])
+    assert xs.max() - xs.min() < 2.0  # a +-2 px detector wobble (4 px peak to peak) is held to under 2
+    moving = SteadyBox()
+    for k in range(60):  # a head moving 2 px per frame
+        held = moving((100 + 2 * k, 80, 120, 150))
+    assert 100 + 2 * 59 - held[0] < 6  # followed with a lag of a few frames
+    assert moving((400, 300, 120, 150)) == (400.0, 300.0, 120.0, 150.0)  # no overlap: another face, taken as is

@@ -98,9 +98,10 @@ def face_pass(record: Any, detector: Any, per_face: Callable[[np.ndarray, tuple]
 
 def colour_trace(record: Any, detector: Any) -> tuple[np.ndarray, np.ndarray, float]:
     """(frame times, (n, 3) skin RGB with NaN rows where no face, share of frames with a face)."""
-    from edgeaffect.pulse.skin import skin_mean
+    from edgeaffect.pulse.skin import SteadyBox, skin_mean
 
-    colours, share = face_pass(record, detector, skin_mean)
+    steady = SteadyBox()  # as the runtime's pulse stage holds each track's box
+    colours, share = face_pass(record, detector, lambda frame, box: skin_mean(frame, steady(box)))
     rgb = np.stack([np.full(3, np.nan) if c is None else c for c in colours]) if colours else np.zeros((0, 3))
     return np.asarray(record.frame_times, dtype=np.float64), rgb, share
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeaffect.errors import ConfigError, check_range
 from edgeaffect.pulse.base import get_estimator
-from edgeaffect.pulse.skin import skin_mean
+from edgeaffect.pulse.skin import SteadyBox, skin_mean
 from edgeaffect.pulse.spectrum import MIN_SECONDS
 from edgeaffect.pulse.trace import PulseEstimate, PulseWindow
 from edgeaffect.runtime.stats import RunStats
@@ -53,6 +53,7 @@ class PulseStage:
         require("scipy.signal", "pulse", purpose="heart rate from face video (--pulse)")
         self.options, self.stats = options, stats
         self._windows: dict[int, PulseWindow] = {}
+        self._boxes: dict[int, SteadyBox] = {}  # each track's box held still: a wobbling box changes the skin mean
 
     def update(self, image: np.ndarray, tracks: Sequence[Track], t: float) -> list[PulseEstimate]:
         t0 = time.perf_counter()
@@ -62,10 +63,12 @@ class PulseStage:
             if window is None:
                 window = self._windows[track.id] = PulseWindow(self.options.estimator, window_s=self.options.window_s,
                                                                 every_s=self.options.every_s)
-            out.append(window.update(t, skin_mean(image, track.face.box)))
+            box = self._boxes.setdefault(track.id, SteadyBox())(track.face.box)
+            out.append(window.update(t, skin_mean(image, box)))
         self.stats.record("pulse", (time.perf_counter() - t0) * 1e3)
         return out
 
     def forget(self, track_ids: Sequence[int]) -> None:
         for tid in track_ids:
             self._windows.pop(tid, None)
+            self._boxes.pop(tid, None)
