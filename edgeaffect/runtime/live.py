@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import abc
 import logging
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import cv2
@@ -59,6 +61,10 @@ class LiveSource(abc.ABC):
     def _open(self) -> Any:
         """Return an opened capture with ``read() -> (ok, image)`` and ``release()``, or None."""
 
+    def _why(self) -> str:
+        """What is known about a failed open, for its messages ("" when nothing is)."""
+        return ""
+
     # -- grabber thread ----------------------------------------------------------------
     def _connect(self) -> Any:
         attempt = 0
@@ -68,7 +74,8 @@ class LiveSource(abc.ABC):
                 return cap
             attempt += 1
             self.counters.retries += 1
-            backoff_wait(attempt, self.options, f"cannot open {self.kind} '{self.spec}'", sleep=self._stop.wait)
+            backoff_wait(attempt, self.options, f"cannot open {self.kind} '{self.spec}'{self._why()}",
+                         sleep=self._stop.wait)
         return None
 
     def _grab_loop(self) -> None:
@@ -164,6 +171,15 @@ class CameraSource(LiveSource):
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.options.height)
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the driver's own queue would add latency
         return _opened(cap)
+
+    def _why(self) -> str:
+        # Still retried: at boot a service can start before udev makes the node. But the first warning says it,
+        # so a user without that camera reads why at once instead of after every retry.
+        node = Path(f"/dev/video{int(self.spec)}")
+        if not sys.platform.startswith("linux") or node.exists():
+            return ""
+        present = sorted(p.name for p in Path("/dev").glob("video*"))
+        return f" ({node} does not exist; {'cameras here: ' + ', '.join(present) if present else 'no /dev/video* at all'})"
 
 
 @register_source("stream")
