@@ -61,6 +61,8 @@ def build_app() -> typer.Typer:
         _VERBOSE = verbose
         logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                             format="%(levelname)s %(name)s: %(message)s")
+        if not verbose:
+            _quiet_opencv()
 
     for name in VERB_MODULES:
         importlib.import_module(name).register(app)
@@ -68,6 +70,18 @@ def build_app() -> typer.Typer:
 
 
 _VERBOSE = False  # set by the root callback; decides whether an internal error prints its traceback
+
+
+def _quiet_opencv() -> None:
+    """OpenCV's own warnings off the CLI's stderr (``--verbose`` keeps them): a missing camera printed two C++
+    lines per retry ("can't open camera by index", "configured with libavdevice") beside edgeaffect's own message
+    that says the same with a fix.  A library user's process keeps OpenCV's settings, and so does a user who set
+    OPENCV_LOG_LEVEL."""
+    if "OPENCV_LOG_LEVEL" in os.environ:
+        return
+    import cv2  # a core dependency, which nearly every verb loads anyway
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def _click_classes() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:

@@ -141,3 +141,13 @@ def test_a_machine_without_a_window_runs_headless_and_a_run_that_keeps_nothing_s
         assert main(["run", str(bundle), "--source", str(video), "--detector", "none", "--headless",
                      "--out", str(out)]) == 0
     assert "no preview window" not in caplog.text
+
+
+def test_a_missing_camera_is_one_message_of_ours_without_opencv_lines(bundle, tmp_path):
+    cmd = [sys.executable, "-m", "edgeaffect", "run", str(bundle), "--source", "camera:97", "--headless",
+           "--max-retries", "0"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2 and "cannot open camera '97'" in done.stderr and "fix:" in done.stderr
+    assert "WARN:" not in done.stderr and "Traceback" not in done.stderr  # OpenCV's own lines stay for --verbose
+    verbose = subprocess.run(cmd[:3] + ["--verbose"] + cmd[3:], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert verbose.returncode == 2 and "WARN:" in verbose.stderr
