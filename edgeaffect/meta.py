@@ -56,6 +56,14 @@ def _check_bounds(meta: "ModelMeta") -> None:
             raise bad(f"heads[{h.name}].size", h.size, f"a whole number in 1..{MAX_HEAD_SIZE}")
         if h.value_range is not None and (len(h.value_range) != 2 or not _finite(h.value_range)):
             raise bad(f"heads[{h.name}].value_range", h.value_range, "two finite numbers")
+    # the class names and the prior belong to the first logits head: a count that differs from its size named
+    # the wrong class (or none) for every prediction past the shorter list
+    logits = next((h for h in meta.heads if h.kind is HeadKind.LOGITS), None)
+    if logits is not None and meta.labels and len(meta.labels) != logits.size:
+        raise bad("labels", f"{len(meta.labels)} labels", f"one per class of the '{logits.name}' head ({logits.size})")
+    if logits is not None and meta.adjust is not None and meta.adjust.prior and len(meta.adjust.prior) != logits.size:
+        raise bad("adjust.prior", f"{len(meta.adjust.prior)} values",
+                  f"one per class of the '{logits.name}' head ({logits.size})")
     if meta.interpolation not in INTERPOLATION_NAMES:
         raise bad("interpolation", meta.interpolation, f"one of {', '.join(INTERPOLATION_NAMES)}")
     f = meta.framing

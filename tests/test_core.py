@@ -40,6 +40,12 @@ def test_meta_rejects_bad_input(tmp_path):
         ModelMeta.from_dict({**make_meta().to_dict(), "colour": "rgb"})
     with pytest.raises(BundleError):
         ModelMeta.from_json("{not json")
+    # class names and prior count the first logits head's classes: an edited meta.json may not shorten them
+    with pytest.raises(ValueError, match=r"labels .* one per class of the 'emotion' head \(3\)"):
+        make_meta(labels=("a", "b"))
+    with pytest.raises(ValueError, match=r"adjust.prior .* \(3\)"):
+        make_meta(adjust={"tau": 1.0, "prior": (0.5, 0.5)})
+    assert make_meta(labels=()).num_classes == 0  # a model without names keeps working
 
 
 def test_prepare_image_matches_meta():
