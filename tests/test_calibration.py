@@ -119,7 +119,8 @@ def test_ferplus_calibration_is_train_only_and_balanced(ferplus_root):
     from edgeaffect.data import open_dataset
 
     idx = open_dataset(ferplus_root)
-    meta = META.evolve(labels=tuple(idx.classes), color="gray", mean=(0.5,), std=(0.5,))
+    meta = META.evolve(labels=tuple(idx.classes), heads=({"name": "logits", "kind": "logits", "size": len(idx.classes)},),
+                       color="gray", mean=(0.5,), std=(0.5,))
     src = from_dataset(idx, meta, split="train", n=64)
     per_class = src.summary()["per_class"]
     assert sum(per_class.values()) == 64 and max(per_class.values()) - min(per_class.values()) <= 1
