@@ -29,6 +29,12 @@ def world(tmp_path_factory) -> dict[str, Path]:
     rehashed = shutil.copytree(w["bundle"], root / "rehashed-onnx")
     (rehashed / "model.onnx").write_bytes((rehashed / "model.onnx").read_bytes()[:60])
     write_manifest(rehashed, load_bundle(rehashed, check=False).manifest)  # damaged, then hashed again
+    for name, edit in {"head-size": _one_class_less, "clip-window": _clip_window}.items():
+        forged = shutil.copytree(w["bundle"], root / name)  # a meta.json edited, then hashed again
+        meta = json.loads((forged / "meta.json").read_text())
+        edit(meta)
+        (forged / "meta.json").write_text(json.dumps(meta))
+        write_manifest(forged, load_bundle(forged, check=False).manifest)
     (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
     for name, text in {"list.json": "[]", "null.json": "null", "text.json": "{not json"}.items():
         (root / name).write_text(text)
@@ -39,6 +45,18 @@ def world(tmp_path_factory) -> dict[str, Path]:
         (root / "garbage-root" / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / "garbage-root" / rel).write_bytes(bytes(range(256)) * 4)  # unreadable system facts
     return w
+
+
+def _one_class_less(meta: dict) -> None:
+    head = next(h for h in meta["heads"] if h["kind"] == "logits")
+    head["size"] -= 1
+    meta["labels"] = meta["labels"][:head["size"]]
+    if meta.get("adjust") and meta["adjust"].get("prior"):
+        meta["adjust"]["prior"] = meta["adjust"]["prior"][:head["size"]]
+
+
+def _clip_window(meta: dict) -> None:
+    meta["temporal"] = {"frames": 8, "fps": 4.0}
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +100,9 @@ TABLE = [
     ("run/not-a-bundle", ["run", f"{R}/empty", "--source", V, "--headless"], 2, "has no manifest.json"),
     ("run/edited-bundle", ["run", f"{R}/edited", "--source", V, "--headless"], 2, "does not match its checksum"),
     ("run/damaged-onnx-rehashed", ["run", f"{R}/rehashed-onnx", "--source", V, "--headless"], 2, "cannot load"),
+    ("run/meta-head-size-rehashed", ["run", f"{R}/head-size", "--source", V, "--headless"], 2, "ModelMeta says"),
+    ("run/meta-clip-on-image-model", ["run", f"{R}/clip-window", "--source", V, "--headless"], 2,
+     "does not run on the input ModelMeta describes"),
     ("run/broken-video", ["run", B, "--source", f"{R}/broken.mp4", "--headless", "--detector", "none"], 2,
      "cannot open video"),
     ("run/missing-source", ["run", B, "--source", f"{R}/nope.mp4", "--headless", "--detector", "none"], 2,

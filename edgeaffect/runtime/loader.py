@@ -17,11 +17,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from packaging.version import InvalidVersion, Version
 
 from edgeaffect.bundle import Bundle, load_bundle
 from edgeaffect.errors import BundleError
 from edgeaffect.formats import FORMATS
+from edgeaffect.meta import HeadKind
 from edgeaffect.runtime.backends.base import Backend, create_backend
 
 log = logging.getLogger(__name__)
@@ -131,6 +133,35 @@ def open_model(folder: str | Path | Bundle, *, backend: str | None = None, check
     check_tool_versions(bundle, name)
     options = {k: v for k, v in backend_options.items() if v is not None}
     opened = create_backend(name, bundle.model_path, bundle.meta, **options)
+    _probe(opened, bundle)
     log.info("loaded %s (%s, %s) with %s [%s]", bundle.root, bundle.manifest.format,
              bundle.manifest.precision, name, getattr(opened, "precision", "?"))
     return LoadedModel(bundle=bundle, backend=opened, backend_name=name)
+
+
+def _probe(backend: Backend, bundle: Bundle) -> None:
+    """One inference on zeros of the input ModelMeta describes, its outputs held against ModelMeta's heads.
+
+    Checksums prove the files are the ones exported, not that they belong together: a meta.json edited and
+    re-hashed to an 8-class head with 7 labels, or a clip window on an image model, loaded and ran, and the
+    mismatch showed only as wrong names or a backend error at the first face.  A model fed other inputs too
+    (``extra_inputs``) is left to its first real call: their length is not in ModelMeta.
+    """
+    meta = bundle.meta
+    if meta.extra_inputs:
+        return
+    fix = "re-export the model: its file and meta.json do not belong together"
+    shape = meta.input_shape(backend.batch_size or 1)
+    try:
+        outputs = backend.infer(np.zeros(shape, dtype=np.float32))
+    except Exception as exc:  # each backend raises its own types for a wrong input
+        raise BundleError(f"{bundle.model_path.name} does not run on the input ModelMeta describes "
+                          f"{list(shape)}: {str(exc).strip().splitlines()[0][:200]}", fix) from None
+    if len(outputs) != len(meta.heads):
+        raise BundleError(f"{bundle.model_path.name} returns {len(outputs)} outputs, ModelMeta lists "
+                          f"{len(meta.heads)} heads", fix)
+    for head, out in zip(meta.heads, outputs):
+        size = int(np.asarray(out).size) // shape[0]
+        if head.kind is not HeadKind.SIGNAL and size != head.size:
+            raise BundleError(f"{bundle.model_path.name} gives {size} values for the '{head.name}' head, "
+                              f"ModelMeta says {head.size}", fix)
