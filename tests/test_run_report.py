@@ -71,6 +71,11 @@ def test_a_bench_and_a_run_file_together_are_refused(runs, tmp_path, capsys):
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"index": 0}\n{"index": 1, "timestamp": 0.1, "faces": []}\n')
     assert main(["report", str(broken), "-o", str(tmp_path / "r")]) == 2  # a bad line that is not the last
+    err = capsys.readouterr().err
+    assert "broken.jsonl line 1" in err and "(no field 'faces')" in err and "Traceback" not in err
+    broken.write_text('not json\n{"index": 1, "timestamp": 0.1, "faces": []}\n')
+    assert main(["report", str(broken), "-o", str(tmp_path / "r")]) == 2
+    assert "line 1 is not a result line of 'edgeaffect run' (not JSON): 'not json'" in capsys.readouterr().err
 
 
 def test_a_killed_runs_cut_last_line_is_left_out(runs, tmp_path):

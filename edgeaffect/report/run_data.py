@@ -104,7 +104,10 @@ def load_run(path: str | Path, name: str | None = None) -> RunData:
             if no == len(lines):  # a run killed mid-write leaves one cut line at the end
                 log.warning("%s: last line %d is incomplete (killed run?); left out", path, no)
                 continue
-            raise DataError(f"{path} line {no} is not a result line of 'edgeaffect run': {exc}",
+            # what a user can check in the file, not the Python error that tripped on it
+            why = "not JSON" if isinstance(exc, json.JSONDecodeError) else \
+                f"no field {exc}" if isinstance(exc, KeyError) else "a field of the wrong kind"
+            raise DataError(f"{path} line {no} is not a result line of 'edgeaffect run' ({why}): '{line.strip()[:60]}'",
                             "pass the JSONL file written by 'edgeaffect run --out' (bench results are .json)") from None
     if not frames:
         raise DataError(f"{path} holds no frame results", "run 'edgeaffect run BUNDLE --source ... --out FILE.jsonl'")
