@@ -23,6 +23,7 @@ The readers, one file per layout: ``physrecorder.py``, ``ubfc_rppg.py``,
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -97,18 +98,17 @@ def read_rows(path: Path, *, columns: int, header: bool, sep: str | None = ",", 
         if not line.strip():
             continue
         toks = [t.strip() for t in (line.split(sep) if sep else line.split())]
-        if missing:
+        if missing:  # a value column (never the time) may be blank; it reads as NaN
             toks = (toks + [""] * columns)[:columns]
-            toks = toks[:1] + ["nan" if t.lower() in MISSING else t for t in toks[1:]]
+            blank = [k > 0 and t.lower() in MISSING for k, t in enumerate(toks)]
         else:
             toks = [t for t in toks if t]
+            blank = [False] * len(toks)
         try:
-            values = [float(t) for t in toks[:columns]]
+            values = [math.nan if b else float(t) for t, b in zip(toks[:columns], blank)]
         except ValueError:
             values = []
-        # every number finite, except a value column marked missing (the time column never is)
-        blank = [missing and k > 0 and t == "nan" for k, t in enumerate(toks)]
-        if len(values) != columns or not all(np.isfinite(v) or b for v, b in zip(values, blank)):
+        if len(values) != columns or not all(math.isfinite(v) or b for v, b in zip(values, blank)):
             raise DataError(f"{path}:{lineno}: expected {columns} numbers, got '{line.strip()[:60]}'",
                             "fix or remove the line")
         rows.append(values)
@@ -179,7 +179,7 @@ def make_record(*, key: str, video: Path, frame_times_abs: np.ndarray, signal_ti
     if framed.any() and np.isfinite(bvp).sum() < 0.9 * framed.sum():
         log.warning("%s: only %d of %d frames have a pulse value (the sensor starts late, stops early or drops out)",
                     video, int(np.isfinite(bvp).sum()), int(framed.sum()))
-    first = times[np.isfinite(times)][0] if np.isfinite(times).any() else 0.0
+    first = times[framed][0] if framed.any() else 0.0
     return RecordingRecord(key=key, split=SPLIT, video=video, frame_times=times - first, bvp=bvp, subject=subject,
                            start_unix=start_unix, frame_files=frame_files, bad_timestamps=bad)
 

@@ -40,6 +40,15 @@ class Face:
         return max(self.w, 0.0) * max(self.h, 0.0)
 
 
+def iou(a: Face, b: Face) -> float:
+    """Intersection over union of two boxes (0 when they do not touch)."""
+    x0, y0 = max(a.x, b.x), max(a.y, b.y)
+    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+    inter = max(x1 - x0, 0.0) * max(y1 - y0, 0.0)
+    union = a.area + b.area - inter
+    return inter / union if union > 0 else 0.0
+
+
 class FaceDetector(Protocol):
     """Anything with ``detect(frame) -> tuple[Face, ...]`` sorted by score, best first."""
 

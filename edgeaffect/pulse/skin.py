@@ -36,6 +36,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from edgeaffect.detectors.base import Face, iou
+
 SKIN_CR = (133, 173)
 SKIN_CB = (77, 127)
 MIN_SKIN_FRACTION = 0.05
@@ -72,14 +74,6 @@ ALPHA = 0.3
 JUMP_IOU = 0.5
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 class SteadyBox:
     """One face's box (x, y, w, h) held steady across frames; see the module docstring."""
 
@@ -89,7 +83,7 @@ class SteadyBox:
 
     def __call__(self, box: Sequence[float]) -> tuple[float, ...]:
         new = np.asarray(box, dtype=np.float64)
-        if self._box is None or _iou(self._box, new) < JUMP_IOU:
+        if self._box is None or iou(Face(*self._box), Face(*new)) < JUMP_IOU:
             self._box = new
         else:
             self._box = self._box + self.alpha * (new - self._box)

@@ -52,23 +52,22 @@ class PulseStage:
 
         require("scipy.signal", "pulse", purpose="heart rate from face video (--pulse)")
         self.options, self.stats = options, stats
-        self._windows: dict[int, PulseWindow] = {}
-        self._boxes: dict[int, SteadyBox] = {}  # each track's box held still: a wobbling box changes the skin mean
+        # per track: its rolling window, and its box held still (a wobbling box changes the skin mean)
+        self._tracks: dict[int, tuple[PulseWindow, SteadyBox]] = {}
 
     def update(self, image: np.ndarray, tracks: Sequence[Track], t: float) -> list[PulseEstimate]:
         t0 = time.perf_counter()
         out = []
         for track in tracks:
-            window = self._windows.get(track.id)
-            if window is None:
-                window = self._windows[track.id] = PulseWindow(self.options.estimator, window_s=self.options.window_s,
-                                                                every_s=self.options.every_s)
-            box = self._boxes.setdefault(track.id, SteadyBox())(track.face.box)
-            out.append(window.update(t, skin_mean(image, box)))
+            state = self._tracks.get(track.id)
+            if state is None:
+                state = self._tracks[track.id] = (PulseWindow(self.options.estimator, window_s=self.options.window_s,
+                                                              every_s=self.options.every_s), SteadyBox())
+            window, steady = state
+            out.append(window.update(t, skin_mean(image, steady(track.face.box))))
         self.stats.record("pulse", (time.perf_counter() - t0) * 1e3)
         return out
 
     def forget(self, track_ids: Sequence[int]) -> None:
         for tid in track_ids:
-            self._windows.pop(tid, None)
-            self._boxes.pop(tid, None)
+            self._tracks.pop(tid, None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from edgeaffect.detectors.base import Face
+from edgeaffect.detectors.base import Face, iou  # noqa: F401  (iou: also imported from here by the region pass)
 
 
 @dataclass(frozen=True)
@@ -25,14 +25,6 @@ class Track:
     id: int
     face: Face
     detected: bool
-
-
-def iou(a: Face, b: Face) -> float:
-    x0, y0 = max(a.x, b.x), max(a.y, b.y)
-    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
-    inter = max(x1 - x0, 0.0) * max(y1 - y0, 0.0)
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
 
 
 def shifted(face: Face, dx: float, dy: float) -> Face:
