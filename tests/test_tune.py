@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -146,3 +147,27 @@ def test_the_prior_correction_travels_into_an_onnx_bundle(tmp_path):
     with torch.no_grad():
         want = model(torch.from_numpy(x))[0].numpy()
     assert np.allclose(got, want, atol=1e-4)
+
+
+def test_scoring_or_tuning_on_a_split_the_run_trained_on_warns(tmp_path, caplog, monkeypatch):
+    data = tiny_ferplus(tmp_path / "ferplus")
+    monkeypatch.setenv("EDGEAFFECT_TINY", str(tmp_path))
+    run = tmp_path / "run"  # the recipe names its data through a variable, as the shipped default's does
+    assert main(["train", "ferplus-default", "data=$EDGEAFFECT_TINY/ferplus", "data.train_split=train+valid",
+                 "epochs=1", f"out={run}", "batch=8", "model.input_size=32", "model.options.channels=[8,8,16,16]",
+                 "progress=false", "runtime.precision=fp32"]) == 0
+
+    def warned(*args: str) -> str:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="edgeaffect"):
+            assert main(list(args)) == 0
+        return caplog.text
+
+    assert "trained on 'valid' (data.train_split=train+valid): these are training figures" in warned(
+        "eval", str(run), "--split", "valid")
+    assert "trained on 'valid'" in warned("eval", str(run), "--data", str(data), "--split", "valid+test")
+    assert "trained on" not in warned("eval", str(run), "--split", "test")
+    other = tiny_ferplus(tmp_path / "other")  # another data set: its valid split is held out
+    assert "trained on" not in warned("eval", str(run), "--data", str(other), "--split", "valid")
+    assert "choices measured there fit training data" in warned("tune", str(run), "--out", str(tmp_path / "t"),
+                                                               "--no-framing", "--taus", "0")

@@ -15,6 +15,7 @@ the set's (``restricted_*``).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -59,13 +60,32 @@ class EvalReport:
         return to_plain(self)
 
 
+def _where(path: Any) -> Path:
+    return Path(os.path.expandvars(str(path))).expanduser().resolve()  # a recipe's path names $EDGEAFFECT_DATA
+
+
+def trained_on(base: dict[str, Any], data: Any, split: str) -> list[str]:
+    """The parts of ``split`` (``valid+test``) the run trained on, when ``data`` is its own data set (empty: none)."""
+    d = base.get("data") or {}
+    if data and not (d.get("path") and _where(data) == _where(d["path"])):
+        return []
+    trained = set(str(d.get("train_split") or "train").split("+"))
+    return [part for part in split.split("+") if part in trained]
+
+
+def warn_if_trained_on(base: dict[str, Any], data: Any, split: str, run: Any, doing: str) -> None:
+    seen = trained_on(base, data, split)
+    if seen:
+        log.warning("%s trained on %s (data.train_split=%s): %s", run, " and ".join(f"'{p}'" for p in seen),
+                    base["data"].get("train_split"), doing)
+
+
 def eval_config(opts: EvalOptions, ckpt: dict[str, Any]) -> Any:
     """The run's TrainConfig, pointed at the data and split to score."""
     from edgeaffect.train.config import TrainConfig, merge
 
     base = ckpt["config"]
-    same_data = not opts.data or (base["data"]["path"] and Path(opts.data).expanduser().resolve()
-                                  == Path(base["data"]["path"]).expanduser().resolve())
+    same_data = not opts.data or (base["data"]["path"] and _where(opts.data) == _where(base["data"]["path"]))
     # Scored per image as at run time (no in-memory batches: the resize study degrades each crop), in
     # float32, the precision the exported model computes in, whatever autocast trained it.
     data: dict[str, Any] = {"test_split": opts.split, "limit_test": opts.limit, "augment": False, "in_memory": False}
@@ -89,6 +109,8 @@ def load_for_eval(opts: EvalOptions) -> tuple[Any, Any, Any, Any]:
 
     ckpt = load_checkpoint(opts.checkpoint, which=opts.which)
     model = model_from_checkpoint(ckpt).eval()
+    warn_if_trained_on(ckpt["config"], opts.data, opts.split, opts.checkpoint,
+                       "these are training figures, not a held-out score")
     config = eval_config(opts, ckpt)
     index = builders.open_data(config)
     labelled = bool(model.meta.labels) and builders.logits_size(model.meta) is not None and bool(index.classes)

@@ -114,6 +114,7 @@ def tune(opts: TuneOptions) -> TuneResult:
     from edgeaffect.train.checkpoint import load_checkpoint, model_from_checkpoint, raw_model_from_checkpoint
     from edgeaffect.train.recipes import data_path
     from edgeaffect.train.config import TrainConfig
+    from edgeaffect.train.evaluate import warn_if_trained_on
 
     if opts.hflip not in ("auto", "on", "off"):
         raise ConfigError(f"--hflip {opts.hflip!r} is not auto, on or off", "use --hflip auto")
@@ -128,6 +129,8 @@ def tune(opts: TuneOptions) -> TuneResult:
                          "tune a single-head expression classifier")
     raw = raw_model_from_checkpoint(ckpt).eval().float()
     config = TrainConfig.from_dict(ckpt["config"])
+    warn_if_trained_on(ckpt["config"], opts.data, opts.split, opts.run,
+                       "choices measured there fit training data; tune on a held-out split (--split)")
     root = opts.data or str(data_path(config))
     index = open_dataset(root, format=config.data.format, **config.data.options)
     if tuple(index.classes) != tuple(meta.labels):
