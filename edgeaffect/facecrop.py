@@ -5,7 +5,8 @@ evaluators call this one function, so a model sees live the pixels it was traine
 The cut is a square of side ``framing.scale x max(box w, box h)`` centred at the box
 centre moved by ``(shift_x, shift_y)`` box sides; the parts of the square outside the
 frame are filled by repeating the edge pixels (never a clipped, then stretched, box),
-and the square is resized to ``size`` with the named interpolation.  With
+and the square is resized to ``size`` by ``preprocess.resize_to`` (the named interpolation enlarges,
+shrinking averages).  With
 ``framing.aligned`` and five landmarks the face is instead warped upright onto a
 template framed the same way (scale and shift).  It lives below ``data`` and
 ``runtime`` because both need it.  Torch-free.
@@ -18,7 +19,7 @@ import cv2
 import numpy as np
 
 from edgeaffect.meta import Framing
-from edgeaffect.preprocess import interpolation
+from edgeaffect.preprocess import resize_to
 
 # Five-point template on a 112x112 canvas in the detectors' landmark order (right eye, left eye,
 # nose tip, right mouth corner, left mouth corner) - the right eye is the subject's, on the image's
@@ -62,7 +63,7 @@ def _padded(frame: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray | None
 
 
 def _aligned(frame: np.ndarray, landmarks: Sequence[Sequence[float]], framing: Framing,
-             hw: tuple[int, int]) -> np.ndarray | None:
+             hw: tuple[int, int], method: str) -> np.ndarray | None:
     h, w = hw
     scale = float(framing.scale)
     centre = np.float32([56.0, 56.0])
@@ -73,8 +74,13 @@ def _aligned(frame: np.ndarray, landmarks: Sequence[Sequence[float]], framing: F
     matrix, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
     if matrix is None:
         return None
-    # warpAffine knows no area averaging; linear it is, with the same edge rule as the box path
-    return cv2.warpAffine(frame, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # warpAffine knows no area averaging, so a face over twice the output's size is warped at about its own
+    # resolution (k times the output) and shrunk by resize_to as the box path is; linear, same edge rule
+    k = min(int(1.0 / max(float(np.sqrt(abs(np.linalg.det(matrix[:, :2])))), 1e-6)), 8)
+    if k < 2:
+        return cv2.warpAffine(frame, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    big = cv2.warpAffine(frame, matrix * k, (w * k, h * k), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return resize_to(big, hw, method)
 
 
 def cut(frame: np.ndarray, box, framing: Framing | None, size: int | Sequence[int], *,
@@ -82,7 +88,8 @@ def cut(frame: np.ndarray, box, framing: Framing | None, size: int | Sequence[in
     """The face in ``box`` framed by ``framing`` at ``size`` (side, or (height, width)), uint8 like ``frame``.
 
     ``box`` is (x, y, w, h) or a detector ``Face`` (whose landmarks serve the aligned path);
-    ``framing=None`` is :data:`DEFAULT_FRAMING`.  None when the square lies wholly outside the frame.
+    ``framing=None`` is :data:`DEFAULT_FRAMING`; ``interpolation_name`` is the model's
+    (``ModelMeta.interpolation``: how it enlarges).  None when the square lies wholly outside the frame.
     An aligned framing without five landmarks falls back to the box cut.
     """
     framing = DEFAULT_FRAMING if framing is None else framing
@@ -91,13 +98,11 @@ def cut(frame: np.ndarray, box, framing: Framing | None, size: int | Sequence[in
     box = getattr(box, "box", box)
     hw = _size_hw(size)
     if framing.aligned and landmarks is not None and len(landmarks) == 5:
-        aligned = _aligned(frame, landmarks, framing, hw)
+        aligned = _aligned(frame, landmarks, framing, hw, interpolation_name)
         if aligned is not None:
             return aligned
     x0, y0, side = square(box, framing)
     pixels = _padded(frame, x0, y0, side)
     if pixels is None:
         return None
-    if pixels.shape[:2] == hw:
-        return np.ascontiguousarray(pixels)
-    return cv2.resize(pixels, (hw[1], hw[0]), interpolation=interpolation(interpolation_name))
+    return np.ascontiguousarray(resize_to(pixels, hw, interpolation_name))

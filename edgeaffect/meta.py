@@ -219,7 +219,7 @@ class ModelMeta:
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
     temporal: Temporal | None = None
-    interpolation: str = "linear"  # cv2 resize method used to reach input_size
+    interpolation: str = "linear"  # cv2 method that enlarges a face to input_size (shrinking always averages)
     extra_inputs: tuple[str, ...] = ()  # e.g. ("bvp",) for a model fed a signal too
     framing: Framing | None = None  # face framing the model was trained on; None = the runtime's default margin
     adjust: LogitAdjust | None = None  # prior correction / mirror averaging inside the graph (classifiers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -14,7 +15,7 @@ from edgeaffect.data.facecache import crop_frame
 from edgeaffect.detectors import Face
 from edgeaffect.facecrop import DEFAULT_FRAMING, cut, square
 from edgeaffect.meta import Framing, Head, ModelMeta
-from edgeaffect.preprocess import prepare_clip, prepare_image
+from edgeaffect.preprocess import prepare_clip, prepare_image, resize_to
 from edgeaffect.runtime.crop import CropOptions, crop_face
 
 
@@ -123,3 +124,35 @@ def test_a_classification_model_sees_live_the_crop_it_was_trained_on(where):
 def test_every_face_model_records_a_framing():
     meta = _trained_meta("resnet18", {}, labels=list("abcdefgh"))  # data that records no framing
     assert meta.framing == DEFAULT_FRAMING  # the default made explicit, not left to the runtime
+
+
+def test_shrinking_averages_instead_of_sampling_a_few_pixels():
+    noise = np.random.default_rng(0).integers(0, 256, (200, 200), dtype=np.uint8)  # sensor noise, fine texture
+    small = resize_to(noise, (64, 64), "linear")  # "linear" is how the model's faces were enlarged
+    assert np.array_equal(small, cv2.resize(noise, (64, 64), interpolation=cv2.INTER_AREA))
+    aliased = cv2.resize(noise, (64, 64), interpolation=cv2.INTER_LINEAR)
+    assert small.std() < 0.6 * aliased.std()  # ~9.8 pixels averaged per output pixel against 4 or fewer
+    assert np.array_equal(resize_to(noise[:40, :40], (64, 64), "cubic"),  # enlarging keeps the model's method
+                          cv2.resize(noise[:40, :40], (64, 64), interpolation=cv2.INTER_CUBIC))
+
+
+def test_a_large_live_face_is_averaged_down_and_a_dataset_face_enlarged_as_before():
+    meta = ModelMeta(model="m", task="classification", input_size=(64, 64), color="gray",
+                     heads=(Head("emotion", "logits", 8),), framing={"scale": 1.0})
+    face = np.random.default_rng(1).integers(0, 256, (200, 200), dtype=np.uint8)
+    frame = np.zeros((400, 400, 3), np.uint8)
+    frame[100:300, 150:350] = face[:, :, None]
+    live = crop_face(frame, Face(150, 100, 200, 200), CropOptions().for_model(meta))  # the runtime's cut
+    assert np.array_equal(live[:, :, 0], cv2.resize(face, (64, 64), interpolation=cv2.INTER_AREA))
+    fer = face[:48, :48]  # a FER+ face: enlarged with the model's method, so training and eval inputs are unchanged
+    assert np.array_equal(resize_to(fer, (64, 64), meta.interpolation),
+                          cv2.resize(fer, (64, 64), interpolation=cv2.INTER_LINEAR))
+
+
+def test_the_aligned_cut_of_a_large_face_averages_too():
+    noise = np.random.default_rng(2).integers(0, 256, (600, 600, 3), dtype=np.uint8)
+    marks = ((200, 250), (400, 250), (300, 330), (220, 420), (380, 420))  # a face ~400 px wide
+    face = Face(100, 100, 400, 400, 1.0, marks)
+    crop = cut(noise, face, Framing(scale=1.0, aligned=True), 64)
+    sampled = cut(noise, face, Framing(scale=1.0, aligned=True), 512)  # a warp near the face's own size
+    assert crop.shape == (64, 64, 3) and crop.std() < 0.35 * sampled.std()
