@@ -1,6 +1,7 @@
 """The runtime loop end to end with real OpenCV decoding and a tiny real ONNX bundle."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -100,11 +101,17 @@ def test_image_folder_skips_undecodable_files(bundle, tmp_path):
     folder = make_folder(tmp_path / "frames", 12)
     (folder / "frame_00005.jpg").write_bytes(b"not a jpeg")
     summary = run(RunConfig(bundle=bundle, source=str(folder), out=tmp_path / "r.jsonl", detector="haar",
-                            source_options=SourceOptions(folder_fps=25.0)))
+                            csv=tmp_path / "r.csv", source_options=SourceOptions(folder_fps=25.0)))
     lines = _lines(tmp_path / "r.jsonl")
     assert summary.bad_frames == 1 and [r["index"] for r in lines] == [i for i in range(12) if i != 5]
     assert lines[-1]["timestamp"] == pytest.approx(11 / 25.0)
     assert sum(1 for r in lines if r["faces"]) >= 9
+    # each line names its image, so a photo set is read by file, not by counting lines past a skipped one
+    names = sorted(p.name for p in folder.iterdir() if p.name != "frame_00005.jpg")
+    assert [r["file"] for r in lines] == names
+    with open(tmp_path / "r.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["file"] for r in rows} == set(names) and list(rows[0])[-1] == "file"
 
 
 def test_failing_camera_is_retried_then_reported(bundle, tmp_path):

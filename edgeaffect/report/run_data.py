@@ -77,7 +77,8 @@ def _frame(data: Any) -> FrameResult:
     faces = tuple(FaceResult(**{**{k: v for k, v in f.items() if k in _FACE_FIELDS},
                                 "box": tuple(f["box"]), "scores": tuple(f.get("scores", ()))})
                   for f in data["faces"])
-    return FrameResult(int(data["index"]), float(data["timestamp"]), faces, dict(data.get("stage_ms", {})))
+    return FrameResult(int(data["index"]), float(data["timestamp"]), faces, dict(data.get("stage_ms", {})),
+                       data.get("file"))
 
 
 def _summary(path: Path) -> dict[str, Any]:

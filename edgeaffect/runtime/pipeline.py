@@ -173,7 +173,7 @@ class _Loop:
         self.processed += 1
         self.faces += len(results)
         self.last_index = frame.index
-        return FrameResult(frame.index, frame.timestamp, tuple(results), dict(stats.current))
+        return FrameResult(frame.index, frame.timestamp, tuple(results), dict(stats.current), frame.name or None)
 
     def _face(self, track: Track, tp: TrackPrediction, timestamp: float, pulse: PulseEstimate) -> FaceResult:
         face = track.face

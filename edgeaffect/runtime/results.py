@@ -41,12 +41,14 @@ class FaceResult:
 
 @dataclass(frozen=True)
 class FrameResult:
-    """One processed frame: what was found and how long each stage took."""
+    """One processed frame: what was found and how long each stage took; ``file`` names the image
+    for a folder of images (a photo set is read by file, not by index), None for video."""
 
     index: int
     timestamp: float
     faces: tuple[FaceResult, ...]
     stage_ms: Mapping[str, float] = field(default_factory=dict)
+    file: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self, DIGITS)

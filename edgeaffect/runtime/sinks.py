@@ -93,10 +93,11 @@ class JsonlSink(_LazyFile):
 
 
 class CsvSink(_LazyFile):
-    """One row per face (frames without a face give one row with an empty track)."""
+    """One row per face (frames without a face give one row with an empty track); ``file`` is last, so the
+    columns before it keep their places: it names the image of a folder source, empty for video."""
 
     COLUMNS = ("index", "timestamp", "track_id", "x", "y", "w", "h", "detected", "label", "raw_label",
-               "top_score", "valence", "arousal", "eda", "heart_rate", "pulse_snr")
+               "top_score", "valence", "arousal", "eda", "heart_rate", "pulse_snr", "file")
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, "--csv")
@@ -109,14 +110,16 @@ class CsvSink(_LazyFile):
     def write(self, frame: Frame, result: FrameResult) -> None:
         fh = self._file()
         if not result.faces:
-            self._csv.writerow([result.index, f"{result.timestamp:.4f}"] + [""] * (len(self.COLUMNS) - 2))
+            self._csv.writerow([result.index, f"{result.timestamp:.4f}"] + [""] * (len(self.COLUMNS) - 3)
+                               + [result.file or ""])
         for f in result.faces:
             top = max(f.scores) if f.scores else ""
             self._csv.writerow([result.index, f"{result.timestamp:.4f}", f.track_id, *(round(v, 1) for v in f.box),
                                 int(f.detected), f.label or "", f.raw_label or "", top,
                                 "" if f.valence is None else f.valence, "" if f.arousal is None else f.arousal,
                                 "" if f.eda is None else f.eda,
-                                "" if f.heart_rate is None else f.heart_rate, "" if f.pulse_snr is None else f.pulse_snr])
+                                "" if f.heart_rate is None else f.heart_rate, "" if f.pulse_snr is None else f.pulse_snr,
+                                result.file or ""])
         fh.flush()
 
 

@@ -36,12 +36,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame; ``index`` counts frames of the source (gaps = skipped or dropped frames)."""
+    """One decoded frame; ``index`` counts frames of the source (gaps = skipped or dropped frames);
+    ``name`` is the image's file name when the source is a folder of images (results carry it)."""
 
     index: int
     timestamp: float
     image: np.ndarray
     decode_ms: float = 0.0
+    name: str = ""
 
 
 @dataclass(kw_only=True)
@@ -194,7 +196,7 @@ class ImageFolderSource(_LocalSource):
                 log.warning("skipping undecodable image %s", path)
                 continue
             self.counters.frames += 1
-            yield Frame(index, index / self.options.folder_fps, image, (time.perf_counter() - t0) * 1e3)
+            yield Frame(index, index / self.options.folder_fps, image, (time.perf_counter() - t0) * 1e3, path.name)
 
 
 @register_source("video")
