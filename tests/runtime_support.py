@@ -142,11 +142,12 @@ def make_openvino_bundle(folder: Path, onnx_bundle: Path) -> Path:
 
 
 def two_face_video(path: Path, frames: int = 90, *, fps: float = 30.0, size: tuple[int, int] = (640, 480),
-                   speed: float = 1.0) -> Path:
+                   speed: float = 1.0, enter_at: int = 0) -> Path:
     """Two drawn faces moving on their own paths (left and right half) over a fixed backdrop, as MJPG.
 
     The faces sway, drift up and down and turn a little; at ``speed`` 1 their speed peaks near
-    6 px per frame, a head turning briskly in front of a webcam.
+    6 px per frame, a head turning briskly in front of a webcam.  The second face appears at
+    frame ``enter_at`` (someone stepping into view).
     """
     from edgeaffect.data.facedraw import FaceParams, render_face
     from edgeaffect.data.synthetic import background
@@ -162,7 +163,7 @@ def two_face_video(path: Path, frames: int = 90, *, fps: float = 30.0, size: tup
     for i in range(frames):
         t = speed * i / fps
         canvas = backdrop.copy()
-        for k, p in enumerate(people):
+        for k, p in enumerate(people[:1] if i < enter_at else people):
             phase = 1.3 * k
             moved = replace(p, cx=p.cx + 0.12 * w * np.sin(2 * np.pi * t / 4.0 + phase),
                             cy=p.cy + 0.06 * h * np.sin(2 * np.pi * t / 2.7 + phase), angle=8.0 * np.sin(t + phase),

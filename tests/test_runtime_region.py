@@ -21,7 +21,8 @@ from edgeaffect.detectors.base import Face
 from edgeaffect.errors import EdgeAffectError
 from edgeaffect.io import video_frames
 from edgeaffect.runtime.pipeline import RunConfig, run
-from edgeaffect.runtime.region import RegionDetector, RegionOptions, cut_region, region_of, to_frame
+from edgeaffect.runtime.region import (RegionDetector, RegionOptions, changed_share, cut_region, region_of, thumbnail,
+                                       to_frame)
 from edgeaffect.runtime.tracker import IouTracker, iou
 from runtime_support import make_bundle, two_face_video
 
@@ -71,7 +72,36 @@ def test_two_moving_faces_are_found_in_their_regions(two_faces):
     region, total, found = _track_and_compare(_frames(two_faces, 60), RegionOptions(full_every=10))
     assert total == 120 and found == total
     assert region.counts["region"] >= 50 and region.counts["full"] <= 8
-    assert region.counts["fallback"] == 0
+    assert region.counts["fallback"] == 0 and region.counts["change"] == 0  # moving people are not a change
+
+
+def test_a_face_that_enters_is_found_on_its_first_frame(tmp_path):
+    """Someone stepping into view changes the frame away from the tracked faces: a full pass at once,
+    not at the next scheduled one (20 rounds later)."""
+    frames = _frames(two_face_video(tmp_path / "enter.avi", 45, enter_at=25), 45)
+    for options, first in ((RegionOptions(full_every=20), 25), (RegionOptions(full_every=20, change=1.0), 40)):
+        region, tracker = RegionDetector(create_detector("yunet"), create_detector("yunet"), options), IouTracker()
+        seen = []
+        for index, image in enumerate(frames):
+            faces = region.detect(image, tracker.live(index))
+            tracker.update(faces, index)
+            seen.append(len(faces))
+        assert seen[:25] == [1] * 25 and seen.index(2) == first
+        assert region.counts["change"] == (1 if options.change < 1 else 0) and region.counts["region"] >= 38
+
+
+def test_a_changed_frame_is_measured_away_from_the_faces():
+    still = np.full((480, 640, 3), 90, np.uint8)
+    face = Face(300.0, 100.0, 60.0, 80.0, 0.9)
+    before, step = thumbnail(still)
+    moved = still.copy()
+    moved[60:460, 240:420] = 200  # the person under the face moved: head, shoulders, chest
+    assert changed_share(thumbnail(moved)[0], before, step, [face], 24) == 0.0
+    moved[300:420, 20:140] = 200  # something else changed (a person entering at the left)
+    assert 0.05 < changed_share(thumbnail(moved)[0], before, step, [face], 24) < 0.08  # 4.7 % of the frame
+    noisy = np.clip(still + np.random.default_rng(0).normal(0, 6, still.shape), 0, 255).astype(np.uint8)
+    assert changed_share(thumbnail(noisy)[0], before, step, [face], 24) < 0.001  # camera noise is no change
+    assert changed_share(thumbnail(still[:400])[0], before, step, [face], 24) == 1.0  # another size: another photo
 
 
 def test_fast_faces_stay_in_their_regions(tmp_path):
@@ -95,12 +125,12 @@ def test_a_face_lost_in_its_region_gets_a_full_pass_on_the_same_frame(two_faces)
     region.since_full = 1
     away = Face(5.0, 5.0, full[0].w * 0.4, full[0].h * 0.4, 0.95)  # a confident track where there is no face
     faces = region.detect(image, [(away, True), (full[1], True)])
-    assert region.counts == {"full": 1, "region": 0, "fallback": 1}
+    assert region.counts == {"full": 1, "region": 0, "fallback": 1, "change": 0}
     assert len(faces) == 2  # the full pass found both faces
     # a track missed at the last round, or a weak one, needs a full pass without trying its region
     for predicted in ([(full[0], False)], [(Face(*full[0].box, score=0.3), True)]):
         region.detect(image, predicted)
-    assert region.counts == {"full": 3, "region": 0, "fallback": 1}
+    assert region.counts == {"full": 3, "region": 0, "fallback": 1, "change": 0}
 
 
 def test_run_with_region_detection_matches_full_frame_detection(two_faces, tmp_path):

@@ -9,6 +9,13 @@ and the boxes and landmarks it finds are mapped back to frame pixels.  A full-
 frame pass still runs
 
 * every ``full_every`` detection rounds, so faces that enter are found;
+* sooner when the frame away from the tracked people has changed since the last full pass
+  (``change`` of an 80 px thumbnail moved by over ``change_level`` grey levels; each face masks
+  its person: a box to either side, half above, four below): a person walking in, a scene cut,
+  the next unrelated photo of a folder.  On the real PhysRecorder clip and on two drawn people
+  moving at up to 24 px per frame it never fires; a face stepping into view is found on its
+  first frame instead of 15 frames later.  A busy background (or a camera's exposure step)
+  costs full passes, not missed faces; the check costs ~40 us per round;
 * whenever a track is unconfident (its last score) or was missed at the last round;
 * at once, on the same frame, when a region pass loses its face (no box in the
   region overlaps the predicted one), so a lost face costs one full pass, not a
@@ -44,8 +51,9 @@ import numpy as np
 from edgeaffect.detectors.base import Face, FaceDetector
 from edgeaffect.runtime.tracker import iou
 
-# Measured with benchmarks/bench_runtime.py --modes (see the module docstring): a face that enters
-# is found within 20 rounds (2/3 s at 30 FPS); tracked faces are found on every round.
+# Measured with benchmarks/bench_runtime.py --modes (see the module docstring): tracked faces are found on
+# every round; a face that enters where nothing moved before is found within 20 rounds (2/3 s at 30 FPS),
+# one that walks in (the frame changes away from the tracked people) on its first frame.
 DEFAULT_FULL_EVERY = 20
 
 
@@ -58,10 +66,41 @@ class RegionOptions:
     side: int = 48  # the region is resized to side x side pixels before detection
     min_score: float = 0.75  # a track whose last detector score is below this gets full-frame passes
     min_iou: float = 0.3  # a region box matches its track at this IoU with the predicted box
+    change: float = 0.03  # share of the thumbnail outside the faces that, once changed, asks for a full pass
+    change_level: int = 24  # grey levels a thumbnail pixel moves to count as changed (camera noise stays below)
 
     def __post_init__(self) -> None:
-        if self.full_every < 1 or self.side < 16 or self.margin < 0:
-            raise ValueError("full_every must be >= 1, side >= 16 and margin >= 0")
+        if self.full_every < 1 or self.side < 16 or self.margin < 0 or not 0 < self.change <= 1:
+            raise ValueError("full_every must be >= 1, side >= 16, margin >= 0 and change in (0, 1]")
+
+
+THUMB = 80  # longer side of the change thumbnail: a face of ~50 px in 640x480 still covers a few dozen of its pixels
+
+
+def thumbnail(image: np.ndarray) -> tuple[np.ndarray, int]:
+    """(gray thumbnail by sampling every ``step``-th pixel, step): a few microseconds, no resize."""
+    step = max(1, round(max(image.shape[:2]) / THUMB))
+    small = np.ascontiguousarray(image[::step, ::step])
+    if small.ndim == 3:
+        small = cv2.cvtColor(small, cv2.COLOR_BGRA2GRAY if small.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+    return small.astype(np.int16), step
+
+
+def changed_share(now: np.ndarray, before: np.ndarray, step: int, faces: Sequence[Face], level: int) -> float:
+    """Share of the thumbnail pixels away from ``faces`` that moved by over ``level``.
+
+    Around a face is its person: a head that moves moves the hair, the shoulders and the chest below
+    it, so each face masks one box width to either side, half a box above and four boxes down.
+    """
+    if now.shape != before.shape:
+        return 1.0
+    moved = np.abs(now - before) > level
+    keep = np.ones(moved.shape, bool)
+    for face in faces:
+        x0, x1, y0, y1 = face.x - face.w, face.x + 2 * face.w, face.y - 0.5 * face.h, face.y + 5 * face.h
+        keep[max(int(y0 // step), 0):max(int(y1 // step) + 1, 0), max(int(x0 // step), 0):max(int(x1 // step) + 1, 0)] = False
+    outside = int(keep.sum())
+    return float(moved[keep].sum()) / outside if outside else 0.0
 
 
 def region_of(face: Face, margin: float) -> tuple[float, float, float]:
@@ -90,7 +129,9 @@ class RegionDetector:
     def __init__(self, full: FaceDetector, region: FaceDetector, options: RegionOptions | None = None) -> None:
         self.full, self.region, self.options = full, region, options or RegionOptions()
         self.since_full = 0
-        self.counts = {"full": 0, "region": 0, "fallback": 0}  # passes of each kind; fallback = lost in a region
+        # passes of each kind; fallback = a region lost its face, change = the frame outside the faces changed
+        self.counts = {"full": 0, "region": 0, "fallback": 0, "change": 0}
+        self.reference: tuple[np.ndarray, int, tuple[Face, ...]] | None = None  # thumbnail, step, faces at the last full pass
 
     def detect(self, image: np.ndarray, predicted: Sequence[tuple[Face, bool]]) -> tuple[Face, ...]:
         """This round's faces, best first.
@@ -102,6 +143,13 @@ class RegionDetector:
         self.since_full += 1
         usable = (predicted and self.since_full < o.full_every
                   and all(steady and face.score >= o.min_score for face, steady in predicted))
+        thumb = thumbnail(image)
+        if usable and self.reference is not None:
+            old, step, then = self.reference
+            boxes = [face for face, _ in predicted]
+            if changed_share(thumb[0], old, step, [*boxes, *then], o.change_level) > o.change:
+                self.counts["change"] += 1
+                usable = False
         if usable:
             faces = self._regions(image, [face for face, _ in predicted])
             if faces is not None:
@@ -110,7 +158,9 @@ class RegionDetector:
             self.counts["fallback"] += 1
         self.since_full = 0
         self.counts["full"] += 1
-        return self.full.detect(image)
+        faces = self.full.detect(image)
+        self.reference = (*thumb, tuple(faces))
+        return faces
 
     def _regions(self, image: np.ndarray, boxes: Sequence[Face]) -> tuple[Face, ...] | None:
         """One detector call on the regions side by side; None when a region loses its face.
