@@ -39,6 +39,7 @@ from edgeaffect.plain import from_plain, to_plain
 
 MANIFEST = "manifest.json"
 META = "meta.json"
+LABELS = "labels.txt"
 MANIFEST_VERSION = 1
 MAX_MANIFEST_BYTES = MAX_META_BYTES = 1 << 20  # both are a few kB; a bigger one is not ours
 MAX_FILES = 256  # a bundle holds about ten
@@ -191,7 +192,14 @@ def load_bundle(folder: str | Path, *, check: bool = True) -> Bundle:
         text = meta_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BundleError(f"{root / META} is not UTF-8 text: {exc}", "re-export the model") from None
-    return Bundle(root=root, meta=ModelMeta.from_json(text), manifest=manifest)
+    meta = ModelMeta.from_json(text)
+    if LABELS in manifest.files:  # hashed with the rest, so it differs from meta.json only in an edited bundle
+        listed = _read_limited(root / LABELS, MAX_META_BYTES, binary=True).decode("utf-8", "replace").splitlines()
+        if listed != list(meta.labels):
+            raise BundleError(f"{root / LABELS} lists {len(listed)} classes {listed[:8]}, meta.json "
+                              f"{len(meta.labels)} {list(meta.labels)[:8]}: the bundle was edited",
+                              "copy the bundle again or re-run 'edgeaffect export'")
+    return Bundle(root=root, meta=meta, manifest=manifest)
 
 
 def _read_limited(path: Path, limit: int, *, binary: bool = False) -> Any:

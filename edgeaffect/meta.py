@@ -49,6 +49,9 @@ def _check_bounds(meta: "ModelMeta") -> None:
         raise bad("std", meta.std, "finite numbers above 0")
     if len(meta.labels) > MAX_LABELS or not all(isinstance(lb, str) and len(lb) <= 128 for lb in meta.labels):
         raise bad("labels", f"{len(meta.labels)} labels", f"at most {MAX_LABELS} texts of up to 128 characters")
+    if len(set(meta.labels)) != len(meta.labels) or any("\n" in lb or "\r" in lb for lb in meta.labels):
+        # two classes of one name make every result that names it ambiguous; labels.txt holds one per line
+        raise bad("labels", list(meta.labels), "distinct class names, each on one line")
     if len(meta.heads) > MAX_HEADS:
         raise bad("heads", f"{len(meta.heads)} heads", f"at most {MAX_HEADS}")
     for h in meta.heads:
@@ -281,6 +284,8 @@ class ModelMeta:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelMeta":
+        if not isinstance(data, Mapping):
+            raise ValueError(f"it holds a JSON {type(data).__name__}, not an object of fields")
         data = dict(data)
         version = data.get("version", META_VERSION)
         if isinstance(version, bool) or not isinstance(version, int):
