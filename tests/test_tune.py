@@ -149,13 +149,15 @@ def test_the_prior_correction_travels_into_an_onnx_bundle(tmp_path):
     assert np.allclose(got, want, atol=1e-4)
 
 
-def test_scoring_or_tuning_on_a_split_the_run_trained_on_warns(tmp_path, caplog, monkeypatch):
+def test_scoring_or_tuning_on_a_split_the_run_trained_on_warns(tmp_path, caplog, capsys, monkeypatch):
     data = tiny_ferplus(tmp_path / "ferplus")
     monkeypatch.setenv("EDGEAFFECT_TINY", str(tmp_path))
     run = tmp_path / "run"  # the recipe names its data through a variable, as the shipped default's does
     assert main(["train", "ferplus-default", "data=$EDGEAFFECT_TINY/ferplus", "data.train_split=train+valid",
-                 "epochs=1", f"out={run}", "batch=8", "model.input_size=32", "model.options.channels=[8,8,16,16]",
-                 "progress=false", "runtime.precision=fp32"]) == 0
+                 "data.test_split=", "epochs=1", f"out={run}", "batch=8", "model.input_size=32",
+                 "model.options.channels=[8,8,16,16]", "progress=false", "runtime.precision=fp32"]) == 0
+    assert "test: not scored (data.test_split is empty" in capsys.readouterr().out  # test left unread
+    assert not json.loads((run / "metrics.json").read_text()).get("test")
 
     def warned(*args: str) -> str:
         caplog.clear()

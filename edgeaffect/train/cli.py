@@ -53,6 +53,8 @@ def run_train(args: list[str], *, resume: bool = False) -> str:
              + (" — stopped early" if result.stopped_early else "") + (" — interrupted" if result.interrupted else "")]
     if result.test:
         lines.append("test: " + ", ".join(f"{k} {v:.4f}" for k, v in result.test.items() if isinstance(v, float)))
+    elif not config.data.test_split:
+        lines.append("test: not scored (data.test_split is empty; read it once with 'edgeaffect eval' after choosing on valid)")
     return "\n".join(lines)
 
 

@@ -204,6 +204,9 @@ def _finish(config: TrainConfig, env: dist.Env, index: Any, model: torch.nn.Modu
     """Score best.pt on the test split; write metrics, plots and the model card."""
     d = config.data
     test_result: EvalResult | None = None
+    if d.test_split and d.test_split not in index.splits:  # a typo must not pass for "leave test unread"
+        log.warning("data.test_split=%s names no split of %s (it has: %s); test not scored",
+                    d.test_split, index.root, ", ".join(index.splits))
     if d.test_split in index.splits and index.split(d.test_split):
         if folder is not None and folder.file("best.pt").is_file():
             model.load_state_dict(load_checkpoint(folder.path, which="best")["model"])
