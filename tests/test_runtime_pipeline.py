@@ -114,6 +114,26 @@ def test_image_folder_skips_undecodable_files(bundle, tmp_path):
     assert {r["file"] for r in rows} == set(names) and list(rows[0])[-1] == "file"
 
 
+def test_a_photo_of_another_size_is_another_scene(bundle, tmp_path):
+    """The next photo of a folder of photos: no track (so no smoothing) carries over from the last one,
+    and it is detected at once even between scheduled detection rounds."""
+    import cv2
+
+    from edgeaffect.runtime.smoothing import SmoothingSpec
+
+    folder = make_folder(tmp_path / "photos", 8)
+    for i in (3, 4, 6):  # 3 and 4 share a size: the same scene goes on between them
+        path = folder / f"frame_{i:05d}.jpg"
+        cv2.imwrite(str(path), cv2.resize(cv2.imread(str(path)), (400, 300)))
+    run(RunConfig(bundle=bundle, source=str(folder), out=tmp_path / "r.jsonl", detector="haar", detect_every=4,
+                  smoothing=SmoothingSpec.parse("ema:0.5")))
+    lines = _lines(tmp_path / "r.jsonl")
+    ids = [r["faces"][0]["track_id"] if r["faces"] else None for r in lines]
+    assert None not in ids, ids  # frames 3, 5 and 6 are off the every-4 schedule: detected at once anyway
+    assert ids[0] == ids[1] == ids[2] and ids[3] == ids[4] and len({ids[2], ids[3], ids[5], ids[6]}) == 4, ids
+    assert all(r["faces"][0]["detected"] for r in lines[3:7])
+
+
 def test_failing_camera_is_retried_then_reported(bundle, tmp_path):
     source = open_source("camera:97", FAST_RETRY)  # a real OpenCV capture on a device that does not exist
     with pytest.raises(SourceError, match="gave up after 2 retries") as failed:

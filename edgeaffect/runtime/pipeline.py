@@ -127,6 +127,7 @@ class _Loop:
         self.pulse = PulseStage(config.pulse, stats) if config.pulse else None
         self.processed = self.faces = self.skipped_crops = self.detect_rounds = 0
         self.last_index = -1
+        self.shape: tuple[int, ...] | None = None  # the last frame's size: another size is another scene
 
     def _timed(self, stage: str, t0: float) -> float:
         now = time.perf_counter()
@@ -143,7 +144,13 @@ class _Loop:
         stats.begin_frame()
         stats.record("decode", frame.decode_ms)
         t = time.perf_counter()
-        if self.processed % self.settings.detect_every == 0:
+        # a frame of another size (the next photo of a folder of photos) is another scene: no track, no
+        # smoothing and no predicted box carries over from the last one, and it gets a detection round now
+        scene = self.shape is not None and frame.image.shape[:2] != self.shape
+        self.shape = frame.image.shape[:2]
+        if scene:
+            self._forget(self.tracker.end_all())
+        if scene or self.processed % self.settings.detect_every == 0:
             self.detect_rounds += 1
             if self.region is not None:
                 faces = self.region.detect(frame.image, self.tracker.live(frame.index))[: cfg.max_faces]
@@ -151,12 +158,7 @@ class _Loop:
                 faces = self.detector.detect(frame.image)[: cfg.max_faces]
             t = self._timed("detect", t)
             tracks = self.tracker.update(faces, frame.index)
-            for tid in self.tracker.expired:
-                self.smoothers.pop(tid, None)
-                self.held.pop(tid, None)
-            self.predictor.forget(self.tracker.expired)
-            if self.pulse is not None:
-                self.pulse.forget(self.tracker.expired)
+            self._forget(self.tracker.expired)
         else:
             tracks = self.tracker.predict(frame.index)
         index, crops = cut_faces(frame.image, [k.face for k in tracks], self.crop)
@@ -174,6 +176,15 @@ class _Loop:
         self.faces += len(results)
         self.last_index = frame.index
         return FrameResult(frame.index, frame.timestamp, tuple(results), dict(stats.current), frame.name or None)
+
+    def _forget(self, ended: list[int]) -> None:
+        """Drop the per-track state (smoothing, clip windows, pulse windows) of tracks that ended."""
+        for tid in ended:
+            self.smoothers.pop(tid, None)
+            self.held.pop(tid, None)
+        self.predictor.forget(ended)
+        if self.pulse is not None:
+            self.pulse.forget(ended)
 
     def _face(self, track: Track, tp: TrackPrediction, timestamp: float, pulse: PulseEstimate) -> FaceResult:
         face = track.face

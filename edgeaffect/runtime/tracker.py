@@ -100,6 +100,12 @@ class IouTracker:
         """Every live track's box moved to ``frame``, and whether it was found at the last round."""
         return tuple((self._moved(t, frame), t.missed == 0) for t in self._tracks)
 
+    def end_all(self) -> list[int]:
+        """End every track (the next frame is another scene); their ids, also left in ``expired``."""
+        self.expired = [t.id for t in self._tracks]
+        self._tracks = []
+        return self.expired
+
     @property
     def next_id(self) -> int:
         return self._next_id
