@@ -24,7 +24,7 @@ import numpy as np
 
 from edgeaffect.detectors import create_detector
 from edgeaffect.io import video_frames
-from edgeaffect.runtime.tracker import iou
+from edgeaffect.detectors.base import iou
 
 
 def _frames(video: Path, limit: int, shrink: float) -> list[np.ndarray]:

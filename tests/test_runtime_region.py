@@ -17,13 +17,13 @@ import pytest
 from edgeaffect.bench.detect_modes import compare_modes, match_faces, modes_table, round_ratio
 from edgeaffect.bundle import RuntimeSettings
 from edgeaffect.detectors import create_detector
-from edgeaffect.detectors.base import Face
+from edgeaffect.detectors.base import Face, iou
 from edgeaffect.errors import EdgeAffectError
 from edgeaffect.io import video_frames
 from edgeaffect.runtime.pipeline import RunConfig, run
 from edgeaffect.runtime.region import (RegionDetector, RegionOptions, changed_share, cut_region, region_of, thumbnail,
                                        to_frame)
-from edgeaffect.runtime.tracker import IouTracker, iou
+from edgeaffect.runtime.tracker import IouTracker
 from runtime_support import make_bundle, two_face_video
 
 PHYS = Path(os.environ.get("EDGEAFFECT_DATA", "/nonexistent")) / "physrecorder_v01" / "video_ZIP_H264.avi"

@@ -48,8 +48,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from edgeaffect.detectors.base import Face, FaceDetector
-from edgeaffect.runtime.tracker import iou
+from edgeaffect.detectors.base import Face, FaceDetector, iou
 
 # Measured with benchmarks/bench_runtime.py --modes (see the module docstring): tracked faces are found on
 # every round; a face that enters where nothing moved before is found within 20 rounds (2/3 s at 30 FPS),
@@ -144,14 +143,14 @@ class RegionDetector:
         usable = (predicted and self.since_full < o.full_every
                   and all(steady and face.score >= o.min_score for face, steady in predicted))
         thumb = thumbnail(image)
+        boxes = [face for face, _ in predicted]
         if usable and self.reference is not None:
             old, step, then = self.reference
-            boxes = [face for face, _ in predicted]
             if changed_share(thumb[0], old, step, [*boxes, *then], o.change_level) > o.change:
                 self.counts["change"] += 1
                 usable = False
         if usable:
-            faces = self._regions(image, [face for face, _ in predicted])
+            faces = self._regions(image, boxes)
             if faces is not None:
                 self.counts["region"] += 1
                 return faces

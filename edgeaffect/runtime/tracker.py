@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from edgeaffect.detectors.base import Face, iou  # noqa: F401  (iou: also imported from here by the region pass)
+from edgeaffect.detectors.base import Face, iou
 
 
 @dataclass(frozen=True)

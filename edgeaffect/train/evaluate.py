@@ -60,16 +60,20 @@ class EvalReport:
         return to_plain(self)
 
 
-def _where(path: Any) -> Path:
-    return Path(os.path.expandvars(str(path))).expanduser().resolve()  # a recipe's path names $EDGEAFFECT_DATA
+def _own_data(base: dict[str, Any], data: Any) -> bool:
+    """Whether ``data`` (empty: none given) is the data set the run's config ``base`` trained on."""
+    def where(path: Any) -> Path:  # not recipes.data_path: an unset variable here just means another folder
+        return Path(os.path.expandvars(str(path))).expanduser().resolve()  # a recipe's path names $EDGEAFFECT_DATA
+
+    path = (base.get("data") or {}).get("path")
+    return not data or bool(path and where(data) == where(path))
 
 
 def trained_on(base: dict[str, Any], data: Any, split: str) -> list[str]:
     """The parts of ``split`` (``valid+test``) the run trained on, when ``data`` is its own data set (empty: none)."""
-    d = base.get("data") or {}
-    if data and not (d.get("path") and _where(data) == _where(d["path"])):
+    if not _own_data(base, data):
         return []
-    trained = set(str(d.get("train_split") or "train").split("+"))
+    trained = set(str((base.get("data") or {}).get("train_split") or "train").split("+"))
     return [part for part in split.split("+") if part in trained]
 
 
@@ -85,7 +89,7 @@ def eval_config(opts: EvalOptions, ckpt: dict[str, Any]) -> Any:
     from edgeaffect.train.config import TrainConfig, merge
 
     base = ckpt["config"]
-    same_data = not opts.data or (base["data"]["path"] and _where(opts.data) == _where(base["data"]["path"]))
+    same_data = _own_data(base, opts.data)
     # Scored per image as at run time (no in-memory batches: the resize study degrades each crop), in
     # float32, the precision the exported model computes in, whatever autocast trained it.
     data: dict[str, Any] = {"test_split": opts.split, "limit_test": opts.limit, "augment": False, "in_memory": False}
