@@ -252,6 +252,14 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.
 PER_BATCH = (Schedule.ONECYCLE,)  # schedules stepped after every batch rather than every epoch
 
 
+def onecycle_warmup(warmup: float, total_steps: int) -> float:
+    """OneCycleLR's ``pct_start`` for ``warmup`` of ``total_steps``.  OneCycleLR divides by zero when the
+    warm-up is exactly one step (a short run: 1 epoch of 5 batches at 0.2) or every step (warmup=1): a warm-up
+    shorter than two steps becomes none, and the last half step always anneals."""
+    total = max(int(total_steps), 1)
+    return 0.5 / total if warmup * total < 2 else min(warmup, 1.0 - 0.5 / total)
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, *, maximize: bool,
                     steps_per_epoch: int = 1) -> Any:
     s = config.schedule
@@ -263,7 +271,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, *, ma
         Schedule.COSINE: lambda: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(s.epochs, 1)),
         Schedule.ONECYCLE: lambda: torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=config.optim.lr, epochs=max(s.epochs, 1), steps_per_epoch=max(steps_per_epoch, 1),
-            pct_start=s.warmup, anneal_strategy="cos"),
+            pct_start=onecycle_warmup(s.warmup, max(s.epochs, 1) * max(steps_per_epoch, 1)), anneal_strategy="cos"),
     }
     return table[s.name]()
 
