@@ -29,6 +29,21 @@ def test_ferplus_votes_keep_majority_labels_with_vote_targets(tmp_path):
         open_dataset(root, mode="crossentropy", votes=True)
 
 
+def test_ferplus_ambiguous_faces_train_in_splits_of_their_own(tmp_path):
+    root = write_ferplus(tmp_path / "fp")
+    voted, kept = open_dataset(root, votes=True), open_dataset(root, votes=True, ambiguous=True)
+    for split in ("train", "valid", "test"):  # the scored splits do not change
+        assert [r.key for r in kept.split(split)] == [r.key for r in voted.split(split)]
+    (tie,) = kept.split("train_ambiguous")  # 4 happiness, 4 surprise, 2 unknown: no majority, mostly expression
+    assert tie.key.endswith("fer0000002.png") and tie.split == "train_ambiguous" and tie.label == 1
+    assert np.allclose(tie.target[[1, 2]], [0.5, 0.5]) and tie.target.sum() == pytest.approx(1.0)
+    assert kept.split("valid_ambiguous") == () and kept.split("test_ambiguous") == ()  # 8 unknown of 10: not kept
+    assert kept.info["dropped"]["train"] == {"unknown (kept as ambiguous)": 1, "unknown": 1, "not a face": 1}
+    assert len(kept.split("train+train_ambiguous")) == len(voted.split("train")) + 1
+    with pytest.raises(ConfigError, match="votes=true"):
+        open_dataset(root, ambiguous=True)
+
+
 def test_memory_dataset_equals_the_shared_preprocessing(tmp_path):
     index = open_dataset(write_ferplus(tmp_path / "fp"), votes=True)
     meta = create_model("resnet18", input_size=32).meta
@@ -62,6 +77,22 @@ def test_resnet18_widths_and_native_input():
     assert slim.meta.input_size == (64, 64) and slim.meta.color.value == "gray"
     assert slim(torch.zeros(2, 1, 64, 64))[0].shape == (2, 8)
     assert sum(p.numel() for p in create_model("resnet18").parameters()) == 11_174_344
+
+
+@pytest.mark.parametrize("epochs,steps,warmup", [(1, 5, 0.2), (1, 2, 0.25), (2, 3, 1.0), (1, 10, 0.1), (3, 7, 0.5)])
+def test_onecycle_builds_and_steps_on_short_runs(epochs, steps, warmup):
+    from edgeaffect.train.builders import build_scheduler
+
+    config = TrainConfig.from_dict({"optim": {"name": "adamw", "lr": 0.01},
+                                    "schedule": {"name": "onecycle", "epochs": epochs, "warmup": warmup}})
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=0.01)
+    sched = build_scheduler(opt, config, maximize=True, steps_per_epoch=steps)  # crashed with ZeroDivisionError
+    rates = [opt.param_groups[0]["lr"]]
+    for _ in range(epochs * steps - 1):
+        opt.step()
+        sched.step()
+        rates.append(opt.param_groups[0]["lr"])
+    assert all(np.isfinite(rates)) and max(rates) <= 0.01 + 1e-9 and rates[-1] < max(rates)
 
 
 def test_onecycle_steps_every_batch():
