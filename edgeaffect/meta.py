@@ -181,17 +181,22 @@ class LogitAdjust:
 
     The model (and so every export of it) returns ``logits + tau * log(prior)`` — logit adjustment
     (Menon et al., ICLR 2021): with ``tau < 0`` rare classes are favoured, ``tau = 0`` leaves the
-    logits alone — and, with ``hflip``, the mean of the logits of the face and of its mirror image.
-    Both live inside the graph, so ONNX Runtime, OpenVINO, LiteRT and TensorRT apply them identically;
+    logits alone — and, with ``hflip``, the mean of the logits of the face and of its mirror image; with
+    ``zoom`` < 1, also of the input's centre (that share of its side) enlarged back to the input size, a
+    closer look at the eyes, nose and mouth (with ``hflip``, its mirror too).
+    All live inside the graph, so ONNX Runtime, OpenVINO, LiteRT and TensorRT apply them identically;
     no consumer applies them again.  ``prior`` is the training split's class frequencies.
     """
 
     tau: float = 0.0
     prior: tuple[float, ...] = ()
     hflip: bool = False
+    zoom: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prior", tuple(float(p) for p in self.prior))
+        if not 0.5 <= float(self.zoom) <= 1.0:
+            raise ValueError(f"centre zoom {self.zoom} must lie in [0.5, 1] (1 = the input alone)")
         if not -4.0 <= float(self.tau) <= 4.0 or (self.tau and not self.prior):
             raise ValueError(f"logit adjustment tau {self.tau} needs a prior and must lie in [-4, 4]")
         if any(not 0.0 < p <= 1.0 for p in self.prior):

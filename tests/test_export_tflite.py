@@ -165,18 +165,19 @@ def test_mirror_averaging_quantizes_as_one_network(tmp_path):
 
     prior = (0.34, 0.29, 0.12, 0.13, 0.08, 0.0065, 0.026, 0.0075)
     counts = {}
-    for flip in (False, True):
+    for flip, zoom in ((False, 1.0), (True, 1.0), (True, 0.8)):  # 1, 2 and 4 views of the face
         torch.manual_seed(1)
         model = create_model("resnet18", in_chans=1, channels=[8, 8, 16, 16], input_size=32,
-                             adjust={"tau": 0.0, "prior": prior, "hflip": flip}).eval()
-        out = tmp_path / str(flip)
+                             adjust={"tau": 0.0, "prior": prior, "hflip": flip, "zoom": zoom}).eval()
+        out = tmp_path / f"{flip}-{zoom}"
         export(model, model.meta, out, precision="int8", calibration=from_arrays(realish_images(32, seed=3), model.meta),
                options=ExportOptions())
-        floating, counts[flip] = float_compute_ops((out / "model.tflite").read_bytes())
+        floating, counts[flip, zoom] = float_compute_ops((out / "model.tflite").read_bytes())
         assert floating == [], floating
         x = prepare_batch(realish_images(24, seed=4), model.meta)
         got = create_backend("litert", out / "model.tflite", model.meta).infer(x)[0]
         with torch.no_grad():
             want = model(torch.from_numpy(x))[0].numpy()
         assert float(np.mean(got.argmax(1) == want.argmax(1))) >= 0.9
-    assert counts[True] == counts[False]  # the mirror adds no second copy of the network
+    assert counts[True, 1.0] == counts[False, 1.0]  # the mirror adds no second copy of the network
+    assert counts[True, 0.8] == counts[False, 1.0]  # nor does the zoomed centre

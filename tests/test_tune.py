@@ -71,6 +71,28 @@ def test_adjust_lives_in_the_graph_and_keeps_the_weights():
         LogitAdjust(tau=-0.5, prior=(0.5, 0.0))
 
 
+def test_centre_zoom_is_averaged_in_the_graph():
+    """zoom 0.75 on a 32 px input: the centre 24 px (from pixel 4), enlarged back to 32, and its mirror, averaged
+    with the face and its mirror: four views, one call of the network."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    plain = create_model("resnet18", **SLIM).eval()
+    adjust = {"tau": -0.5, "prior": PRIOR, "hflip": True, "zoom": 0.75}
+    tuned = create_model("resnet18", **SLIM, adjust=adjust).eval()
+    tuned.load_state_dict(plain.state_dict())
+    x = torch.randn(3, 1, 32, 32)
+    centre = F.interpolate(x[..., 4:28, 4:28], size=(32, 32), mode="bilinear", align_corners=False)
+    views = [x, centre, torch.flip(x, dims=[3]), torch.flip(centre, dims=[3])]
+    with torch.no_grad():
+        want = sum(plain(v)[0] for v in views) / 4 - 0.5 * torch.tensor(PRIOR).log()
+        assert torch.allclose(tuned(x)[0], want, atol=1e-5)
+    assert ModelMeta.from_dict(json.loads(tuned.meta.to_json())).adjust.zoom == 0.75
+    assert LogitAdjust().zoom == 1.0  # a model tuned before zoom existed reads as the input alone
+    with pytest.raises(ValueError, match="zoom"):
+        LogitAdjust(zoom=0.4)
+
+
 def test_the_export_gate_refuses_a_uar_drop_and_ignores_thin_classes():
     from edgeaffect.compress.verify import DEFAULT_THRESHOLDS, HeadResult, _metric_failures
 
@@ -98,7 +120,7 @@ def test_tune_writes_a_run_whose_graph_and_meta_carry_the_choices(tmp_path, caps
                  "runtime.precision=fp32"]) == 0
     tuned = tmp_path / "tuned"
     code = main(["tune", str(run), "--out", str(tuned), "--taus", "-0.5,0", "--framing-faces", "10",
-                 "--scales", "0.9,1.0", "--shifts", "0"])
+                 "--scales", "0.9,1.0", "--shifts", "0", "--zooms", "1,0.8"])
     captured = capsys.readouterr()
     printed = captured.out
     assert code == 0, captured.out + captured.err
@@ -107,7 +129,8 @@ def test_tune_writes_a_run_whose_graph_and_meta_carry_the_choices(tmp_path, caps
     assert meta.adjust is not None and meta.adjust.tau in (-0.5, 0.0) and len(meta.adjust.prior) == 8
     assert meta.framing is not None and meta.framing.scale in (0.9, 1.0)
     result = json.loads((tuned / "tune.json").read_text())  # strict JSON
-    assert len(result["adjust_rows"]) in (2, 4) and result["split"] == "valid"
+    assert len(result["adjust_rows"]) == 8 and result["split"] == "valid"  # 2 taus x mirror on/off x 2 zooms
+    assert meta.adjust.zoom in (1.0, 0.8) and {r["zoom"] for r in result["adjust_rows"]} == {1.0, 0.8}
     from edgeaffect.train.checkpoint import load_model
 
     model, loaded = load_model(tuned)
@@ -124,10 +147,11 @@ def test_tune_writes_a_run_whose_graph_and_meta_carry_the_choices(tmp_path, caps
     assert finetuned.logit_bias is None and not finetuned.hflip
     # the choice is refused on test data's name only in spirit; a wrong split name is a clear error
     assert main(["tune", str(run), "--out", str(tmp_path / "t2"), "--split", "nosuch", "--no-framing"]) == 2
+    assert main(["tune", str(run), "--out", str(tmp_path / "t3"), "--zooms", "1,0.3", "--no-framing"]) == 2
 
 
 def test_the_prior_correction_travels_into_an_onnx_bundle(tmp_path):
-    """Exported, the bundle's own backend returns the adjusted, mirror-averaged logits torch returns."""
+    """Exported, the bundle's own backend returns the adjusted, mirror- and zoom-averaged logits torch returns."""
     from edgeaffect.bundle import load_bundle
     from edgeaffect.calibration.sources import from_arrays
     from edgeaffect.compress.export import export_model
@@ -136,7 +160,7 @@ def test_the_prior_correction_travels_into_an_onnx_bundle(tmp_path):
     from export_support import realish_images
 
     torch.manual_seed(1)
-    model = create_model("resnet18", **SLIM, adjust={"tau": -1.0, "prior": PRIOR, "hflip": True}).eval()
+    model = create_model("resnet18", **SLIM, adjust={"tau": -1.0, "prior": PRIOR, "hflip": True, "zoom": 0.8}).eval()
     meta = model.meta
     out = export_model(model, meta, target="laptop-x86", format="onnx", precision="fp32", out=tmp_path / "b",
                        verify_data=from_arrays(realish_images(16, seed=3), meta))

@@ -7,8 +7,8 @@ Three choices that need no retraining, each measured on the validation split (ne
    is the one with the highest UAR among those within ``max_accuracy_drop`` of the best accuracy of the grid
    (or at least ``min_accuracy``: the accuracy of the model it replaces), so recall of rare classes is
    bought only with little top-1.
-2. **Mirror averaging**: the mean of the logits of a face and of its mirror image, kept when it raises
-   the same criterion.
+2. **Mirror averaging and centre zoom**: the mean of the logits of a face and of its mirror image, and
+   (``--zooms``) of its centre enlarged to the input size, kept when they raise the same criterion.
 3. **Framing** (``framing_search``): faces pasted into frames through the real detector, the crop scale and
    vertical shift with the best UAR.
 
@@ -44,6 +44,7 @@ class TuneOptions:
     which: str = "best"
     taus: tuple[float, ...] = (-1.0, -0.75, -0.5, -0.375, -0.25, -0.125, 0.0, 0.25)
     hflip: str = "auto"  # auto | on | off
+    zooms: tuple[float, ...] = (1.0,)  # centre zooms to try averaged in (1 = the input alone)
     max_accuracy_drop: float = 0.005
     min_accuracy: float | None = None  # instead: every row at least this accurate is a candidate (e.g. the model it replaces)
     framing: bool = True
@@ -61,6 +62,7 @@ class AdjustRow:
     uar: float
     macro_f1: float
     recall: tuple[float, ...]
+    zoom: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -80,21 +82,24 @@ def _batches(model: torch.nn.Module, x: np.ndarray, size: int = 256) -> np.ndarr
         return torch.cat([model(torch.from_numpy(x[i:i + size]))[0].float() for i in range(0, len(x), size)]).numpy()
 
 
-def score_rows(plain: np.ndarray, mirrored: np.ndarray, y: np.ndarray, prior: np.ndarray,
+def score_rows(views: dict[float, tuple[np.ndarray, np.ndarray]], y: np.ndarray, prior: np.ndarray,
                taus: Sequence[float], flips: Sequence[bool]) -> list[AdjustRow]:
-    """Accuracy, UAR, macro-F1 and per-class recall for every (tau, hflip)."""
+    """Accuracy, UAR, macro-F1 and per-class recall for every (zoom, hflip, tau).  ``views`` maps each zoom to the
+    (plain, mirrored) logits of that view; 1.0 is the input itself, averaged into every other zoom's row."""
     from edgeaffect import metrics
 
-    n = plain.shape[1]
     rows = []
-    for flip in flips:
-        z = (plain + mirrored) * 0.5 if flip else plain
-        for tau in taus:
-            pred = (z + float(tau) * np.log(prior)).argmax(1)
-            recall = tuple(float(np.mean(pred[y == c] == c)) if np.any(y == c) else float("nan") for c in range(n))
-            rows.append(AdjustRow(tau=float(tau), hflip=bool(flip), accuracy=metrics.accuracy(y, pred),
-                                  uar=metrics.uar(y, pred), macro_f1=metrics.macro_f1(y, pred, num_classes=n),
-                                  recall=recall))
+    for zoom in views:
+        for flip in flips:
+            seen = [views[1.0]] + ([views[zoom]] if zoom < 1.0 else [])
+            z = np.mean([v for plain, mirrored in seen for v in ((plain, mirrored) if flip else (plain,))], axis=0)
+            n = z.shape[1]
+            for tau in taus:
+                pred = (z + float(tau) * np.log(prior)).argmax(1)
+                recall = tuple(float(np.mean(pred[y == c] == c)) if np.any(y == c) else float("nan") for c in range(n))
+                rows.append(AdjustRow(tau=float(tau), hflip=bool(flip), accuracy=metrics.accuracy(y, pred),
+                                      uar=metrics.uar(y, pred), macro_f1=metrics.macro_f1(y, pred, num_classes=n),
+                                      recall=recall, zoom=float(zoom)))
     return rows
 
 
@@ -112,12 +117,16 @@ def tune(opts: TuneOptions) -> TuneResult:
     from edgeaffect.preprocess import prepare_batch
     from edgeaffect.train.builders import class_prior
     from edgeaffect.train.checkpoint import load_checkpoint, model_from_checkpoint, raw_model_from_checkpoint
+    from edgeaffect.train.models.common import centre_zoom
     from edgeaffect.train.recipes import data_path
     from edgeaffect.train.config import TrainConfig
     from edgeaffect.train.evaluate import warn_if_trained_on
 
     if opts.hflip not in ("auto", "on", "off"):
         raise ConfigError(f"--hflip {opts.hflip!r} is not auto, on or off", "use --hflip auto")
+    if not opts.zooms or any(not 0.5 <= z <= 1.0 for z in opts.zooms):
+        raise ConfigError(f"--zooms {','.join(map(str, opts.zooms))}: each centre zoom lies in [0.5, 1]",
+                          "use e.g. --zooms 1,0.9,0.8 (1 = the input alone)")
     ckpt = load_checkpoint(opts.run, which=opts.which)
     if opts.members:
         from edgeaffect.train.models.ensemble import ensemble_checkpoint
@@ -142,11 +151,14 @@ def tune(opts: TuneOptions) -> TuneResult:
     prior = np.clip(class_prior(index.split(config.data.train_split), len(meta.labels)), 1e-4, None).astype(np.float64)
     prior /= prior.sum()  # a class absent from train keeps a finite log
     x, y = prepare_batch([r.read_image() for r in records], meta), np.asarray([r.label for r in records])
-    plain, mirrored = _batches(raw, x), _batches(raw, np.ascontiguousarray(x[..., ::-1]))
+    views = {}
+    for zoom in dict.fromkeys((1.0, *opts.zooms)):  # the input first: every zoomed row averages it in
+        zx = x if zoom >= 1.0 else centre_zoom(torch.from_numpy(x), zoom).numpy()
+        views[zoom] = (_batches(raw, zx), _batches(raw, np.ascontiguousarray(zx[..., ::-1])))
     flips = {"auto": (False, True), "on": (True,), "off": (False,)}[opts.hflip]
-    rows = score_rows(plain, mirrored, y, prior, opts.taus, flips)
+    rows = [r for r in score_rows(views, y, prior, opts.taus, flips) if r.zoom in opts.zooms]
     chosen = choose(rows, opts.max_accuracy_drop, opts.min_accuracy)
-    adjust = LogitAdjust(tau=chosen.tau, prior=tuple(float(p) for p in prior), hflip=chosen.hflip)
+    adjust = LogitAdjust(tau=chosen.tau, prior=tuple(float(p) for p in prior), hflip=chosen.hflip, zoom=chosen.zoom)
     tuned = model_from_checkpoint({**ckpt, "build_kwargs": {**ckpt["build_kwargs"], "adjust": adjust.__dict__.copy()}}).eval()
     tuned.meta = meta.evolve(adjust=adjust)
     framing_rows, framing = [], {}
@@ -196,12 +208,12 @@ def _write_run(opts: TuneOptions, ckpt: dict[str, Any], meta: ModelMeta, adjust:
 
 
 def format_result(r: TuneResult) -> str:
-    lines = [f"prior correction and mirror averaging on {r.samples} '{r.split}' faces (rows within the accuracy "
-             "budget are candidates; * = chosen):",
-             f"  {'tau':>6} {'hflip':>5} {'accuracy':>8} {'UAR':>6} {'macro-F1':>8}   recall per class"]
+    lines = [f"prior correction, mirror averaging and centre zoom on {r.samples} '{r.split}' faces (rows within the "
+             "accuracy budget are candidates; * = chosen):",
+             f"  {'tau':>6} {'hflip':>5} {'zoom':>4} {'accuracy':>8} {'UAR':>6} {'macro-F1':>8}   recall per class"]
     for row in r.adjust_rows:
         mark = "*" if row == r.chosen else " "
-        lines.append(f"{mark} {row.tau:>6.3f} {str(row.hflip):>5} {row.accuracy:>8.4f} {row.uar:>6.4f} "
+        lines.append(f"{mark} {row.tau:>6.3f} {str(row.hflip):>5} {row.zoom:>4.2f} {row.accuracy:>8.4f} {row.uar:>6.4f} "
                      f"{row.macro_f1:>8.4f}   " + " ".join(f"{v:.2f}" for v in row.recall))
     if r.framing_rows:
         lines.append("framing (faces pasted into 640x480 frames, through the detector; misses count as wrong):")

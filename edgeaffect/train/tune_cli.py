@@ -33,6 +33,8 @@ def register(app: typer.Typer) -> None:
         taus: str = typer.Option("-1,-0.75,-0.5,-0.375,-0.25,-0.125,0,0.25", "--taus",
                                  help="Prior-correction strengths to try (logits + tau*log prior; < 0 favours rare classes)."),
         hflip: str = typer.Option("auto", "--hflip", help="Mirror averaging: auto (kept if it helps), on, off."),
+        zooms: str = typer.Option("1", "--zooms", help="Centre zooms to try averaged in (e.g. 1,0.8: the face's "
+                                  "centre 0.8 of its side, enlarged; 1 = the input alone)."),
         max_accuracy_drop: float = typer.Option(0.005, "--max-accuracy-drop", min=0.0, max=1.0,
                                                 help="Top-1 the prior correction may cost against the best of the grid."),
         min_accuracy: Optional[float] = typer.Option(None, "--min-accuracy", min=0.0, max=1.0,
@@ -43,7 +45,7 @@ def register(app: typer.Typer) -> None:
         scales: str = typer.Option("0.8,0.9,1,1.1,1.2,1.3", "--scales", help="Crop sides to try, in detector boxes."),
         shifts: str = typer.Option("-0.05,0,0.05", "--shifts", help="Vertical crop-centre shifts to try, in boxes."),
     ) -> None:
-        """Choose the prior correction, mirror averaging and face framing of a classifier (or an ensemble of several)
+        """Choose the prior correction, mirror averaging, centre zoom and face framing of a classifier (or an ensemble of several)
         on a held-out split; write a tuned run."""
         from edgeaffect.io import check_writable
         from edgeaffect.train.tune import TuneOptions, format_result, tune
@@ -51,7 +53,7 @@ def register(app: typer.Typer) -> None:
         check_writable(out, folder=True)
         opts = TuneOptions(run=str(runs[0]), members=tuple(str(r) for r in runs[1:]), out=str(out), data=data,
                            split=split, which=which, taus=_floats(taus, "--taus"),
-                           hflip=hflip, max_accuracy_drop=max_accuracy_drop, min_accuracy=min_accuracy, framing=framing,
+                           hflip=hflip, zooms=_floats(zooms, "--zooms"), max_accuracy_drop=max_accuracy_drop, min_accuracy=min_accuracy, framing=framing,
                            framing_faces=framing_faces, scales=_floats(scales, "--scales"),
                            shifts_y=_floats(shifts, "--shifts"))
         typer.echo(format_result(tune(opts)))

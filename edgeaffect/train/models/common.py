@@ -4,8 +4,10 @@ Torch-only by nature (imported only through the model registry).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -105,11 +107,22 @@ def standardize(x: torch.Tensor, dims: Sequence[int], eps: float = 1e-6) -> torc
     return centred / torch.sqrt(var + eps)
 
 
+def centre_zoom(x: torch.Tensor, zoom: float) -> torch.Tensor:
+    """The centre ``zoom`` share of each NCHW image's side, enlarged back to its size (bilinear)."""
+    with warnings.catch_warnings():  # the side is fixed by ModelMeta.input_size: a trace rightly keeps it constant
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+    ch, cw = max(1, round(zoom * h)), max(1, round(zoom * w))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return torch.nn.functional.interpolate(x[..., top:top + ch, left:left + cw], size=(h, w), mode="bilinear",
+                                           align_corners=False)
+
+
 class SingleHead(torch.nn.Module):
     """A one-output classifier (a timm network) under the registry's contract: forward returns a 1-tuple.
 
-    ``adjust`` (``meta.LogitAdjust``) puts the prior correction and mirror averaging inside the
-    graph, so every export applies them as torch does.  The bias is a non-persistent buffer: the
+    ``adjust`` (``meta.LogitAdjust``) puts the prior correction, mirror averaging and centre zoom inside
+    the graph, so every export applies them as torch does.  The bias is a non-persistent buffer: the
     weights of a model trained without it load unchanged.
     """
 
@@ -117,17 +130,22 @@ class SingleHead(torch.nn.Module):
         super().__init__()
         self.net = net
         self.hflip = bool(adjust and adjust.hflip)
+        self.zoom = float(adjust.zoom) if adjust is not None else 1.0
         bias = adjust.bias() if adjust is not None else []
         self.register_buffer("logit_bias", torch.tensor(bias, dtype=torch.float32) if bias else None,
                              persistent=False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        views = [x] if self.zoom >= 1.0 else [x, centre_zoom(x, self.zoom)]
         if self.hflip:  # a face and its mirror image are the same expression
-            # one call on the face and its mirror stacked in the batch, not two calls of the network: PT2E
-            # INT8 quantizes a module called twice wrongly (LiteRT agreed with torch on 16 % of faces)
-            n = x.shape[0]
-            both = self.net(torch.cat([x, torch.flip(x, dims=[3])], dim=0))
-            y = (both[:n] + both[n:]) * 0.5
+            views += [torch.flip(v, dims=[3]) for v in views]
+        if len(views) > 1:
+            # one call on every view stacked in the batch, not one call per view: PT2E INT8 quantizes a
+            # module called twice wrongly (LiteRT agreed with torch on 16 % of faces)
+            n, k = x.shape[0], len(views)
+            out = self.net(torch.cat(views, dim=0))
+            parts = [out[i * n:(i + 1) * n] if i < k - 1 else out[i * n:] for i in range(k)]
+            y = functools.reduce(torch.add, parts) * (1.0 / k)
         else:
             y = self.net(x)
         if self.logit_bias is not None:
