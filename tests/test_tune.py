@@ -197,3 +197,14 @@ def test_scoring_or_tuning_on_a_split_the_run_trained_on_warns(tmp_path, caplog,
     assert "trained on" not in warned("eval", str(run), "--data", str(other), "--split", "valid")
     assert "choices measured there fit training data" in warned("tune", str(run), "--out", str(tmp_path / "t"),
                                                                "--no-framing", "--taus", "0")
+
+
+def test_a_bad_number_list_shows_an_example_of_its_own_option():
+    from edgeaffect.errors import ConfigError
+    from edgeaffect.train.tune_cli import _floats
+
+    assert _floats("1, 0.8", "--zooms") == (1.0, 0.8)
+    for name, example in (("--zooms", "1,0.9,0.8"), ("--taus", "-0.5,-0.25,0"), ("--scales", "0.9,1,1.1")):
+        with pytest.raises(ConfigError) as err:
+            _floats("abc", name)
+        assert example in err.value.fix

@@ -1,10 +1,14 @@
-"""``edgeaffect tune``: a classifier's prior correction, mirror averaging and framing, chosen on held-out data."""
+"""``edgeaffect tune``: a classifier's prior correction, mirror averaging, centre zoom and framing, chosen on held-out data."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
 import typer
+
+
+# what each list option's error shows as an example (each has its own range of sensible values)
+_EXAMPLES = {"--taus": "-0.5,-0.25,0", "--zooms": "1,0.9,0.8", "--scales": "0.9,1,1.1", "--shifts": "-0.05,0,0.05"}
 
 
 def _floats(text: str, name: str) -> tuple[float, ...]:
@@ -17,7 +21,7 @@ def _floats(text: str, name: str) -> tuple[float, ...]:
     except ValueError:
         values = ()
     if not values or not all(math.isfinite(v) for v in values):
-        raise ConfigError(f"{name} {text!r} is not a comma list of numbers", f"e.g. {name} -0.5,-0.25,0")
+        raise ConfigError(f"{name} {text!r} is not a comma list of numbers", f"e.g. {name} {_EXAMPLES[name]}")
     return values
 
 
@@ -53,7 +57,8 @@ def register(app: typer.Typer) -> None:
         check_writable(out, folder=True)
         opts = TuneOptions(run=str(runs[0]), members=tuple(str(r) for r in runs[1:]), out=str(out), data=data,
                            split=split, which=which, taus=_floats(taus, "--taus"),
-                           hflip=hflip, zooms=_floats(zooms, "--zooms"), max_accuracy_drop=max_accuracy_drop, min_accuracy=min_accuracy, framing=framing,
+                           hflip=hflip, zooms=_floats(zooms, "--zooms"), max_accuracy_drop=max_accuracy_drop,
+                           min_accuracy=min_accuracy, framing=framing,
                            framing_faces=framing_faces, scales=_floats(scales, "--scales"),
                            shifts_y=_floats(shifts, "--shifts"))
         typer.echo(format_result(tune(opts)))
