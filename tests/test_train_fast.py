@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("kornia")
 
 from edgeaffect.data import open_dataset  # noqa: E402
-from edgeaffect.errors import ConfigError  # noqa: E402
+from edgeaffect.errors import ConfigError, DataError  # noqa: E402
 from edgeaffect.preprocess import prepare_image  # noqa: E402
 from edgeaffect.train.config import TrainConfig  # noqa: E402
 from edgeaffect.train.memory_data import MemoryImageDataset, build_batch_augment  # noqa: E402
@@ -42,6 +42,9 @@ def test_ferplus_ambiguous_faces_train_in_splits_of_their_own(tmp_path):
     assert len(kept.split("train+train_ambiguous")) == len(voted.split("train")) + 1
     with pytest.raises(ConfigError, match="votes=true"):
         open_dataset(root, ambiguous=True)
+    with pytest.raises(DataError) as err:  # asked for without the option: the error names it
+        voted.split("train+train_ambiguous")
+    assert "data.options.ambiguous=true" in err.value.fix
 
 
 def test_memory_dataset_equals_the_shared_preprocessing(tmp_path):

@@ -142,7 +142,10 @@ class DatasetIndex:
         if "+" in name and name not in self.splits:
             return tuple(r for part in name.split("+") for r in self.split(part))
         if name not in self.splits:
+            # a reader may make further splits on request (FER+: ambiguous=true); say which option makes this one
+            option = dict(self.info.get("splits_on_request", {})).get(name)
             raise DataError(f"{self.root} has no '{name}' split (it has: {', '.join(self.splits) or 'none'})",
+                            f"add {option} to make it" if option else
                             "name an existing split, or run 'edgeaffect data split' to make one")
         return self.splits[name]
 

@@ -251,6 +251,8 @@ def read(root: Path, *, mode: LabelMode | str = LabelMode.MAJORITY, votes: bool 
         log.debug("FER+ %s: %d images (%s mode), dropped %s", split, len(records), mode.value, dropped[split])
     info = {"framing": dict(FRAMING), "detector": FRAMING["detector"], "mode": mode.value,
             "target": "distribution" if votes else TARGET_KIND[mode], "dropped": dropped,
-            "votes": list(EXPRESSIONS_8) + ["unknown", "not a face"]}
+            "votes": list(EXPRESSIONS_8) + ["unknown", "not a face"],
+            "splits_on_request": {f"{split}_ambiguous": "data.options.ambiguous=true (with votes=true)"
+                                  for _, split in folders}}
     return DatasetIndex(format="ferplus", root=root, task="classification", classes=EXPRESSIONS_8,
                         splits=splits, skipped=tuple(skipped), info=info)
