@@ -134,6 +134,30 @@ def test_a_photo_of_another_size_is_another_scene(bundle, tmp_path):
     assert all(r["faces"][0]["detected"] for r in lines[3:7])
 
 
+def test_another_photo_of_the_same_size_is_another_scene(bundle, tmp_path):
+    """Unrelated photos of one size (a photo set resized alike): the face sits where the last photo's did,
+    but no track or smoothing carries over; a sequence of frames in a folder still tracks."""
+    import cv2
+
+    from edgeaffect.runtime.smoothing import SmoothingSpec
+
+    folder = make_folder(tmp_path / "photos", 6)
+    for i in (3, 4):  # another photo: same place and size of face, another room (a sequence of two frames)
+        path = folder / f"frame_{i:05d}.jpg"
+        image = cv2.imread(str(path))
+        face = image[56:184, 60 + i:188 + i].copy()  # where face_frame pastes the 128 px face of frame i
+        image[:] = (210, 180, 40)
+        image[56:184, 60 + i:188 + i] = face
+        cv2.imwrite(str(path), image)
+    run(RunConfig(bundle=bundle, source=str(folder), out=tmp_path / "r.jsonl", detector="haar", detect_every=4,
+                  smoothing=SmoothingSpec.parse("ema:0.5")))
+    lines = _lines(tmp_path / "r.jsonl")
+    ids = [r["faces"][0]["track_id"] if r["faces"] else None for r in lines]
+    assert None not in ids, ids
+    assert ids[0] == ids[1] == ids[2] and ids[3] == ids[4] and len({ids[2], ids[3], ids[5]}) == 3, ids
+    assert lines[3]["faces"][0]["detected"] and lines[5]["faces"][0]["detected"]  # off the every-4 schedule
+
+
 def test_failing_camera_is_retried_then_reported(bundle, tmp_path):
     source = open_source("camera:97", FAST_RETRY)  # a real OpenCV capture on a device that does not exist
     with pytest.raises(SourceError, match="gave up after 2 retries") as failed:

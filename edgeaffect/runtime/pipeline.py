@@ -34,7 +34,7 @@ from edgeaffect.runtime.inference import Predictor, TrackPrediction
 from edgeaffect.runtime.predictor import FacePredictor, cut_faces
 from edgeaffect.runtime.pulse import PulseOptions, PulseStage
 from edgeaffect.runtime.reader import ReadAhead, default_depth
-from edgeaffect.runtime.region import RegionDetector, RegionOptions
+from edgeaffect.runtime.region import RegionDetector, RegionOptions, scene_cut, thumbnail
 from edgeaffect.runtime.results import FaceResult, FrameResult, RunSummary
 from edgeaffect.runtime.settings import ResolvedSettings
 from edgeaffect.runtime.signals import stop_on_signals
@@ -128,6 +128,7 @@ class _Loop:
         self.processed = self.faces = self.skipped_crops = self.detect_rounds = 0
         self.last_index = -1
         self.shape: tuple[int, ...] | None = None  # the last frame's size: another size is another scene
+        self.thumb: np.ndarray | None = None  # the last frame's thumbnail: most of it changed is another scene
 
     def _timed(self, stage: str, t0: float) -> float:
         now = time.perf_counter()
@@ -144,16 +145,18 @@ class _Loop:
         stats.begin_frame()
         stats.record("decode", frame.decode_ms)
         t = time.perf_counter()
-        # a frame of another size (the next photo of a folder of photos) is another scene: no track, no
-        # smoothing and no predicted box carries over from the last one, and it gets a detection round now
-        scene = self.shape is not None and frame.image.shape[:2] != self.shape
-        self.shape = frame.image.shape[:2]
+        # a frame of another size, or most of whose pixels changed (the next photo of a folder of photos, a cut
+        # in a video), is another scene: no track, no smoothing and no predicted box carries over from the last
+        # one, and it gets a detection round now
+        thumb = thumbnail(frame.image)  # shared with the region detector's change check
+        scene = (self.shape is not None and frame.image.shape[:2] != self.shape) or scene_cut(thumb[0], self.thumb)
+        self.shape, self.thumb = frame.image.shape[:2], thumb[0]
         if scene:
             self._forget(self.tracker.end_all())
         if scene or self.processed % self.settings.detect_every == 0:
             self.detect_rounds += 1
             if self.region is not None:
-                faces = self.region.detect(frame.image, self.tracker.live(frame.index))[: cfg.max_faces]
+                faces = self.region.detect(frame.image, self.tracker.live(frame.index), thumb)[: cfg.max_faces]
             else:
                 faces = self.detector.detect(frame.image)[: cfg.max_faces]
             t = self._timed("detect", t)
