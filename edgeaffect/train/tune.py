@@ -83,13 +83,13 @@ def _batches(model: torch.nn.Module, x: np.ndarray, size: int = 256) -> np.ndarr
 
 
 def score_rows(views: dict[float, tuple[np.ndarray, np.ndarray]], y: np.ndarray, prior: np.ndarray,
-               taus: Sequence[float], flips: Sequence[bool]) -> list[AdjustRow]:
+               taus: Sequence[float], flips: Sequence[bool], zooms: Sequence[float]) -> list[AdjustRow]:
     """Accuracy, UAR, macro-F1 and per-class recall for every (zoom, hflip, tau).  ``views`` maps each zoom to the
     (plain, mirrored) logits of that view; 1.0 is the input itself, averaged into every other zoom's row."""
     from edgeaffect import metrics
 
     rows = []
-    for zoom in views:
+    for zoom in zooms:
         for flip in flips:
             seen = [views[1.0]] + ([views[zoom]] if zoom < 1.0 else [])
             z = np.mean([v for plain, mirrored in seen for v in ((plain, mirrored) if flip else (plain,))], axis=0)
@@ -156,7 +156,7 @@ def tune(opts: TuneOptions) -> TuneResult:
         zx = x if zoom >= 1.0 else centre_zoom(torch.from_numpy(x), zoom).numpy()
         views[zoom] = (_batches(raw, zx), _batches(raw, np.ascontiguousarray(zx[..., ::-1])))
     flips = {"auto": (False, True), "on": (True,), "off": (False,)}[opts.hflip]
-    rows = [r for r in score_rows(views, y, prior, opts.taus, flips) if r.zoom in opts.zooms]
+    rows = score_rows(views, y, prior, opts.taus, flips, tuple(dict.fromkeys(opts.zooms)))
     chosen = choose(rows, opts.max_accuracy_drop, opts.min_accuracy)
     adjust = LogitAdjust(tau=chosen.tau, prior=tuple(float(p) for p in prior), hflip=chosen.hflip, zoom=chosen.zoom)
     tuned = model_from_checkpoint({**ckpt, "build_kwargs": {**ckpt["build_kwargs"], "adjust": adjust.__dict__.copy()}}).eval()

@@ -144,8 +144,7 @@ class SingleHead(torch.nn.Module):
             # module called twice wrongly (LiteRT agreed with torch on 16 % of faces)
             n, k = x.shape[0], len(views)
             out = self.net(torch.cat(views, dim=0))
-            parts = [out[i * n:(i + 1) * n] if i < k - 1 else out[i * n:] for i in range(k)]
-            y = functools.reduce(torch.add, parts) * (1.0 / k)
+            y = functools.reduce(torch.add, [out[i * n:(i + 1) * n] for i in range(k)]) * (1.0 / k)
         else:
             y = self.net(x)
         if self.logit_bias is not None:
