@@ -74,6 +74,31 @@ def test_batch_augment_draws_per_sample_and_repeats_under_a_seed():
         build_batch_augment({"erasing": 1.5})
 
 
+def _detail(x: torch.Tensor) -> float:
+    """Share of a batch's power in its finest detail: the 4-neighbour Laplacian's energy over the image's."""
+    lap = 4 * x[..., 1:-1, 1:-1] - x[..., :-2, 1:-1] - x[..., 2:, 1:-1] - x[..., 1:-1, :-2] - x[..., 1:-1, 2:]
+    return float(lap.pow(2).mean() / (x - x.mean()).pow(2).mean())
+
+
+def test_detail_augmentation_sharpens_and_blurs_faces_both_ways():
+    """sharpness/blur change a face's fine detail per sample, in both directions, and are validated."""
+    faces = torch.nn.functional.interpolate(torch.rand(64, 1, 48, 48), size=(64, 64), mode="bilinear")
+    base = _detail(faces)
+    torch.manual_seed(0)
+    sharp = build_batch_augment({"rotation": 0, "zoom": 0, "shift": 0, "flip": False, "brightness": 0,
+                                 "contrast": 0, "sharpness": 1.0})(faces)
+    per_face = [_detail(sharp[i:i + 1]) / _detail(faces[i:i + 1]) for i in range(len(faces))]
+    assert min(per_face) < 0.8 and max(per_face) > 1.5  # factors drawn per face, below and above 1
+    assert _detail(sharp) > 1.2 * base  # up to 4: mostly sharper, as camera faces are
+    torch.manual_seed(0)
+    soft = build_batch_augment({"rotation": 0, "zoom": 0, "shift": 0, "flip": False, "brightness": 0,
+                                "contrast": 0, "blur": 1.0})(faces)
+    assert _detail(soft) < 0.5 * base
+    for bad in ({"sharpness": -0.1}, {"blur": 2}):
+        with pytest.raises(ConfigError, match="probability"):
+            build_batch_augment(bad)
+
+
 def test_resnet18_widths_and_native_input():
     slim = create_model("resnet18", channels=[48, 96, 128, 192])
     assert sum(p.numel() for p in slim.parameters()) == 2_203_624
