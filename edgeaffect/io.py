@@ -4,7 +4,8 @@ Outputs are written to a temporary file in the same folder and renamed into
 place, so a crash or a kill never leaves a truncated checkpoint, bundle file or
 report behind.  ``check_writable`` proves an output path can be written before
 any work starts, so a wrong ``--out`` fails in a second, not after the work;
-it also refuses an output that is a symbolic link (written through, it would
+``refuse_writing_into_inputs`` refuses an output that is one of the command's inputs or lies
+inside an input folder; ``check_writable`` also refuses an output that is a symbolic link (written through, it would
 overwrite whatever it points at) or that lies inside the installed edgeaffect
 package (its shipped model is checksummed and must never be overwritten).
 :class:`StagedFile` streams a result file to ``<name>.partial`` and renames it
@@ -36,7 +37,9 @@ def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = Tru
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
+        # backslashreplace: a file name that is not UTF-8 (Python's surrogates) is written as \udcff, not a crash
+        text = {"encoding": "utf-8", "errors": "backslashreplace"}
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else text)) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -79,6 +82,35 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def read_image_file(path: str | Path, flags: int | None = None) -> Any:
+    """An image file decoded by OpenCV (BGR, EXIF orientation applied), or None when it cannot be.
+
+    Why not ``cv2.imread``: OpenCV takes the path as UTF-8, and a file name that is not (bytes
+    from another system's encoding, which Python carries as surrogates) crashed the process
+    inside OpenCV.  Reading the bytes here takes any name; a file too large to decode (a header
+    claiming 100000x100000 pixels) or unreadable is None like any undecodable file.
+    """
+    import cv2
+    import numpy as np
+
+    try:
+        data = np.fromfile(Path(path), dtype=np.uint8)
+        return cv2.imdecode(data, cv2.IMREAD_COLOR if flags is None else flags) if data.size else None
+    except (OSError, ValueError, cv2.error):
+        return None
+
+
+def opencv_path(path: str | Path) -> str:
+    """``path`` as OpenCV's video reader takes it; a name that is not UTF-8 (which crashes OpenCV) is refused."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DataError(f"the file name {text.encode('utf-8', 'backslashreplace').decode()} is not valid UTF-8, "
+                        "and OpenCV cannot open such a name", "rename the file (or its folder)") from None
+    return text
+
+
 def video_frames(path: str | Path, limit: int | None = None) -> Iterator[Any]:
     """The frames of a video file as BGR uint8 arrays, in order, at most ``limit`` of them.
 
@@ -87,7 +119,7 @@ def video_frames(path: str | Path, limit: int | None = None) -> Iterator[Any]:
     """
     import cv2
 
-    cap = cv2.VideoCapture(str(path))
+    cap = cv2.VideoCapture(opencv_path(path))
     try:
         if not cap.isOpened():
             raise DataError(f"OpenCV cannot open {path}", "check the file is a complete video")
@@ -119,6 +151,9 @@ def check_writable(path: str | Path, *, folder: bool = False, flag: str = "--out
     """
     path = Path(path).expanduser()
     refuse_unsafe_output(path, flag)
+    if path.exists() and not (path.is_dir() or path.is_file()):  # renamed over, a device or pipe would be replaced
+        raise ConfigError(f"{flag} {path} is not a regular file (a device, pipe or socket)",
+                          f"give {flag} a file path" + ("; '-' writes to standard output" if flag in ("--out", "--csv") else ""))
     if path.exists() and path.is_dir() != folder:
         kind = "a folder" if path.is_dir() else "a file"
         raise ConfigError(f"{flag} {path} is {kind}", f"give {flag} a {'folder' if folder else 'file'} path")
@@ -133,9 +168,31 @@ def check_writable(path: str | Path, *, folder: bool = False, flag: str = "--out
                           f"choose a {flag} path in a folder you can write to") from None
     os.close(fd)
     os.unlink(tmp)
-    if path.is_file() and not os.access(path, os.W_OK):
+    # the mode bits too: root passes every access() check, and a file its owner made read-only is a choice to respect
+    if path.is_file() and not (os.access(path, os.W_OK) and path.stat().st_mode & 0o222):
         raise ConfigError(f"{flag} {path} exists and is read-only", f"choose another {flag} path or make it writable")
     return path
+
+
+def refuse_writing_into_inputs(outputs: dict[str, Path | str | None], inputs: list[Path | str | None]) -> None:
+    """Raise :class:`ConfigError` when an output is one of the inputs, or lies inside an input folder.
+
+    Why: an ``--out`` that names the ``--source`` (one tab completion away) replaced the video with
+    JSONL and exited 0, and a bench ``--out`` inside the bundle broke the bundle it measured.
+    edgeaffect reads its inputs and never writes over or into them.  ``-`` (standard output) and
+    inputs that are not paths on disk (camera indices, URLs) pass.
+    """
+    sources = [Path(p).expanduser().resolve() for p in inputs if p is not None and Path(p).expanduser().exists()]
+    for flag, out in outputs.items():
+        if out is None or str(out) == "-":
+            continue
+        target = Path(out).expanduser().resolve()
+        for src in sources:
+            same = target == src or (target.exists() and os.path.samefile(target, src))
+            if same or (src.is_dir() and target.is_relative_to(src)):
+                raise ConfigError(f"{flag} {out} {'is' if same else 'lies inside'} the input {src}: edgeaffect "
+                                  "never writes over or into what it reads",
+                                  f"choose another {flag} path" if same else f"choose a {flag} outside {src}")
 
 
 _PACKAGING = False  # True only inside packaging_the_default()
@@ -232,7 +289,7 @@ class StagedFile:
         if self.fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
-            self.fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+            self.fh = os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="")
         self.written = True
         return self.fh
 

@@ -157,3 +157,38 @@ def test_a_swallowed_interrupt_still_ends_the_verb_as_interrupted():
     assert caught.value.exit_code == 143 and not Interrupted.armed
     Interrupted.check()  # disarmed outside a verb: an API caller is never hit by a stale CLI interrupt
     Interrupted.latest = None
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.02, 0.2])
+def test_a_second_ctrl_c_still_commits_the_results_and_the_summary(bundle, tmp_path, gap):
+    """The second SIGINT may land mid-frame or while the results are renamed into place: either way the
+    JSONL, the CSV and the summary end up whole under their names, with no .partial or lock left."""
+    frames = make_folder(tmp_path / "frames", 400)
+    out = tmp_path / "r.jsonl"
+    proc = _start(["run", bundle, "--source", frames, "--headless", "--detector", "haar", "--out", out,
+                   "--csv", tmp_path / "r.csv"], tmp_path)
+    partial = tmp_path / "r.jsonl.partial"
+    _until(lambda: partial.exists() and len(partial.read_text().splitlines()) >= 3)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(gap)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["index"] for r in lines] == list(range(len(lines))) and len(lines) >= 3
+    assert (tmp_path / "r.csv").read_text().count("\n") >= len(lines)
+    assert json.loads((tmp_path / "r.summary.json").read_text())["stop_reason"] == "signal SIGINT"
+    assert _temporaries(tmp_path) == []
+
+
+def test_an_interrupted_corpus_is_not_success(bundle, tmp_path):
+    corpus = tmp_path / "corpus"
+    for i in range(3):
+        make_folder(corpus / f"v{i}", 400)
+    proc = _start(["run", bundle, "--source", corpus, "--headless", "--detector", "haar", "--out", tmp_path / "res"],
+                  tmp_path)
+    _until(lambda: (tmp_path / "res" / "v0.jsonl.partial").exists())
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "interrupted by SIGTERM" in err, err  # it exited 0 with one worker
+    assert "pending" in err

@@ -35,7 +35,9 @@ def rescale_video(video: Path, size: tuple[int, int], out: Path, max_frames: int
     """Write ``video`` rescaled to ``size`` (W, H) as MJPG AVI; returns the frame count."""
     import cv2
 
-    cap = cv2.VideoCapture(str(video))
+    from edgeaffect.io import opencv_path
+
+    cap = cv2.VideoCapture(opencv_path(video))
     if not cap.isOpened():
         raise SourceError(f"cannot open video {video}", "check the path and that OpenCV can decode its codec")
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0

@@ -73,10 +73,11 @@ class BenchConfig:
 def run_bench(config: BenchConfig) -> BenchResult:
     from tqdm import tqdm
 
-    from edgeaffect.io import check_writable
+    from edgeaffect.io import check_writable, refuse_writing_into_inputs
     from edgeaffect.runtime.loader import open_model
 
     if config.out is not None:  # before the benchmark, so a wrong --out cannot lose its results
+        refuse_writing_into_inputs({"--out": config.out}, [*config.bundles, config.data, config.video])
         check_writable(config.out)
     index = None
     if config.data is not None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeaffect.calibration.sampling import balanced_subset, check_calibration_split, random_subset
 from edgeaffect.errors import DataError
-from edgeaffect.io import IMAGE_SUFFIXES
+from edgeaffect.io import IMAGE_SUFFIXES, read_image_file
 from edgeaffect.meta import ModelMeta, Task
 from edgeaffect.portable import portable
 from edgeaffect.preprocess import prepare_clip, prepare_image
@@ -200,7 +200,7 @@ def from_image_folder(path: str | Path, meta: ModelMeta | None = None, *, n: int
 
     def reader(p: Path) -> Callable[[], np.ndarray]:
         def load() -> np.ndarray:
-            img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+            img = read_image_file(p, cv2.IMREAD_UNCHANGED)
             if img is None or img.size == 0:
                 raise DataError(f"cannot decode image {p}", "remove or replace the file; it is skipped and counted")
             return img[:, :, :3] if img.ndim == 3 and img.shape[2] == 4 else img

@@ -75,7 +75,9 @@ class Record:
             return self.pixels
         import cv2
 
-        img = cv2.imread(str(self.path), cv2.IMREAD_UNCHANGED) if self.path is not None else None
+        from edgeaffect.io import read_image_file
+
+        img = read_image_file(self.path, cv2.IMREAD_UNCHANGED) if self.path is not None else None
         if img is None or img.size == 0:
             raise DataError(f"cannot decode image {self.path}", "remove or replace the file; it is skipped and counted")
         if img.ndim == 3 and img.shape[2] == 4:

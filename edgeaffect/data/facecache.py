@@ -26,7 +26,7 @@ import numpy as np
 from edgeaffect.detectors import create_detector, largest
 from edgeaffect.errors import DataError
 from edgeaffect.facecrop import cut
-from edgeaffect.io import atomic_write, atomic_write_json
+from edgeaffect.io import atomic_write, atomic_write_json, opencv_path
 from edgeaffect.meta import Framing
 from edgeaffect.plain import to_plain
 
@@ -152,7 +152,7 @@ def crop_frame(frame: np.ndarray, box, options: CropOptions) -> np.ndarray:
 
 def compute_crops(video: Path, options: CropOptions) -> VideoCrops:
     """Decode ``video`` once and return its face crops; DataError names the file on any failure."""
-    cap = cv2.VideoCapture(str(video))
+    cap = cv2.VideoCapture(opencv_path(video))
     try:
         if not cap.isOpened():
             raise DataError(f"cannot open video {video}", "re-encode or replace the file; it is skipped")

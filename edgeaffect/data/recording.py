@@ -32,7 +32,7 @@ import numpy as np
 
 from edgeaffect.data.base import DatasetIndex, Skipped, index_from_splits, register_reader
 from edgeaffect.errors import DataError
-from edgeaffect.io import video_frames
+from edgeaffect.io import opencv_path, read_image_file, video_frames
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class RecordingRecord:
         n = len(self.frame_times)
         if self.frame_files:
             for path in self.frame_files[:n]:
-                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                image = read_image_file(path)
                 if image is None:
                     raise DataError(f"cannot decode frame {path}", "replace the file or remove the recording")
                 yield image
@@ -207,7 +207,7 @@ def video_frame_count(path: Path) -> tuple[int, float]:
     """(frames, fps) as the container reports them (UBFC-rPPG keeps no per-frame times)."""
     import cv2
 
-    cap = cv2.VideoCapture(str(path))
+    cap = cv2.VideoCapture(opencv_path(path))
     try:
         if not cap.isOpened():
             raise DataError(f"OpenCV cannot open {path}", "check the file is a complete video")

@@ -75,8 +75,11 @@ class YuNetDetector:
         scale = 1.0
         if self.max_side and max(h, w) > self.max_side:
             scale = max(h, w) / self.max_side
-            image = cv2.resize(image, (round(w / scale), round(h / scale)), interpolation=cv2.INTER_AREA)
+            # at least a pixel: a 2x3000 strip shrunk to 320 would be 0 rows, which OpenCV's resize refuses
+            image = cv2.resize(image, (max(1, round(w / scale)), max(1, round(h / scale))), interpolation=cv2.INTER_AREA)
             h, w = image.shape[:2]
+        if min(h, w) < 10:  # YuNet's smallest face is 10 px; a thinner strip holds none
+            return ()
         if self._size != (w, h):
             self._net.setInputSize((w, h))
             self._size = (w, h)

@@ -25,6 +25,14 @@ def run_corpus(config, source: str, out: Path | None, *, jobs: int, shard: str |
     typer.echo(f"{ran} videos run in {result.seconds:.1f} s ({3600 * ran / max(result.seconds, 1e-9):.0f} videos/hour), "
                f"{result.count('skipped')} finished earlier, {result.count('failed')} failed; table: {result.table}",
                err=True)
+    stopped = next((r.status for r in result.ran if r.status.startswith("signal ")), None)
+    if stopped:  # the user (or a scheduler) stopped it: finished videos are kept, but the corpus is not done
+        import signal
+
+        from edgeaffect.errors import Interrupted
+
+        typer.echo(f"interrupted by {stopped.split()[1]}: run the same command again to finish the rest", err=True)
+        raise Interrupted(signal.Signals[stopped.split()[1]])
     failed = [r.name for r in result.ran if r.status == "failed"]
     if failed:  # the others ran; exit 2 so a script sees that some did not
         raise DataError(f"{len(failed)} of {len(result.ran)} videos failed: {', '.join(failed[:5])}"

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Iterator
 
 from edgeaffect.backend_options import usable_cores
 from edgeaffect.errors import ConfigError
-from edgeaffect.io import check_writable
+from edgeaffect.io import check_writable, refuse_writing_into_inputs
 from edgeaffect.runtime.batch import (Item, VideoOutcome, corpus_items, corpus_table, finished, process_video, shard,
                                       write_corpus)
 
@@ -101,6 +101,7 @@ def run_batch(config, source: str, outdir: str | Path, *, jobs: int = 1, shard_s
                           "leave them out in batch mode: each video gets OUTDIR/<name>.jsonl and its summary")
     if jobs < 1:
         raise ConfigError(f"--jobs {jobs}", "use --jobs 1 or more")
+    refuse_writing_into_inputs({"--out": outdir}, [config.bundle, source])
     outdir = check_writable(outdir, folder=True)
     outdir.mkdir(parents=True, exist_ok=True)
     threads = config.threads

@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
         width: Optional[int] = typer.Option(None, help="Requested camera width."),
         height: Optional[int] = typer.Option(None, help="Requested camera height."),
         read_ahead: Optional[int] = typer.Option(
-            None, min=0, help="Frames decoded ahead in a reader thread while the loop works (files never drop one; "
+            None, min=0, max=64, help="Frames decoded ahead in a reader thread while the loop works (files never drop one; "
                               "a live source keeps the newest and counts drops). 0 = decode in the loop. "
                               "Default: 4 when the process may use 2+ cores, else 0."),
         summary: Optional[Path] = typer.Option(None, help="Summary JSON (default: <out>.summary.json)."),
@@ -74,6 +74,9 @@ def register(app: typer.Typer) -> None:
         """Run a bundle on live or recorded video: detect, crop, infer, smooth, write results."""
         from edgeaffect.runtime.pipeline import run
         from edgeaffect.runtime.runflags import run_config
+
+        if not source.strip():  # an unset shell variable; Path("") is the current folder, which would run as a corpus
+            raise ConfigError("--source is empty", "name a camera index (0), a video file, an image folder or a stream URL")
         from edgeaffect.runtime.settings import settings_line
 
         config = run_config(  # the same keywords edgeaffect.load() takes

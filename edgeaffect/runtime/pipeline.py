@@ -15,6 +15,7 @@ the summary.  Every stage is timed (see ``stats.py``).  Torch-free.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -25,7 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from edgeaffect.errors import ConfigError, SourceError, check_range
-from edgeaffect.io import atomic_write_json, check_writable
+from edgeaffect.io import atomic_write_json, check_writable, refuse_writing_into_inputs
 from edgeaffect.plain import to_plain
 from edgeaffect.pulse.trace import NO_ESTIMATE, PulseEstimate
 from edgeaffect.runtime.crop import CropOptions
@@ -37,7 +38,7 @@ from edgeaffect.runtime.reader import ReadAhead, default_depth
 from edgeaffect.runtime.region import RegionDetector, RegionOptions, scene_cut, thumbnail
 from edgeaffect.runtime.results import FaceResult, FrameResult, RunSummary
 from edgeaffect.runtime.settings import ResolvedSettings
-from edgeaffect.runtime.signals import stop_on_signals
+from edgeaffect.runtime.signals import finishing, stop_on_signals
 from edgeaffect.runtime.sinks import (CropSaver, CsvSink, JsonlSink, Sink, VideoSink, WindowSink,
                                      window_unavailable)
 from edgeaffect.runtime.smoothing import Smoothed, Smoother, SmoothingSpec
@@ -101,6 +102,27 @@ class RunConfig:
         if self.out is None or str(self.out) == "-":
             return None
         return Path(self.out).with_name(Path(self.out).stem + ".summary.json")
+
+    def inputs(self) -> list[Path]:
+        """What the run reads from disk: the bundle and a video file or image folder (a camera reads none)."""
+        kind, _, rest = self.source.partition(":")
+        local = rest if kind in ("video", "folder") else self.source
+        return [self.bundle] + ([Path(local)] if local and not local.isdigit() and "://" not in local else [])
+
+    def check_outputs(self) -> None:
+        """No output may replace an input or land inside an input folder (or the bundle), or name another."""
+        outputs = {"--out": self.out, "--csv": self.csv, "--summary": self.summary_path(),
+                   "--save-video": self.save_video, "--save-crops": self.save_crops}
+        refuse_writing_into_inputs(outputs, self.inputs())
+        named: dict[str, str] = {}
+        for flag, path in outputs.items():
+            if path is None:
+                continue
+            key = "-" if str(path) == "-" else str(Path(path).expanduser().resolve())
+            if key in named:
+                raise ConfigError(f"{named[key]} and {flag} both name {path}", "give each output its own path "
+                                  "(standard output, '-', can take one of them)")
+            named[key] = flag
 
     def to_dict(self) -> dict[str, Any]:
         d = to_plain(self)
@@ -267,7 +289,10 @@ def run(config: RunConfig) -> RunSummary:
     limit, a signal, the window closed) after at least one frame; a run that fails keeps its
     results as ``<out>.partial``; a run that gets no frame writes nothing and raises.
     """
+    if not config.source.strip():  # an unset shell variable: "" would read the current folder
+        raise ConfigError("--source is empty", "name a camera index (0), a video file, an image folder or a stream URL")
     # Every output is checked first: a wrong --out fails before the model loads, not after the work.
+    config.check_outputs()
     sinks = _open_sinks(config)  # nothing is opened yet: file sinks open at their first result
     path = config.summary_path()
     try:
@@ -287,53 +312,59 @@ def run(config: RunConfig) -> RunSummary:
     depth = default_depth() if config.read_ahead is None else config.read_ahead
     reader = ReadAhead(source, depth) if depth else None
     frames = reader.frames() if reader is not None else source.frames()
-    try:
-        with stop_on_signals(report, getattr(source, "interrupt", None)) as stop:
-            try:
-                t_last = time.perf_counter()
-                for frame in frames:
-                    t_frame = time.perf_counter()
-                    read_ms = (t_frame - t_last) * 1e3  # the wait for this frame: its decode, unless read ahead
-                    result = loop.process(frame)
-                    stats.record("read", read_ms)
-                    t = time.perf_counter()
-                    for sink in sinks:
-                        sink.write(frame, result)
-                    stats.record("sink", (time.perf_counter() - t) * 1e3)
+    with contextlib.ExitStack() as shield:  # further signals wait while results and summary are committed
+        try:
+            with stop_on_signals(report, getattr(source, "interrupt", None)) as stop:
+                try:
                     t_last = time.perf_counter()
-                    stats.frame_done(read_ms + (t_last - t_frame) * 1e3)
-                    if stop:
-                        stop_reason = stop.reason or "signal"
-                        break
-                    if config.max_frames is not None and loop.processed >= config.max_frames:
-                        stop_reason = "max_frames"
-                        break
-                    if config.max_seconds is not None and stats.seconds >= config.max_seconds:
-                        stop_reason = "max_seconds"
-                        break
-                    if any(getattr(s, "quit", False) for s in sinks):
-                        stop_reason = "window closed"
-                        break
-                else:
-                    if stop:
-                        stop_reason = stop.reason or "signal"
-            except SourceError as exc:
-                stop_reason, error = f"source lost: {exc.what}", exc
-        clean = error is None
-    finally:
-        frames.close()
-        if reader is not None:
-            reader.close()
-        source.close()
-        outcome = "discard" if not loop.processed else "commit" if clean else "fail"
-        for kept in _finish(sinks, outcome):
-            if outcome == "fail":
-                print(f"partial results of the failed run kept in {kept}; the earlier results are untouched",
-                      file=sys.stderr)
-    stats.sample_rss(force=True)
-    summary = _summarise(config, settings, loaded, loop, source, stats, stop_reason)
-    if path is not None and loop.processed:  # a run that got no frame does not replace an earlier summary
-        atomic_write_json(path if clean else path.with_name(path.name + ".partial"), summary.to_dict())
+                    for frame in frames:
+                        t_frame = time.perf_counter()
+                        read_ms = (t_frame - t_last) * 1e3  # the wait for this frame: its decode, unless read ahead
+                        result = loop.process(frame)
+                        stats.record("read", read_ms)
+                        t = time.perf_counter()
+                        for sink in sinks:
+                            sink.write(frame, result)
+                        stats.record("sink", (time.perf_counter() - t) * 1e3)
+                        t_last = time.perf_counter()
+                        stats.frame_done(read_ms + (t_last - t_frame) * 1e3)
+                        if stop:
+                            stop_reason = stop.reason or "signal"
+                            break
+                        if config.max_frames is not None and loop.processed >= config.max_frames:
+                            stop_reason = "max_frames"
+                            break
+                        if config.max_seconds is not None and stats.seconds >= config.max_seconds:
+                            stop_reason = "max_seconds"
+                            break
+                        if any(getattr(s, "quit", False) for s in sinks):
+                            stop_reason = "window closed"
+                            break
+                    else:
+                        if stop:
+                            stop_reason = stop.reason or "signal"
+                except SourceError as exc:
+                    stop_reason, error = f"source lost: {exc.what}", exc
+                except KeyboardInterrupt:  # a second Ctrl-C stops mid-frame; every line written so far is whole: keep it
+                    stop_reason = "signal SIGINT"
+            clean = error is None
+        finally:
+            try:  # a stuck source may take a second Ctrl-C to close; the results are committed all the same
+                frames.close()
+                if reader is not None:
+                    reader.close()
+                source.close()
+            finally:
+                shield.enter_context(finishing())  # until the summary is written too
+                outcome = "discard" if not loop.processed else "commit" if clean else "fail"
+                for kept in _finish(sinks, outcome):
+                    if outcome == "fail":
+                        print(f"partial results of the failed run kept in {kept}; the earlier results are untouched",
+                              file=sys.stderr)
+        stats.sample_rss(force=True)
+        summary = _summarise(config, settings, loaded, loop, source, stats, stop_reason)
+        if path is not None and loop.processed:  # a run that got no frame does not replace an earlier summary
+            atomic_write_json(path if clean else path.with_name(path.name + ".partial"), summary.to_dict())
     print(stats.report(), file=sys.stderr, flush=True)
     log.info("%d frames, %d faces, stopped: %s", summary.frames, summary.faces, stop_reason)
     if error is not None:

@@ -30,6 +30,7 @@ from edgeaffect.bundle import load_bundle
 from edgeaffect.detectors import create_detector
 from edgeaffect.detectors.base import Face
 from edgeaffect.errors import ConfigError, SourceError
+from edgeaffect.io import read_image_file
 from edgeaffect.runtime.crop import crop_face
 from edgeaffect.runtime.inference import Predictor
 from edgeaffect.runtime.loader import backend_for, open_model
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 def _as_bgr(image: Any, bgr: bool) -> np.ndarray:
     """A uint8 BGR (or gray) array from an array in the stated colour order, or from an image file."""
     if isinstance(image, (str, Path)):
-        read = cv2.imread(str(image), cv2.IMREAD_COLOR)
+        read = read_image_file(image)
         if read is None:
             raise SourceError(f"cannot read image {image}", "pass a readable image file (png, jpg, ...) or a numpy array")
         return read  # files decode to BGR whatever ``bgr`` says

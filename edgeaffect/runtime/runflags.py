@@ -12,7 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from edgeaffect.errors import ConfigError
+from edgeaffect.errors import ConfigError, check_range
+
+MAX_READ_AHEAD = 64  # frames decoded ahead at most: 64 full-HD frames are ~400 MB, a Pi 4's spare memory
 
 
 def backend_flags(bundle: str | Path, backend: str | None,
@@ -60,6 +62,8 @@ def run_config(bundle: str | Path, source: str | int | Path = "", *, out: Path |
         detector_options["max_side"] = detect_side or None
     if detect_engine is not None:  # YuNet's: opencv, onnxruntime or auto (detectors/yunet.py checks the name)
         detector_options["engine"] = detect_engine
+    if read_ahead is not None:  # each frame held is a decoded image: a huge depth holds the whole video in memory
+        check_range("--read-ahead", read_ahead, 0, MAX_READ_AHEAD, whole=True, fix=f"use 0-{MAX_READ_AHEAD} (default 4)")
     as_path = lambda p: None if p is None else Path(p)  # noqa: E731
     return RunConfig(
         bundle=Path(bundle), source=str(source), out=as_path(out), csv=as_path(csv), summary=as_path(summary),

@@ -3,7 +3,8 @@
 SIGINT (Ctrl-C) and SIGTERM (systemd, docker stop, kill) do not interrupt the
 loop mid-frame: they set a flag the loop checks between frames, so the last
 frame's results are written, the sinks are flushed and closed and the summary
-is printed and saved.  A second SIGINT stops at once (KeyboardInterrupt).
+is printed and saved.  A second SIGINT stops at once (KeyboardInterrupt), except while the
+results are renamed into place (``finishing``), which always completes.
 SIGUSR1 prints the statistics so far without stopping (``kill -USR1 <pid>``).
 Handlers are installed only in the main thread and restored afterwards.
 Torch-free.
@@ -61,6 +62,28 @@ def stop_on_signals(on_report: Callable[[], None] | None = None,
     previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
     try:
         yield flag
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def finishing() -> Iterator[None]:
+    """While the results are renamed into place: SIGINT and SIGTERM are noted, not obeyed.
+
+    Why: a second Ctrl-C in those milliseconds left the results as ``.partial`` files with their
+    locks; the commit is a few renames, so it always completes and the process stops right after.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _note(signum: int, _frame: object) -> None:
+        log.warning("%s received while the results are written: finishing that first", signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, _note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

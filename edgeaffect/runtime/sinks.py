@@ -41,16 +41,20 @@ class Sink(Protocol):
 
 class _LazyFile:
     """A text result file: checked writable and locked now, streamed to ``<name>.partial`` from the first
-    result on, and renamed onto ``<name>`` only by :meth:`finish` of a run that ended cleanly."""
+    result on, and renamed onto ``<name>`` only by :meth:`finish` of a run that ended cleanly; path ``-``
+    is standard output (for pipes), written as it comes."""
 
     def __init__(self, path: Path, flag: str) -> None:
+        if str(path) == "-":
+            self.path, self._fh, self._staged = Path("-"), None, None
+            return
         self._staged = StagedFile(path, flag)
         self.path = self._staged.path
         self._fh = None
 
     def _file(self):
         if self._fh is None:
-            self._fh = self._staged.file()
+            self._fh = sys.stdout if self._staged is None else self._staged.file()
             self._opened(self._fh)
         return self._fh
 
@@ -59,6 +63,8 @@ class _LazyFile:
 
     def finish(self, outcome: str) -> Path | None:
         """``commit`` (a clean end: replace the target), ``fail`` (keep ``.partial``) or ``discard``."""
+        if self._staged is None:  # standard output: nothing to rename
+            return None
         if outcome == "commit":
             return self.path if self._staged.commit() else None
         if outcome == "fail":
@@ -67,29 +73,20 @@ class _LazyFile:
         return None
 
     def close(self) -> None:  # not finished: what was written stays as .partial, the target is untouched
-        self._staged.fail()
+        if self._staged is not None:
+            self._staged.fail()
 
 
 class JsonlSink(_LazyFile):
     """One JSON object per processed frame, flushed per line; path ``-`` = standard output (for pipes)."""
 
     def __init__(self, path: Path) -> None:
-        if str(path) == "-":
-            self.path, self._fh, self._staged = Path("-"), sys.stdout, None
-        else:
-            super().__init__(path, "--out")
+        super().__init__(path, "--out")
 
     def write(self, frame: Frame, result: FrameResult) -> None:
         fh = self._file()
         fh.write(result.to_json() + "\n")
         fh.flush()
-
-    def finish(self, outcome: str) -> Path | None:
-        return None if self._staged is None else super().finish(outcome)
-
-    def close(self) -> None:
-        if self._staged is not None:
-            super().close()
 
 
 class CsvSink(_LazyFile):

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from edgeaffect.errors import SourceError, check_range
-from edgeaffect.io import IMAGE_SUFFIXES
+from edgeaffect.io import IMAGE_SUFFIXES, opencv_path, read_image_file
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class ImageFolderSource(_LocalSource):
             t0 = time.perf_counter()
             if not path.exists():
                 self._wait_for_folder()
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.exists() else None
+            image = read_image_file(path) if path.exists() else None
             if image is None or image.size == 0:
                 self.counters.bad += 1
                 log.warning("skipping undecodable image %s", path)
@@ -226,7 +226,7 @@ class VideoFileSource(_LocalSource):
         """One pass over the file; returns (index, timestamp) of its last frame (None when empty)."""
         if self._cap is not None:
             self._cap.release()
-        cap = self._cap = cv2.VideoCapture(str(self.path))
+        cap = self._cap = cv2.VideoCapture(opencv_path(self.path))
         if not cap.isOpened():
             raise SourceError(f"OpenCV cannot open video {self.path}", "check the file plays, or convert it to MJPG/H.264")
         fps = cap.get(cv2.CAP_PROP_FPS) or 30.0

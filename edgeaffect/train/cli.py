@@ -135,6 +135,11 @@ def register(app: typer.Typer) -> None:
         from edgeaffect.train.resize_study import parse_list, run_resize_study, table, write_results
 
         if out is not None:
+            from edgeaffect.io import refuse_writing_into_inputs
+            from edgeaffect.train.evaluate import is_bundle
+
+            # a run folder may hold its own evaluations; a bundle's manifest lists exactly its files
+            refuse_writing_into_inputs({"--out": out}, [run] if is_bundle(run) else [])
             check_writable(out, folder=True)  # before the evaluation, which may take minutes
         from edgeaffect.data.classes import parse_class_map
 

@@ -51,9 +51,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Choose the prior correction, mirror averaging, centre zoom and face framing of a classifier (or an ensemble of several)
         on a held-out split; write a tuned run."""
-        from edgeaffect.io import check_writable
+        from edgeaffect.io import check_writable, refuse_writing_into_inputs
         from edgeaffect.train.tune import TuneOptions, format_result, tune
 
+        refuse_writing_into_inputs({"--out": out}, list(runs))  # a tuned run never replaces the run it was cut from
         check_writable(out, folder=True)
         opts = TuneOptions(run=str(runs[0]), members=tuple(str(r) for r in runs[1:]), out=str(out), data=data,
                            split=split, which=which, taus=_floats(taus, "--taus"),
