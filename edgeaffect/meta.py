@@ -300,6 +300,10 @@ class ModelMeta:
                 f"model metadata version {version} is newer than this edgeaffect understands ({META_VERSION})",
                 "upgrade edgeaffect on this device: pip install -U edgeaffect",
             )
+        # every saved meta has them; defaulted, a bundle whose meta lost them ran on (0, 1) pixels, confidently wrong
+        lost = [name for name in ("mean", "std") if name not in data]
+        if lost:
+            raise ValueError(f"the input normalisation ({' and '.join(lost)}) is missing")
         return from_plain(cls, data, unknown=_refuse)
 
     def to_json(self) -> str:

@@ -126,6 +126,33 @@ def test_colour_order_paths_and_batched_classify(model, tmp_path):
             model.classify([frame, bad])
 
 
+def test_pil_images_are_read_by_their_mode_and_one_crop_is_one_face(model):
+    """A PIL image states its mode: palette indices are not gray levels, CMYK is not BGRA, RGB is not BGR."""
+    Image = pytest.importorskip("PIL.Image")
+    frame = real_frames(1)[0]
+    x, y, w, h = (int(v) for v in model(frame)[0].box)
+    crop = frame[y:y + h, x:x + w]
+    want = model.classify([crop])[0].scores
+    rgb = Image.fromarray(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
+    for mode in ("RGB", "CMYK", "YCbCr"):
+        got = model.classify([rgb.convert(mode)])[0].scores
+        assert np.allclose(got, want, atol=0.05), mode  # lossy colour conversions aside, the same face
+    gray = model.classify([rgb.convert("L")])[0].scores
+    assert np.allclose(model.classify([cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)])[0].scores, gray, atol=0.01)  # PIL rounds L its own way
+    assert len(model.classify(crop)) == 1  # one HxWx3 crop is one face, not one face per row
+    assert len(model.classify(np.stack([crop[:40, :40]] * 3))) == 3  # N x H x W x C: N faces
+    for bad in (None, 5, Image.new("I;16", (48, 48))):
+        with pytest.raises(edgeaffect.EdgeAffectError):
+            model.classify(bad)
+
+
+def test_misused_api_calls_say_what_to_pass(model):
+    for call in (lambda: edgeaffect.load(None), lambda: edgeaffect.load("default", bogus=1),
+                 lambda: next(iter(model.stream(np.zeros((9, 9, 3), np.uint8))))):
+        with pytest.raises(edgeaffect.EdgeAffectError):
+            call()
+
+
 def test_keyword_overrides_are_run_flags_and_bundle_settings_apply(tmp_path):
     model = edgeaffect.load("default", detect_every=3, smoothing="ema:0.5", max_faces=1, margin=0.2, threads=1)
     described = model.settings.describe()
@@ -137,5 +164,5 @@ def test_keyword_overrides_are_run_flags_and_bundle_settings_apply(tmp_path):
     results = list(model.stream(video))
     assert len(results) == 7 and all(len(r.faces) <= 1 for r in results)
     assert [f.detected for r in results for f in r.faces][:4] == [True, False, False, True]  # detector every 3rd
-    with pytest.raises(TypeError):
+    with pytest.raises(edgeaffect.EdgeAffectError, match="did you mean detect_every"):
         edgeaffect.load("default", detect_evry=3)  # a misspelt flag is not silently ignored

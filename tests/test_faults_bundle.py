@@ -101,6 +101,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("std-negative", {"meta": _set("std", [-1])}, "std"),
     ("std-nan", {"meta": _set("std", [float("nan")])}, "std"),
     ("mean-infinite", {"meta": _set("mean", [float("inf")])}, "mean"),
+    ("normalisation-missing", {"meta": lambda d: (d.pop("mean"), d.pop("std"))}, "normalisation (mean and std) is missing"),
     ("labels-too-many", {"meta": _set("labels", ["x"] * 5000)}, "labels"),
     ("labels-duplicated", {"meta": lambda d: d.__setitem__("labels", [d["labels"][0]] * len(d["labels"]))},
      "distinct class names"),
@@ -189,3 +190,40 @@ def test_a_bundle_folder_that_is_itself_a_link_still_loads(world):
     if not link.exists():
         os.symlink(world["bundle"], link)  # users link their bundles; only links inside one are refused
     assert load_bundle(link).manifest.format == "onnx"
+
+
+def test_a_model_that_outputs_nan_gives_no_label_and_no_score(world, capsys):
+    """FP16 overflow, a broken file: its NaN scores named the first class; eval and bench stopped with an
+    internal error from the metrics."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper, numpy_helper
+
+    import numpy as np
+
+    import edgeaffect
+
+    folder = forge(world, "onnx-nan-output")
+    model = onnx.load(str(folder / "model.onnx"))
+    graph = model.graph
+    graph.initializer.append(numpy_helper.from_array(np.array(np.nan, np.float32), "nan_constant"))
+    for out in graph.output:  # every output times NaN, under its own name
+        inner = f"{out.name}_before_nan"
+        for node in graph.node:
+            node.output[:] = [inner if o == out.name else o for o in node.output]
+        graph.node.append(helper.make_node("Mul", [inner, "nan_constant"], [out.name]))
+    onnx.save(model, str(folder / "model.onnx"))
+    man = json.loads((folder / "manifest.json").read_text())
+    _rehash(folder, man)
+    (folder / "manifest.json").write_text(json.dumps(man))
+    faces = edgeaffect.load(folder, detector="none")(np.full((48, 48), 128, np.uint8))
+    assert faces and faces[0].label is None and faces[0].scores == ()
+    data = world["root"] / "nan-data"
+    for name in ("happy", "sad"):
+        (data / "test" / name).mkdir(parents=True, exist_ok=True)
+        for i in range(2):
+            import cv2
+
+            cv2.imwrite(str(data / "test" / name / f"{i}.png"), np.full((48, 48), 60 * i + 40, np.uint8))
+    code = main(["eval", str(folder), "--data", str(data), "--split", "test"])
+    err = capsys.readouterr().err
+    assert code == 2 and "NaN or infinite outputs for 4 of 4" in err and "internal error" not in err, err

@@ -16,7 +16,7 @@ import numpy as np
 from edgeaffect import metrics
 from edgeaffect.bench.results import AccuracyRow
 from edgeaffect.bench.samples import Samples
-from edgeaffect.errors import ConfigError
+from edgeaffect.errors import BundleError, ConfigError
 from edgeaffect.meta import HeadKind, ModelMeta
 from edgeaffect.preprocess import INTERPOLATIONS, degrade, prepare_image
 from edgeaffect.signal_level import levels
@@ -79,7 +79,12 @@ def predict(backend, meta: ModelMeta, samples: Samples, case: ResizeCase, *, bat
             outs = [[] for _ in heads]
         for acc, h in zip(outs, heads):
             acc.append(np.asarray(h)[:real])
-    return tuple(np.concatenate(o) for o in outs)
+    result = tuple(np.concatenate(o) for o in outs)
+    broken = int(np.any([~np.isfinite(o.reshape(n, -1).astype(np.float64)).all(axis=1) for o in result], axis=0).sum()) if n else 0
+    if broken:  # scored, NaN would be an internal error deep in the metrics, or a confident wrong figure
+        raise BundleError(f"the model gave NaN or infinite outputs for {broken} of {n} samples",
+                          "the model file is broken or overflows at its precision: export it again (e.g. --precision fp32)")
+    return result
 
 
 def score(bundle: str, meta: ModelMeta, samples: Samples, case: ResizeCase, outputs: Sequence[np.ndarray]) -> AccuracyRow:

@@ -51,11 +51,15 @@ def _clip(x0: float, y0: float, x1: float, y1: float, shape: tuple[int, ...]) ->
     return (a, b, c, d) if (c - a) * (d - b) >= MIN_PIXELS else None
 
 
-def skin_mean(frame: np.ndarray, box: Sequence[float]) -> np.ndarray:
-    """Mean (R, G, B) of the skin pixels in face ``box`` (x, y, w, h) of a BGR frame; NaNs when there is none."""
+def _regions(box: Sequence[float], shape: tuple[int, ...]) -> tuple[tuple[int, int, int, int] | None, ...]:
+    """(the box, its middle from forehead to upper lip) as pixel rects (x0, y0, x1, y1) in a frame of ``shape``."""
     x, y, w, h = (float(v) for v in box)
-    rect = _clip(x, y, x + w, y + h, frame.shape)
-    if rect is None or frame.ndim != 3:
+    return _clip(x, y, x + w, y + h, shape), _clip(x + 0.2 * w, y + 0.1 * h, x + 0.8 * w, y + 0.75 * h, shape)
+
+
+def _skin_in(frame: np.ndarray, rect: tuple[int, int, int, int] | None,
+             middle: tuple[int, int, int, int] | None) -> np.ndarray:
+    if rect is None:
         return np.full(3, np.nan)
     x0, y0, x1, y1 = rect
     patch = frame[y0:y1, x0:x1]
@@ -63,11 +67,17 @@ def skin_mean(frame: np.ndarray, box: Sequence[float]) -> np.ndarray:
                        (255, SKIN_CR[1], SKIN_CB[1]))
     if cv2.countNonZero(mask) >= max(MIN_PIXELS, MIN_SKIN_FRACTION * mask.size):
         return np.asarray(cv2.mean(patch, mask=mask)[:3])[::-1]  # BGR -> RGB
-    middle = _clip(x + 0.2 * w, y + 0.1 * h, x + 0.8 * w, y + 0.75 * h, frame.shape)
     if middle is None:
         return np.full(3, np.nan)
     a, b, c, d = middle
     return frame[b:d, a:c].reshape(-1, 3).mean(axis=0)[::-1]
+
+
+def skin_mean(frame: np.ndarray, box: Sequence[float]) -> np.ndarray:
+    """Mean (R, G, B) of the skin pixels in face ``box`` (x, y, w, h) of a BGR frame; NaNs when there is none."""
+    if frame.ndim != 3:
+        return np.full(3, np.nan)
+    return _skin_in(frame, *_regions(box, frame.shape))
 
 
 ALPHA = 0.3
@@ -88,3 +98,47 @@ class SteadyBox:
         else:
             self._box = self._box + self.alpha * (new - self._box)
         return tuple(float(v) for v in self._box)
+
+
+MARGIN = 0.25  # of the box's width and height kept around it from one frame to the next
+
+
+class HeldSkin:
+    """One track's skin colour per frame, and the part of its change that the picture made.
+
+    ``__call__(frame, box)`` holds the box steady (:class:`SteadyBox`) and returns
+    (skin mean, picture change): the change is the skin mean of this frame minus
+    that of the previous frame *inside this frame's held box*, so the box's own
+    movement is not in it (NaN for the first frame or when the box left the kept
+    surroundings).  The pixels around the held box are copied, not the frame
+    referenced, as a camera source may reuse its buffer.  See the module docstring.
+    """
+
+    def __init__(self, alpha: float = ALPHA) -> None:
+        self.steady = SteadyBox(alpha)
+        # the previous frame's pixels around its held box, their top-left (x, y) and the frame's shape
+        self._last: tuple[np.ndarray, tuple[int, int], tuple[int, ...]] | None = None
+
+    def __call__(self, frame: np.ndarray, box: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        held = self.steady(box)
+        change = np.full(3, np.nan)
+        if frame.ndim != 3:
+            self._last = None
+            return np.full(3, np.nan), change
+        rect, middle = _regions(held, frame.shape)
+        rgb = _skin_in(frame, rect, middle)
+        if self._last is not None and rect is not None and np.isfinite(rgb).all():
+            pixels, (ox, oy), shape = self._last
+            h, w = pixels.shape[:2]
+            rects = [r for r in (rect, middle) if r is not None]
+            if shape == frame.shape and all(r[0] >= ox and r[1] >= oy and r[2] <= ox + w and r[3] <= oy + h
+                                            for r in rects):
+                def shift(r):
+                    return None if r is None else (r[0] - ox, r[1] - oy, r[2] - ox, r[3] - oy)
+
+                change = rgb - _skin_in(pixels, shift(rect), shift(middle))
+        x, y, w, h = held
+        keep = _clip(x - MARGIN * w, y - MARGIN * h, x + (1 + MARGIN) * w, y + (1 + MARGIN) * h, frame.shape)
+        self._last = None if keep is None else (frame[keep[1]:keep[3], keep[0]:keep[2]].copy(), keep[:2],
+                                                frame.shape)
+        return rgb, change

@@ -8,12 +8,16 @@ Nothing is inferred from shapes or file names.  Torch-free.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgeaffect.meta import HeadKind, ModelMeta
 from edgeaffect.metrics import softmax
+
+log = logging.getLogger(__name__)
+_told = False  # the broken-output warning, once per process: a run would repeat it every frame
 
 
 @dataclass(frozen=True)
@@ -53,5 +57,16 @@ def decode(meta: ModelMeta, outputs: tuple[np.ndarray, ...], batch: int) -> list
                 va[:, slot if slot is not None else 0] = out[:, 0]
         elif head.kind is HeadKind.SIGNAL and signal is None:
             signal = out
-    return [Prediction(None if probs is None else probs[i], None if va is None else va[i],
-                       None if signal is None else signal[i]) for i in range(batch)]
+    if probs is not None and not np.isfinite(probs).all():
+        _warn_broken(int((~np.isfinite(probs).all(axis=1)).sum()), batch)
+    # a row of NaN has no argmax worth reporting: no label rather than the first class with NaN scores
+    return [Prediction(None if probs is None or not np.isfinite(probs[i]).all() else probs[i],
+                       None if va is None else va[i], None if signal is None else signal[i]) for i in range(batch)]
+
+
+def _warn_broken(rows: int, batch: int) -> None:
+    global _told
+    if not _told:
+        _told = True
+        log.warning("the model gave NaN or infinite scores for %d of %d faces, which get no label; the model file is "
+                    "broken or overflows at its precision: export it again (e.g. --precision fp32)", rows, batch)

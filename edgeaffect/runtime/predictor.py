@@ -50,6 +50,8 @@ def _as_bgr(image: Any, bgr: bool) -> np.ndarray:
         if read is None:
             raise SourceError(f"cannot read image {image}", "pass a readable image file (png, jpg, ...) or a numpy array")
         return read  # files decode to BGR whatever ``bgr`` says
+    if _is_pil(image):
+        return _pil_to_bgr(image)
     array = np.asarray(image)
     if (array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4))
             or 0 in array.shape[:2]):  # an empty array reached the detector's network as a missing input
@@ -62,6 +64,21 @@ def _as_bgr(image: Any, bgr: bool) -> np.ndarray:
     elif array.ndim == 3 and not bgr:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
     return array
+
+
+def _is_pil(image: Any) -> bool:
+    return type(image).__module__.startswith("PIL.") and hasattr(image, "mode") and hasattr(image, "convert")
+
+
+def _pil_to_bgr(image: Any) -> np.ndarray:
+    """A PIL image says its own mode: palette, CMYK, YCbCr and the rest are converted by it, never read as
+    channels (a palette image's indices were read as gray levels), and ``bgr`` does not apply."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # no lossless 8-bit reading of their range
+        raise ConfigError(f"a PIL image of mode {image.mode} (more than 8 bits per pixel)",
+                          "scale it to 8 bits first, e.g. image.convert('L'), or pass a uint8 numpy array")
+    if image.mode in ("L", "1", "LA"):
+        return np.asarray(image.convert("L"))
+    return cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
 
 
 def cut_faces(image: np.ndarray, faces: Sequence[Face], crop) -> tuple[list[int], list[np.ndarray]]:
@@ -121,9 +138,14 @@ class FacePredictor:
         return tuple(self._result(n + 1, faces[i], p) for n, (i, p) in enumerate(zip(kept, preds)))
 
     def classify(self, crops: Sequence[Any], *, bgr: bool = True) -> tuple[FaceResult, ...]:
-        """Faces already cut out (arrays or paths), in one batched backend call; the box is the whole crop
-        and ``detector_score`` 0 (no detector ran)."""
+        """Faces already cut out (arrays, PIL images or paths), in one batched backend call; the box is the
+        whole crop and ``detector_score`` 0 (no detector ran).  One crop alone is taken as a list of one, and
+        an N x H x W x C array as N crops."""
         self._image_model()
+        if isinstance(crops, (str, Path)) or _is_pil(crops) or (isinstance(crops, np.ndarray) and crops.ndim in (2, 3)):
+            crops = [crops]  # iterated, one HxWx3 crop was taken as H crops of one row each
+        if crops is None or not hasattr(crops, "__iter__"):
+            raise ConfigError(f"classify() got {type(crops).__name__}", "pass a face crop or a list of them")
         images = [_as_bgr(c, bgr) for c in crops]
         return tuple(self._result(n + 1, Face(0.0, 0.0, float(im.shape[1]), float(im.shape[0]), 0.0), p, detected=False)
                      for n, (im, p) in enumerate(zip(images, self._predict(images))))
@@ -164,6 +186,9 @@ class FacePredictor:
         from edgeaffect.runtime.smoothing import SmoothingSpec
         from edgeaffect.runtime.sources import open_source
 
+        if not isinstance(source, (str, int, Path)):  # an image array became a file name thousands of characters long
+            raise ConfigError(f"stream() got {type(source).__name__}", "pass a camera index, a video file, an image "
+                              "folder or a stream URL; for one image call the model on it: model(image)")
         config = replace(self.config, source=str(source), max_frames=max_frames,
                          pulse=PulseOptions(estimator=pulse, window_s=pulse_window) if pulse else self.config.pulse,
                          smoothing=SmoothingSpec.parse(smoothing) if smoothing else self.config.smoothing,
@@ -189,8 +214,20 @@ def load(bundle: str | Path = "default", **flags: Any) -> FacePredictor:
     ``detect_side``, ``max_faces``, ``smoothing``, ``margin``, ``align``, ``backend``,
     ``backend_option``, ``threads``, ``pulse``, ...); unset ones take the bundle's runtime settings.
     """
+    import inspect
+
     from edgeaffect.runtime.runflags import run_config
 
+    if not isinstance(bundle, (str, Path)):
+        raise ConfigError(f"load() got {type(bundle).__name__} {bundle!r}", "pass a bundle folder or \"default\"")
+    known = set(inspect.signature(run_config).parameters) - {"bundle"}
+    unknown = sorted(set(flags) - known)
+    if unknown:
+        import difflib
+
+        near = difflib.get_close_matches(unknown[0], known, n=1)
+        raise ConfigError(f"load() has no option {', '.join(unknown)}" + (f" (did you mean {near[0]}?)" if near else ""),
+                          f"use run's options by name: {', '.join(sorted(known))}")
     return FacePredictor(run_config(bundle, flags.pop("source", ""), **flags))
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgeaffect.errors import ConfigError
+from edgeaffect.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,7 @@ def evaluate_bundle(opts: EvalOptions) -> EvalReport:
     index = open_dataset(bench.data, format=opts.format, class_map=dict(opts.class_map), **opts.options)
     view, classes = model_data(index, meta, bench, str(opts.checkpoint))
     samples = load_samples(view, opts.split, meta, limit=opts.limit or None, classes=classes)
+    check_scorable(index, opts.split, len(samples))
     outputs = predict(loaded.backend, meta, samples, ResizeCase(None, meta.interpolation, meta.interpolation),
                       batch=opts.batch)
     targets = {name: value for name, value in (("label", samples.labels), ("valence", samples.valence),
@@ -202,6 +203,22 @@ def evaluate_bundle(opts: EvalOptions) -> EvalReport:
     return EvalReport(checkpoint=str(opts.checkpoint), data=str(index.root), split=opts.split, samples=len(samples),
                       dropped=samples.skipped, loss=None, metrics=flat, reports=with_intervals(reports),
                       classes=_named(match, index))
+
+
+def check_scorable(index: Any, split: str, count: int) -> None:
+    """Say what the reader skipped, and refuse to report figures of nothing.
+
+    Why: a label file with a column missing, or every image corrupt, scored "0 samples, loss nan" and
+    exited 0; rows the reader skipped (negative votes, missing images) were left out without a word.
+    """
+    skipped = len(getattr(index, "skipped", ()))
+    if skipped:
+        log.warning("%d entries of %s were skipped as unreadable and are not scored; 'edgeaffect data inspect %s' "
+                    "lists them with their reasons", skipped, index.root, index.root)
+    if count == 0:
+        raise DataError(f"no sample of {index.root} [{split}] could be scored"
+                        + (f" ({skipped} entries skipped as unreadable)" if skipped else ""),
+                        f"run 'edgeaffect data inspect {index.root}' to see what is wrong with its files")
 
 
 def with_intervals(reports: dict[str, Any]) -> dict[str, Any]:
@@ -237,6 +254,7 @@ def evaluate_checkpoint(opts: EvalOptions) -> EvalReport:
     model, meta, config, index = load_for_eval(opts)
     records = builders.limited(index.split(opts.split), opts.limit, config.runtime.seed)
     result = score_records(model, meta, config, records, desc=opts.split, classes=set_classes(index))
+    check_scorable(index, opts.split, result.samples)  # after decoding: every image may be corrupt
     return EvalReport(checkpoint=str(opts.checkpoint), data=str(index.root), split=opts.split, samples=result.samples,
                       dropped=result.dropped, loss=result.loss, metrics=result.metrics,
                       reports=with_intervals(result.reports),
