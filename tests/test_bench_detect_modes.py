@@ -26,3 +26,22 @@ def test_bench_runs_detection_settings_and_the_report_shows_their_stage_cost(tmp
     capsys.readouterr()
     assert main(["bench", str(bundle), "--video", str(video), "--detect-modes", "fast"]) == 2
     assert "unknown setting 'fast'" in capsys.readouterr().err
+
+
+def test_a_video_without_faces_has_no_recall_rather_than_a_perfect_one(tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    bundle = make_bundle(tmp_path / "b", kind="classification")
+    video = tmp_path / "black.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for _ in range(10):
+        writer.write(np.zeros((240, 320, 3), np.uint8))
+    writer.release()
+    assert main(["bench", str(bundle), "--video", str(video), "--capture", "320x240", "--no-progress",
+                 "--detect-modes", "full,region", "--out", str(tmp_path / "r.json")]) == 0
+    capsys.readouterr()
+    rows = {r.mode: r for r in BenchResult.load(tmp_path / "r.json").detect_modes}
+    assert rows["region"].faces == 0  # it scored recall, box IoU and agreement 1.0 on no face at all
+    assert rows["region"].recall is None and rows["region"].box_iou is None and rows["region"].top1_agreement is None
+    assert main(["report", str(tmp_path / "r.json"), "--out", str(tmp_path / "rep")]) == 0

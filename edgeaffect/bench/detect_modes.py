@@ -60,7 +60,7 @@ def _boxes_iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def match_faces(reference: Iterable[Mapping[str, Any]], other: Iterable[Mapping[str, Any]],
-                min_iou: float = 0.5) -> tuple[int, int, int, float]:
+                min_iou: float = 0.5) -> tuple[int, int, int, float | None]:
     """(reference faces, of them found in ``other``, found with the same raw label, mean IoU of the found boxes).
 
     Both are run records as the JSONL sink writes them (``index``, ``faces`` with ``box`` and ``raw_label``).
@@ -77,7 +77,7 @@ def match_faces(reference: Iterable[Mapping[str, Any]], other: Iterable[Mapping[
                 found += 1
                 overlap += _boxes_iou(face["box"], best["box"])
                 same += best.get("raw_label") == face.get("raw_label")
-    return total, found, same, overlap / found if found else 1.0
+    return total, found, same, overlap / found if found else None  # nothing matched: no IoU to report
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -128,10 +128,15 @@ def compare_modes(bundle: Path, video: Path, *, key: str = "", modes: Sequence[s
                                   detect_every=s.detect_every, detect_region=DETECT_MODES[name].detect_region,
                                   frames=s.frames, faces=s.faces, fps=s.fps, cpu_fps=s.frames / cpu[name],
                                   box_iou=box_iou,
-                                  recall=found / total if total else 1.0, top1_agreement=same / found if found else 1.0,
+                                  # no reference face (a video without one): no recall or agreement, not a perfect 1
+                                  recall=found / total if total else None, top1_agreement=same / found if found else None,
                                   detect_passes=dict(s.detect_passes), stages=stages,
                                   round_fps=tuple(rounds[name])))
     return tuple(rows)
+
+
+def _cell(value: float | None) -> str:
+    return f"{'-':>8}" if value is None else f"{value:>8.4f}"
 
 
 def modes_table(rows: Sequence[DetectModeRow]) -> str:
@@ -148,6 +153,6 @@ def modes_table(rows: Sequence[DetectModeRow]) -> str:
         ms = {s.stage: s.mean_ms * s.n / max(r.frames, 1) for s in r.stages}
         median = round_ratio(r, ref) if ref is not None else float("nan")
         lines.append(f"{r.video[:19]:<20}{r.mode:<8}{r.fps:>7.1f}{ratio:>6.2f}x{median:>6.2f}x"
-                     f"{r.cpu_fps:>8.1f}{cpu_ratio:>6.2f}x{r.recall:>8.4f}{r.box_iou:>8.4f}{r.top1_agreement:>8.4f}  "
+                     f"{r.cpu_fps:>8.1f}{cpu_ratio:>6.2f}x{_cell(r.recall)}{_cell(r.box_iou)}{_cell(r.top1_agreement)}  "
                      + "".join(f"{ms.get(s, 0.0):>9.2f}" for s in stages))
     return "\n".join(lines)

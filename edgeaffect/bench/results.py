@@ -156,10 +156,10 @@ class DetectModeRow:
     frames: int
     faces: int
     fps: float
-    recall: float  # reference faces found (IoU >= 0.5)
-    top1_agreement: float  # of the found faces, same raw label as the reference
+    recall: float | None  # reference faces found (IoU >= 0.5); None when the reference found none
+    top1_agreement: float | None  # of the found faces, same raw label as the reference; None when none was found
     cpu_fps: float = 0.0  # frames per CPU second of the process: the FPS with the cores to itself
-    box_iou: float = 1.0  # mean IoU of the found boxes with the reference ones
+    box_iou: float | None = 1.0  # mean IoU of the found boxes with the reference ones; None when none was found
     detect_passes: Mapping[str, int] = field(default_factory=dict)
     stages: tuple[StageLatency, ...] = ()
     round_fps: tuple[float, ...] = ()  # FPS of every round, in order (``fps`` is the fastest of them)
