@@ -124,8 +124,8 @@ def _usage_error(exc: Exception) -> int:
 
 def _os_error(exc: OSError) -> int:
     """A path the user named cannot be read or written: say which and why."""
-    if exc.errno == errno.EPIPE:  # the reader of our stdout went away ('| head'): nothing to report
-        return 1
+    if exc.errno == errno.EPIPE:  # the reader of our stdout went away ('| head'): quietly, as SIGPIPE ends a tool
+        return 141
     where = f": {exc.filename}" if exc.filename else ""
     _error(f"{exc.strerror or exc}{where}",
            "check the path exists, is the kind expected (file or folder) and that you may read/write it")
@@ -203,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         return _interrupted(130)
     except OSError as exc:
         return _os_error(exc)
+    except SystemExit as exc:
+        # click meets a closed stdout ('| head') itself: it wraps the streams to stay quiet and exits 1, our code for a bug
+        if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            return 141
+        raise
     except Exception as exc:  # noqa: BLE001  (the last line of defence: no traceback for the user)
         return _internal_error(exc)
     if isinstance(code, int) and not isinstance(code, bool) and code:  # typer returns Exit codes when not standalone

@@ -237,6 +237,8 @@ class ModelMeta:
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", Task(self.task))
         object.__setattr__(self, "color", Color(self.color))
+        if any(isinstance(v, float) and not v.is_integer() for v in self.input_size):  # 64.5 was cut to 64 unsaid
+            raise ValueError(f"input_size = {list(self.input_size)} is not whole pixels")
         object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
         object.__setattr__(self, "labels", tuple(self.labels))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))

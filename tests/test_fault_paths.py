@@ -1,10 +1,14 @@
-"""Hostile paths: outputs that name an input, a device or each other; file names that are not UTF-8;
-images whose header claims absurd sizes; frames a pixel thin; an empty --source.  Real files, real
+"""Hostile paths and flags: outputs that name an input, a device or each other; file names that are not
+UTF-8; images whose header claims absurd sizes; frames a pixel thin; an empty --source; flag values that
+used to run as something else; a closed pipe; result files with impossible numbers.  Real files, real
 OpenCV decoding, the real CLI."""
 from __future__ import annotations
 
+import json
 import os
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -129,3 +133,38 @@ def test_an_image_claiming_absurd_size_is_skipped_and_thin_frames_hold_no_face(b
     code, err = _run([bundle, "--source", photos, "--out", tmp_path / "r.jsonl"], capsys, detector="yunet")
     assert code == 0 and "5 frames (1 bad" in err, err  # it used to end the whole folder with an internal error
     assert "skipping undecodable image" in caplog.text and "1_bomb.png" in caplog.text
+
+
+def test_flag_values_that_ran_as_something_else_are_refused(bundle, video, capsys):
+    for flag, value, said in (("--smoothing", "majority:2.5", "whole number of frames"),  # ran a window of 2
+                              ("--smoothing", "ema:", "no value"),  # ran the default, recorded "ema"
+                              ("--detect-side", "5", "below any face")):  # found no face, said nothing
+        code, err = _run([bundle, "--source", video, flag, value], capsys)
+        assert code == 2 and said in err, err
+
+
+def test_a_closed_pipe_ends_quietly_and_not_as_a_bug(bundle, tmp_path):
+    frames = tmp_path / "frames"
+    _photos(frames, n=30)
+    proc = subprocess.run(f"{sys.executable} -m edgeaffect run {bundle} --source {frames} --headless --detector none "
+                          f"--out - | head -1", shell=True, capture_output=True, text=True, timeout=300,
+                          executable="/bin/bash", env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert json.loads(proc.stdout)["index"] == 0
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    code = subprocess.run(f"set -o pipefail; {sys.executable} -m edgeaffect run {bundle} --source {frames} --headless "
+                          f"--detector none --out - 2>/dev/null | head -1 >/dev/null", shell=True, executable="/bin/bash",
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}, timeout=300).returncode
+    assert code == 141  # what SIGPIPE gives a tool; 1 is edgeaffect's code for a bug
+
+
+def test_a_result_line_with_an_impossible_number_is_named_not_an_internal_error(bundle, video, tmp_path, capsys):
+    out = tmp_path / "r.jsonl"
+    assert _run([bundle, "--source", video, "--out", out], capsys)[0] == 0
+    lines = out.read_text().splitlines()
+    for bad in ("fast", 1e308):
+        first = json.loads(lines[0])
+        first["faces"] = [{"track_id": 1, "box": [0, 0, 10, 10], "heart_rate": bad}]
+        (tmp_path / "bad.jsonl").write_text("\n".join([json.dumps(first)] + lines[1:]) + "\n")
+        assert main(["report", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "rep")]) == 2
+        err = capsys.readouterr().err
+        assert "line 1" in err and "heart_rate" in err and "internal error" not in err, err

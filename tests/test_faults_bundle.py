@@ -96,6 +96,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("detector-absolute", {"runtime": {"detector_model": "/etc/passwd"}}, "runtime.detector_model"),
     ("input-size-huge", {"meta": _set("input_size", [HUGE, HUGE])}, "input_size"),
     ("input-size-zero", {"meta": _set("input_size", [0, 48])}, "input_size"),
+    ("input-size-fraction", {"meta": _set("input_size", [48.5, 48])}, "not whole pixels"),
     ("input-size-infinite", {"meta": _set("input_size", [float("inf"), 48])}, "model metadata is not valid"),
     ("std-zero", {"meta": _set("std", [0])}, "std"),
     ("std-negative", {"meta": _set("std", [-1])}, "std"),

@@ -73,10 +73,25 @@ class RunData:
             np.array([num(f.heart_rate) for _, f in rows]), np.array([num(f.pulse_snr) for _, f in rows]))
 
 
+# the numbers a result line may carry, and the range a real one lies in (bpm for the heart rate); a text
+# or a 1e308 there stopped the report with an internal error or wrote inf into its tables
+_NUMBERS = {"heart_rate": (0.0, 400.0), "pulse_snr": (-1e3, 1e3), "valence": (-1e3, 1e3), "arousal": (-1e3, 1e3),
+            "eda": (-1e6, 1e6), "detector_score": (-1e3, 1e3)}
+
+
+def _checked(face: Mapping[str, Any]) -> Mapping[str, Any]:
+    for key, (lo, hi) in _NUMBERS.items():
+        value = face.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not lo <= value <= hi):
+            raise ValueError(f"{key} = {value!r}")
+    return face
+
+
 def _frame(data: Any) -> FrameResult:
     faces = tuple(FaceResult(**{**{k: v for k, v in f.items() if k in _FACE_FIELDS},
                                 "box": tuple(f["box"]), "scores": tuple(f.get("scores", ()))})
-                  for f in data["faces"])
+                  for f in map(_checked, data["faces"]))
     return FrameResult(int(data["index"]), float(data["timestamp"]), faces, dict(data.get("stage_ms", {})),
                        data.get("file"))
 
@@ -102,12 +117,13 @@ def load_run(path: str | Path, name: str | None = None) -> RunData:
         try:
             frames.append(_frame(json.loads(line)))
         except (ValueError, TypeError, KeyError) as exc:
-            if no == len(lines):  # a run killed mid-write leaves one cut line at the end
+            if no == len(lines) > 1 and isinstance(exc, json.JSONDecodeError):  # a run killed mid-write: one cut line
                 log.warning("%s: last line %d is incomplete (killed run?); left out", path, no)
                 continue
             # what a user can check in the file, not the Python error that tripped on it
             why = "not JSON" if isinstance(exc, json.JSONDecodeError) else \
-                f"no field {exc}" if isinstance(exc, KeyError) else "a field of the wrong kind"
+                f"no field {exc}" if isinstance(exc, KeyError) else f"a field of the wrong kind or out of range: {exc}" \
+                if isinstance(exc, ValueError) else "a field of the wrong kind"
             raise DataError(f"{path} line {no} is not a result line of 'edgeaffect run' ({why}): '{line.strip()[:60]}'",
                             "pass the JSONL file written by 'edgeaffect run --out' (bench results are .json)") from None
     if not frames:

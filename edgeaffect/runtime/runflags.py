@@ -59,6 +59,9 @@ def run_config(bundle: str | Path, source: str | int | Path = "", *, out: Path |
         raise ConfigError(str(exc), "use a --margin between -0.4 and 2") from None
     detector_options: dict[str, Any] = {"model": Path(detector_model)} if detector_model else {}
     if detect_side is not None:
+        if 0 < detect_side < 32:  # YuNet's smallest face is 10 px: on a copy this small it finds none, silently
+            raise ConfigError(f"--detect-side {detect_side} shrinks every frame below any face YuNet can find",
+                              "use 0 (full resolution) or 32 and above (default 320)")
         detector_options["max_side"] = detect_side or None
     if detect_engine is not None:  # YuNet's: opencv, onnxruntime or auto (detectors/yunet.py checks the name)
         detector_options["engine"] = detect_engine

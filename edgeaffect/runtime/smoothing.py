@@ -72,8 +72,9 @@ class Ema:
 
 class MajorityWindow:
     def __init__(self, window: float = 5) -> None:
-        if int(window) < 1:
-            raise ConfigError(f"majority window {window} must be >= 1", "use e.g. --smoothing majority:5")
+        if not float(window).is_integer() or int(window) < 1 or int(window) > 10_000:  # 2.5 ran as 2, recorded as 2.5
+            raise ConfigError(f"majority window {window:g} must be a whole number of frames, 1-10000",
+                              "use e.g. --smoothing majority:5")
         self._probs: deque[np.ndarray] = deque(maxlen=int(window))
         self._va: deque[np.ndarray] = deque(maxlen=int(window))
 
@@ -164,6 +165,9 @@ class SmoothingSpec:
         if name not in SMOOTHERS:
             raise ConfigError(f"unknown smoothing '{name}'", f"choose one of: {', '.join(SMOOTHERS)} (e.g. ema:0.6, majority:5)")
         names = SMOOTHERS[name].params
+        if ":" in text and not rest.strip():  # "ema:" ran the default and recorded "ema"
+            raise ConfigError(f"smoothing '{text}' has a ':' but no value",
+                              "give a value (e.g. ema:0.6, majority:5), or leave the ':' out for the default")
         values = [v for v in rest.split(",") if v.strip()] if rest else []
         if len(values) > len(names):
             raise ConfigError(f"smoothing '{name}' takes at most {len(names)} parameters ({', '.join(names) or 'none'})",

@@ -161,7 +161,8 @@ def register(app: typer.Typer) -> None:
         report = evaluate_checkpoint(opts)
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str) if as_json else format_report(report))
         if out is not None:
-            typer.echo(f"wrote {atomic_write_json(out / f'eval-{split}.json', report.to_dict())}")
+            # on stderr: with --json, standard output holds exactly one JSON document
+            typer.echo(f"wrote {atomic_write_json(out / f'eval-{split}.json', report.to_dict())}", err=True)
 
     @app.command("explain")
     def explain(

@@ -290,6 +290,7 @@ def format_report(report: EvalReport) -> str:
         if isinstance(rep, dict) and "per_class" in rep:
             shown = {lab: c for lab, c in rep["per_class"].items() if c["support"] or not restricted}
             lines.append(f"  per class ({head}): " + ", ".join(
-                f"{lab} recall {c['recall']:.3f}{_interval(c)} F1 {c['f1']:.3f} (n={c['support']})"
+                (f"{lab} recall {c['recall']:.3f}{_interval(c)} F1 {c['f1']:.3f} (n={c['support']})" if c["support"]
+                 else f"{lab}: no sample (n=0)")  # a recall of 0.000 read as a class the model never gets right
                 for lab, c in shown.items()))
     return "\n".join(lines)

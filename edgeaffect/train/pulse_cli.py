@@ -63,5 +63,11 @@ def run_pulse_eval(pulse: str, run: Path | None, *, data: str, format: str | Non
         report = evaluate_pulse(opts)
     text = json.dumps(report.to_dict(), indent=2, allow_nan=False) if as_json else format_pulse_report(report)
     if out is not None:
-        text += f"\nwrote {atomic_write_json(out / 'eval-pulse.json', report.to_dict())}"
+        path = atomic_write_json(out / 'eval-pulse.json', report.to_dict())
+        if as_json:  # standard output holds exactly one JSON document; the path goes to stderr
+            import sys
+
+            print(f"wrote {path}", file=sys.stderr)
+        else:
+            text += f"\nwrote {path}"
     return text
