@@ -155,7 +155,9 @@ def load_bundle(folder: str | Path, *, check: bool = True) -> Bundle:
 
     root = resolve(folder, "bundle")  # the word "default" names the shipped model's bundle
     if not root.is_dir():
-        raise BundleError(f"bundle folder {root} does not exist", "pass the folder written by 'edgeaffect export'")
+        raise BundleError(f"{root} is a file, not a bundle folder" if root.exists() else
+                          f"bundle folder {root} does not exist", "pass the folder written by 'edgeaffect export'"
+                          + (f" (the folder holding {root.name}, perhaps)" if root.exists() else ""))
     mpath = root / MANIFEST
     if not mpath.is_file():
         raise BundleError(f"{root} has no {MANIFEST}: the export did not finish or this is not a bundle",

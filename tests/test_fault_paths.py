@@ -168,3 +168,15 @@ def test_a_result_line_with_an_impossible_number_is_named_not_an_internal_error(
         assert main(["report", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "rep")]) == 2
         err = capsys.readouterr().err
         assert "line 1" in err and "heart_rate" in err and "internal error" not in err, err
+
+
+def test_a_path_of_the_wrong_kind_is_called_what_it_is(bundle, video, tmp_path, capsys):
+    photos = _photos(tmp_path / "photos", n=2)
+    (photos / "inner").mkdir()
+    code, err = _run([bundle, "--source", f"video:{photos}"], capsys)
+    assert code == 2 and "is a folder, not a video file" in err  # it said the folder "does not exist"
+    code, err = _run([bundle, "--source", f"folder:{video}"], capsys)
+    assert code == 2 and "is a file, not an image folder" in err
+    model = next(p for p in bundle.iterdir() if p.suffix == ".onnx")
+    code, err = _run([model, "--source", photos], capsys)
+    assert code == 2 and "is a file, not a bundle folder" in err

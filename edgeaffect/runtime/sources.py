@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,7 +148,11 @@ class _LocalSource(abc.ABC):
         self.spec, self.options, self.path = spec, options, Path(spec)
         self.counters = SourceCounters()
         if not self.matches(spec):
-            raise SourceError(f"{self.what} {self.path} does not exist", f"pass an existing {self.what}")
+            other = "a folder" if self.path.is_dir() else "a file" if self.path.exists() else ""
+            article = "an" if self.what[0] in "aeiou" else "a"
+            raise SourceError(f"{self.path} is {other}, not {article} {self.what}" if other else
+                              f"{self.what} {self.path} does not exist", f"pass an existing {self.what}"
+                              + (" (or leave the kind prefix out)" if other else ""))
 
     @staticmethod
     @abc.abstractmethod
@@ -167,6 +172,9 @@ class ImageFolderSource(_LocalSource):
     def __init__(self, spec: str, options: SourceOptions) -> None:
         super().__init__(spec, options)
         self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        inner = sum(1 for p in self.path.iterdir() if p.is_dir())
+        if inner:  # one folder is one sequence of frames; a corpus of folders is run as such only without images here
+            log.warning("%s: %d sub-folder(s) are not read (only the images directly in the folder are)", self.path, inner)
         if not self.files:
             raise SourceError(f"image folder {self.path} holds no images ({', '.join(IMAGE_SUFFIXES)})",
                               "point --source at a folder of frames")
@@ -193,10 +201,25 @@ class ImageFolderSource(_LocalSource):
             image = read_image_file(path) if path.exists() else None
             if image is None or image.size == 0:
                 self.counters.bad += 1
-                log.warning("skipping undecodable image %s", path)
+                readable = path.is_file() and os.access(path, os.R_OK)
+                log.warning("skipping %s image %s", "undecodable" if readable else "unreadable (permissions?)", path)
                 continue
+            if _cut_short(path):  # libjpeg fills the missing part with gray and says so without the file's name
+                log.warning("%s is cut short (no JPEG end marker): its lower part is missing", path)
             self.counters.frames += 1
             yield Frame(index, index / self.options.folder_fps, image, (time.perf_counter() - t0) * 1e3, path.name)
+
+
+def _cut_short(path: Path) -> bool:
+    """A JPEG file that lacks its end-of-image marker (a copy or download cut off)."""
+    if path.suffix.lower() not in (".jpg", ".jpeg"):
+        return False
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(path.stat().st_size - 64, 0))
+            return b"\xff\xd9" not in fh.read()
+    except OSError:
+        return False
 
 
 @register_source("video")
