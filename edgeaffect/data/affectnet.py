@@ -62,7 +62,7 @@ def _subjects(folder: Path) -> dict[str, str]:
     path = folder / SUBJECTS_FILE
     if not path.is_file():
         return {}
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
         rows = [r for r in csv.reader(fh) if len(r) >= 2]
     if rows and rows[0][0].strip().lower() == "id":
         rows = rows[1:]

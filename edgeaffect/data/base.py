@@ -36,9 +36,10 @@ def csv_rows(path: Path) -> Iterator[tuple[int, list[str] | str]]:
 
     Label files hold one row per line, so each line is parsed on its own:
     ``csv.reader`` over the whole file lets a stray quote swallow the rows after
-    it (a quoted cell may span lines) and numbers a row by its last line.
+    it (a quoted cell may span lines) and numbers a row by its last line.  A byte-order mark (Excel's
+    "CSV UTF-8" writes one) is dropped: left in, it glues itself to the first cell, which then names no file.
     """
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
         for number, line in enumerate(fh, 1):
             try:
                 yield number, next(csv.reader([line], strict=True), [])

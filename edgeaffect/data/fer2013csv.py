@@ -36,7 +36,7 @@ def _csv_file(root: Path) -> Path | None:
 
 
 def _header(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
         first = fh.readline()
     return [c.strip().lower() for c in first.split(",")]
 

@@ -24,7 +24,8 @@ scoring on the majority labels the FER+ benchmark reports.
 
 Images whose result is unknown / NF, or that no rule can label, are dropped by
 the rule (counted in ``info["dropped"]``, not in ``skipped``, which is kept for
-broken rows).  ``Record.label`` is the top class (first of equal peaks).
+broken rows, and for a row repeating an earlier row's image name: the first row
+is kept).  ``Record.label`` is the top class (first of equal peaks).
 
 ``ambiguous=True`` (with ``votes=True``) keeps the majority rule's "unknown"
 faces whose expression votes still outnumber the unknown / not-a-face votes, in
@@ -186,6 +187,7 @@ def _read_folder(folder: Path, split: str, mode: LabelMode, votes_as_target: boo
                  ambiguous: list[Record] | None = None) -> None:
     label_file = folder / LABEL_FILE
     present = {p.name for p in folder.iterdir()}
+    seen: set[str] = set()  # image names listed so far
     for line_no, row in csv_rows(label_file):
         where = f"{label_file}:{line_no}"
         if isinstance(row, str):
@@ -200,6 +202,12 @@ def _read_folder(folder: Path, split: str, mode: LabelMode, votes_as_target: boo
             skipped.append(Skipped(where, parsed))
             continue
         name, box, votes = parsed
+        if name in seen:
+            # a repeated row would count the face twice in every score and give two records one key; the reason
+            # names no line, so that data inspect counts all repeats as one group
+            skipped.append(Skipped(where, "duplicate row: the image is listed on an earlier line (that row is kept)"))
+            continue
+        seen.add(name)
         if name not in present:
             skipped.append(Skipped(where, "image file missing"))
             continue

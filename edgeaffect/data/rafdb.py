@@ -60,7 +60,7 @@ def read(root: Path) -> DatasetIndex:
     list_file = base / LIST_FILE
     per_split: dict[str, list[Record]] = {}
     skipped: list[Skipped] = []
-    with open(list_file, encoding="utf-8", errors="replace") as fh:
+    with open(list_file, encoding="utf-8-sig", errors="replace") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue

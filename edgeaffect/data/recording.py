@@ -90,7 +90,7 @@ def read_rows(path: Path, *, columns: int, header: bool, sep: str | None = ",", 
     ``missing``: the value columns (all but the first, the time) may be empty or ``nan``, read as NaN.
     """
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc}", "check the file exists and is readable") from None
     rows = []

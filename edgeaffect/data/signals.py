@@ -4,6 +4,9 @@ Torch-free.  The Empatica E4 wristband (also used by UBFC-Phys) exports one CSV
 per sensor: row 1 holds the session start as a unix time (UTC), row 2 the sample
 rate in Hz (repeated per column in multi-column files such as ACC.csv), then one
 sample per row.  IBI.csv is different (beat times, no rate): see :func:`read_e4_ibi`.
+The readers refuse, naming file and line, what no sensor writes: NaN, infinities,
+values beyond float32, a rate header outside ``RATE_HZ``, and EDA / BVP values
+outside ``VALUE_LIMITS``.  A UTF-8 byte-order mark before the first row is accepted.
 
 When no recording is at hand, :func:`synth_eda` and :func:`synth_bvp` produce
 plausible traces (tonic drift + phasic skin-conductance responses; a pulse wave
@@ -46,6 +49,22 @@ class BeatIntervals:
     intervals: np.ndarray
 
 
+# The largest magnitude a float32 holds: windows, model inputs and exports are float32, and a larger value read
+# as float64 turns into inf at the cast (with a bare numpy RuntimeWarning) instead of an error naming its line.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Sample rates an E4-layout header may announce.  The E4 writes EDA and TEMP at 4 Hz, BVP at 64, ACC at 32 and
+# HR at 1; other wristbands export this layout at other rates, hence the wide span.  Outside it the header is
+# damaged, not a sensor: at 0.001 Hz a 10-s window holds no sample, at 4 MHz a day of data would be one window.
+RATE_HZ = (0.5, 10_000.0)
+# Values a sensor cannot produce, by E4 file name: (low, high, why).  A damaged or mislabelled file is refused
+# with its line rather than trained on.  EDA is skin conductance in microsiemens: the E4 measures 0.01-100 uS
+# and a conductance is never negative.  BVP is the E4's filtered photoplethysmogram in arbitrary units around
+# 0: the sample recording spans about +-700; +-1e5 leaves room for strong pulses and motion artefacts while
+# refusing 1e30-style garbage, which would swamp every normalised window it falls in.
+VALUE_LIMITS = {"EDA": (0.0, 100.0, "skin conductance in microsiemens: 0-100 uS on the E4, never negative"),
+                "BVP": (-1e5, 1e5, "the E4 pulse wave stays within +-100,000 (about +-700 in a real recording)")}
+
+
 def _floats(line: str, path: Path, lineno: int) -> list[float]:
     try:
         values = [float(tok) for tok in line.replace(";", ",").split(",") if tok.strip()]
@@ -56,16 +75,52 @@ def _floats(line: str, path: Path, lineno: int) -> list[float]:
     if not all(math.isfinite(v) for v in values):
         raise DataError(f"{path}:{lineno}: not a finite number in '{line.strip()[:60]}'",
                         "fix or remove the line; E4 files hold only numbers after the two header rows")
+    if any(abs(v) > FLOAT32_MAX for v in values):
+        raise DataError(f"{path}:{lineno}: '{line.strip()[:60]}' is beyond the 32-bit float range (+-3.4e38)",
+                        "fix or remove the line; no sensor writes such a value, the file is damaged")
     return values
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The file's lines; utf-8-sig drops the byte-order mark spreadsheet programs put before the first row."""
+    try:
+        return path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}", "check the file exists and is readable") from None
+
+
+def _check_header(path: Path, start: list[float], rate: list[float]) -> None:
+    if not start or not rate:
+        raise DataError(f"{path}: rows 1-2 must hold the unix start time and the sample rate in Hz",
+                        "re-export the session; the header rows are missing")
+    lo, hi = RATE_HZ
+    bad = next((r for r in rate if not lo <= r <= hi), None)
+    if bad is not None:
+        raise DataError(f"{path}:2: sample rate {bad:g} Hz is outside the plausible {lo:g}-{hi:g} Hz",
+                        "row 2 must hold the sensor's rate (the E4 writes 4 for EDA.csv, 64 for BVP.csv): "
+                        "correct it or re-export the session")
+
+
+def _check_values(path: Path, values: np.ndarray, line_numbers: list[int]) -> None:
+    """Refuse a sample the sensor named by the file cannot produce (see VALUE_LIMITS), naming its line."""
+    limits = VALUE_LIMITS.get(path.stem.upper())
+    if limits is None or values.size == 0:
+        return
+    lo, hi, why = limits
+    outside = np.flatnonzero(((values < lo) | (values > hi)).reshape(len(values), -1).any(axis=1))
+    if outside.size:
+        i = int(outside[0])
+        shown = ", ".join(f"{v:g}" for v in np.ravel(values[i]))
+        raise DataError(f"{path}:{line_numbers[i]}: {path.stem} value {shown} is outside {lo:g}..{hi:g} "
+                        f"({why}); {outside.size} line(s) out of range",
+                        f"check that {path.name} is the {path.stem} file of an E4 export; "
+                        "re-export the session, or remove the damaged lines")
 
 
 def read_e4_csv(path: str | Path) -> Signal:
     """Read one E4 sensor CSV (EDA, BVP, TEMP, HR, ACC, ...) into a :class:`Signal`."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc}", "check the file exists and is readable") from None
+    lines = _read_lines(path)
     if len(lines) >= 1 and "ibi" in lines[0].lower():
         raise DataError(f"{path} is an inter-beat-interval file (beat times, no sample rate)",
                         "read it with edgeaffect.data.signals.read_e4_ibi")
@@ -74,23 +129,24 @@ def read_e4_csv(path: str | Path) -> Signal:
                         "re-export the session from E4 connect")
     start = _floats(lines[0], path, 1)
     rate = _floats(lines[1], path, 2)
-    if not start or not rate or rate[0] <= 0:
-        raise DataError(f"{path}: rows 1-2 must hold the unix start time and a positive rate in Hz",
-                        "re-export the session; the header rows are missing")
-    rows = [_floats(line, path, i) for i, line in enumerate(lines[2:], start=3) if line.strip()]
+    _check_header(path, start, rate)
+    numbered = [(i, _floats(line, path, i)) for i, line in enumerate(lines[2:], start=3) if line.strip()]
+    if not numbered:
+        raise DataError(f"{path} holds the two header rows but no samples", "re-export the session from E4 connect")
     width = len(rate)
-    bad = next((i for i, r in enumerate(rows) if len(r) != width), None)
+    bad = next(((i, r) for i, r in numbered if len(r) != width), None)
     if bad is not None:
-        raise DataError(f"{path}:{bad + 3}: {len(rows[bad])} values, the header announces {width} columns",
+        raise DataError(f"{path}:{bad[0]}: {len(bad[1])} values, the header announces {width} columns",
                         "fix or remove the line")
-    values = np.asarray(rows, dtype=np.float64)
+    values = np.asarray([r for _, r in numbered], dtype=np.float64)
+    _check_values(path, values, [i for i, _ in numbered])
     return Signal(start[0], rate[0], values[:, 0] if width == 1 else values)
 
 
 def read_e4_ibi(path: str | Path) -> BeatIntervals:
     """Read E4 IBI.csv: row 1 = ``start, IBI``, then ``time_after_start, interval`` pairs."""
     path = Path(path)
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = _read_lines(path)
     if not lines:
         raise DataError(f"{path} is empty", "re-export the session from E4 connect")
     start = float(lines[0].split(",")[0])
@@ -102,10 +158,7 @@ def read_e4_ibi(path: str | Path) -> BeatIntervals:
 def read_values(path: str | Path) -> np.ndarray:
     """A headerless one-value-per-line CSV (UBFC-Phys bvp_/eda_ files) as float64."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc}", "check the file exists and is readable") from None
+    lines = _read_lines(path)
     vals = [_floats(line, path, i)[0] for i, line in enumerate(lines, start=1) if line.strip()]
     if not vals:
         raise DataError(f"{path} holds no samples", "replace the file with the recorded signal")

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from edgeaffect.data.base import EXPRESSIONS_8, mark_synthetic
 from edgeaffect.data.facedraw import FaceParams, render_face
+from edgeaffect.errors import check_range
 from edgeaffect.io import atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,10 @@ def write_synthetic_faces(out: str | Path, *, per_class: int = 40, size: int = 1
     """
     from edgeaffect.data.affectnet import CLASSES as AFFECTNET_CODES
 
+    # 0 or -1 per class would quietly write 2 faces per class (the valid/test minimum), NaN or 0 px would crash
+    check_range("per_class", per_class, 1, 100_000, whole=True)
+    check_range("per_subject", per_subject, 1, 100_000, whole=True)
+    check_range("size", size, 16, 4_096, whole=True)  # below 16 px brows, eyes and mouth merge
     out = Path(out)
     rng = np.random.default_rng(seed)
     code = [AFFECTNET_CODES.index(name) for name in EXPRESSIONS_8]  # the layout stores AffectNet's own codes

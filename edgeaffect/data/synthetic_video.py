@@ -28,7 +28,7 @@ from tqdm import tqdm
 from edgeaffect.data.facedraw import FaceParams, render_body, render_face
 from edgeaffect.data.signals import Signal, read_e4_csv, synth_bvp, synth_eda, values_at
 from edgeaffect.data.synthetic import Subject, background
-from edgeaffect.errors import DataError
+from edgeaffect.errors import DataError, check_range
 from edgeaffect.io import atomic_write_text, sha256_file
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,14 @@ def write_video(path: Path, frames_fn, n: int, fps: float, size: int) -> None:
     os.replace(tmp, path)
 
 
+def _check_sizes(*, subjects: int, seconds: float, fps: float, size: int) -> None:
+    """Refuse sizes that write nothing (0 subjects), empty traces (0 s: a mean of nothing) or crash (NaN)."""
+    check_range("subjects", subjects, 1, 10_000, whole=True)
+    check_range("seconds", seconds, 1.0, 3_600.0)  # at least 4 EDA samples (4 Hz) per video
+    check_range("fps", fps, 1.0, 240.0)
+    check_range("size", size, 32, 4_096, whole=True)  # below 32 px the drawn face is a few pixels
+
+
 def write_synthetic_videos(out: str | Path, *, subjects: int = 3, seconds: float = 30.0, fps: float = 35.0,
                            size: int = 128, seed: int = 0, e4_root: str | Path | None = None,
                            use_e4: bool = True) -> Path:
@@ -124,13 +132,21 @@ def write_synthetic_videos(out: str | Path, *, subjects: int = 3, seconds: float
     ``e4_root`` (default ``$EDGEAFFECT_DATA/empatica_e4_sample`` when present)
     supplies real EDA/BVP windows; ``use_e4=False`` always generates them.
     """
+    _check_sizes(subjects=subjects, seconds=seconds, fps=fps, size=size)
     out = Path(out)
     rng = np.random.default_rng(seed)
     root = _e4_source(e4_root, use_e4)
     e4 = None
     if root is not None:
         e4 = (read_e4_csv(root / "EDA.csv"), read_e4_csv(root / "BVP.csv"))
-        log.info("synthetic videos carry windows of the E4 recording in %s", root)
+        # task_signals generates a trace the recording is too short for: say so rather than claim the recording
+        short = [name for name, sig, skip in (("EDA", e4[0], _E4_WARMUP_S), ("BVP", e4[1], 2.0))
+                 if sig.seconds - skip < seconds]
+        if short:
+            log.warning("the E4 recording in %s is shorter than one %g s video past its warm-up: its %s traces are "
+                        "generated instead", root, seconds, " and ".join(short))
+        else:
+            log.info("synthetic videos carry windows of the E4 recording in %s", root)
     n_frames = int(round(seconds * fps))
     bar = tqdm(total=subjects * len(TASKS), desc="synthetic videos", unit="video", disable=subjects * seconds < 60)
     for s in range(1, subjects + 1):

@@ -59,7 +59,7 @@ def detect(root: Path) -> bool:
 
 def read_table(path: Path) -> tuple[tuple[str, ...], np.ndarray]:
     """A numeric CSV with a header row -> (column names, float64 rows); errors name file and line."""
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
         rows = [r for r in csv.reader(fh) if r]
     if len(rows) < 2:
         raise DataError(f"{path} has no data rows", "write a header row and at least one sample")
@@ -79,7 +79,7 @@ def read_table(path: Path) -> tuple[tuple[str, ...], np.ndarray]:
 
 def read_trials(path: Path) -> list[tuple[str, float, float, str, int]]:
     """(trial, start, end, label, line) rows of trials.csv."""
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     out = []
     for line, r in enumerate(rows, start=2):

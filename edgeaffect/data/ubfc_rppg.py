@@ -34,7 +34,7 @@ def detect(root: Path) -> bool:
 
 
 def _dataset2(path: Path, frames: int, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    lines = [line for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines() if line.strip()]
     rows = []
     for lineno, line in enumerate(lines[:3], start=1):
         try:

@@ -109,7 +109,7 @@ def load_run(path: str | Path, name: str | None = None) -> RunData:
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path} is a folder", "pass the JSONL file written by 'edgeaffect run --out'")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
     frames = []
     for no, line in enumerate(lines, 1):
         if not line.strip():
