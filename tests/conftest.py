@@ -62,12 +62,22 @@ def data_root() -> Path:
     return root
 
 
+def _data_folder(data_root: Path, name: str) -> Path:
+    root = data_root / name
+    if not root.is_dir():
+        pytest.skip(f"no {name}/ under EDGEAFFECT_DATA")
+    return root
+
+
 @pytest.fixture(scope="session")
 def ferplus_root(data_root) -> Path:
-    root = data_root / "ferplus"
-    if not root.is_dir():
-        pytest.skip("no ferplus/ under EDGEAFFECT_DATA")
-    return root
+    return _data_folder(data_root, "ferplus")
+
+
+@pytest.fixture(scope="session")
+def physrecorder_root(data_root) -> Path:
+    """The real webcam recording with its finger-oximeter wave."""
+    return _data_folder(data_root, "physrecorder_v01")
 
 
 @pytest.fixture(scope="session")

@@ -17,17 +17,8 @@ import numpy as np
 import pytest
 
 from edgeaffect.cli import main
-from runtime_support import face_frame, face_image, make_bundle, make_video
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return make_bundle(tmp_path_factory.mktemp("fault-paths") / "b")
-
-
-@pytest.fixture(scope="module")
-def video(tmp_path_factory):
-    return make_video(tmp_path_factory.mktemp("fault-paths-video") / "clip.avi", frames=5)
+from runtime_support import face_frame, face_image, make_video
+from test_fault_outputs import bundle, video  # noqa: F401  (the same tiny bundle and 5-frame clip)
 
 
 def _run(args, capsys, detector="none"):

@@ -272,10 +272,8 @@ def test_unknown_estimator_and_bad_window_are_config_errors():
 # ---- the real check: a webcam video against a finger oximeter --------------------------------------------------------
 
 @pytest.mark.data
-def test_real_recording_within_target(data_root, yunet_model):
-    folder = data_root / "physrecorder_v01"
-    if not folder.is_dir():
-        pytest.skip("no physrecorder_v01/ under EDGEAFFECT_DATA")
+def test_real_recording_within_target(physrecorder_root, yunet_model):
+    folder = physrecorder_root
     report = evaluate_pulse(PulseEvalOptions(estimators=("green", "chrom", "pos"), data=str(folder),
                                              detector_options={"model": str(yunet_model)}, progress=False))
     for est in report.estimators:

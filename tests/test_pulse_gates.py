@@ -24,11 +24,8 @@ CLIP_FILES = ("frames_timestamp.csv", "BVP.csv", "missed_frames.csv", "info.txt"
 
 
 @pytest.fixture(scope="module")
-def clip(data_root) -> Path:
-    folder = data_root / "physrecorder_v01"
-    if not folder.is_dir():
-        pytest.skip("no physrecorder_v01/ under EDGEAFFECT_DATA")
-    return folder
+def clip(physrecorder_root) -> Path:
+    return physrecorder_root
 
 
 def _copy(clip: Path, dest: Path, *, bvp: str | None = None, video: list[np.ndarray] | None = None) -> Path:
