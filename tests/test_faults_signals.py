@@ -173,7 +173,8 @@ def test_a_second_ctrl_c_still_commits_the_results_and_the_summary(bundle, tmp_p
     time.sleep(gap)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    # a second signal landing after the work is done ends the interpreter by the signal itself: a shell reads 130 too
+    assert proc.returncode in (130, -signal.SIGINT), err
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["index"] for r in lines] == list(range(len(lines))) and len(lines) >= 3
     assert (tmp_path / "r.csv").read_text().count("\n") >= len(lines)
