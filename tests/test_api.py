@@ -138,7 +138,7 @@ def test_pil_images_are_read_by_their_mode_and_one_crop_is_one_face(model):
         got = model.classify([rgb.convert(mode)])[0].scores
         assert np.allclose(got, want, atol=0.05), mode  # lossy colour conversions aside, the same face
     gray = model.classify([rgb.convert("L")])[0].scores
-    assert np.allclose(model.classify([cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)])[0].scores, gray, atol=0.01)  # PIL rounds L its own way
+    assert np.allclose(model.classify([cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)])[0].scores, gray, atol=0.05)  # PIL weighs L its own way
     assert len(model.classify(crop)) == 1  # one HxWx3 crop is one face, not one face per row
     assert len(model.classify(np.stack([crop[:40, :40]] * 3))) == 3  # N x H x W x C: N faces
     for bad in (None, 5, Image.new("I;16", (48, 48))):
