@@ -96,14 +96,18 @@ def face_pass(record: Any, detector: Any, per_face: Callable[[np.ndarray, tuple]
     return out, found / max(len(out), 1)
 
 
-def colour_trace(record: Any, detector: Any) -> tuple[np.ndarray, np.ndarray, float]:
-    """(frame times, (n, 3) skin RGB with NaN rows where no face, share of frames with a face)."""
-    from edgeaffect.pulse.skin import SteadyBox, skin_mean
+def colour_trace(record: Any, detector: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(frame times, (n, 3) skin RGB and (n, 3) its change made by the picture, NaN rows where no face, share of
+    frames with a face).  The runtime's sampler (``skin.HeldSkin``): the box held as each track's is, and the
+    still-picture gate reads the same change, so eval and run refuse a frozen face alike."""
+    from edgeaffect.pulse.skin import HeldSkin
 
-    steady = SteadyBox()  # as the runtime's pulse stage holds each track's box
-    colours, share = face_pass(record, detector, lambda frame, box: skin_mean(frame, steady(box)))
-    rgb = np.stack([np.full(3, np.nan) if c is None else c for c in colours]) if colours else np.zeros((0, 3))
-    return np.asarray(record.frame_times, dtype=np.float64), rgb, share
+    held = HeldSkin()
+    pairs, share = face_pass(record, detector, held)
+    nan = np.full(3, np.nan)
+    rgb = np.stack([nan if p is None else p[0] for p in pairs]) if pairs else np.zeros((0, 3))
+    change = np.stack([nan if p is None else p[1] for p in pairs]) if pairs else np.zeros((0, 3))
+    return np.asarray(record.frame_times, dtype=np.float64), rgb, change, share
 
 
 def score(name: str, spans: Sequence[tuple[str, np.ndarray, np.ndarray, RateFn]], window_s: float,
@@ -126,10 +130,11 @@ def score(name: str, spans: Sequence[tuple[str, np.ndarray, np.ndarray, RateFn]]
     return EstimatorReport(name, tuple(rows), tuple(clips), metrics)
 
 
-def colour_rate(name: str, times: np.ndarray, rgb: np.ndarray) -> RateFn:
+def colour_rate(name: str, times: np.ndarray, rgb: np.ndarray, change: np.ndarray | None = None) -> RateFn:
     def rate(a: float, b: float) -> PulseEstimate:
         inside = (times >= a) & (times <= b)
-        return estimate(name, times[inside], rgb[inside], span=(a, b), keep_wave=True)
+        return estimate(name, times[inside], rgb[inside], span=(a, b), keep_wave=True,
+                        change=None if change is None else change[inside])
 
     return rate
 
@@ -154,13 +159,13 @@ def evaluate_pulse(opts: PulseEvalOptions) -> PulseEvalReport:
     index, detector = open_recordings(opts)
     traces, found = [], {}
     for record in tqdm(index.split(opts.split), desc="face colour", unit="recording", disable=not opts.progress):
-        times, rgb, share = colour_trace(record, detector)
-        traces.append((record, times, rgb))
+        times, rgb, change, share = colour_trace(record, detector)
+        traces.append((record, times, rgb, change))
         found[record.key] = share
         if record.seconds < opts.window_s:
             log.warning("%s lasts %.1f s, less than one %g s window: it gives no window to score (--window sets it)",
                         record.key, record.seconds, opts.window_s)
-    reports = tuple(score(name, [(r.key, t, r.bvp, colour_rate(name, t, c)) for r, t, c in traces],
+    reports = tuple(score(name, [(r.key, t, r.bvp, colour_rate(name, t, c, d)) for r, t, c, d in traces],
                           opts.window_s, opts.hop_s) for name in opts.estimators)
     return PulseEvalReport(data=str(index.root), format=index.format, window_s=opts.window_s, hop_s=opts.hop_s,
                            detector=opts.detector, recordings=len(traces), faces_found=found, estimators=reports)
