@@ -87,6 +87,13 @@ def test_a_killed_runs_cut_last_line_is_left_out(runs, tmp_path):
     assert len(load_run(cut).frames) == 90
 
 
+def test_a_run_whose_tracks_are_all_short_says_why_its_tables_are_empty(runs, tmp_path, caplog):
+    short = tmp_path / "photos.jsonl"  # three frames, as a folder of three photos gives
+    short.write_text("\n".join(runs[1].read_text().splitlines()[:3]) + "\n")
+    assert main(["report", str(short), "-o", str(tmp_path / "rep")]) == 0
+    assert "no track lasts 5 frames" in caplog.text
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_run_report_renders_in_headless_chromium(report, tmp_path):
     page = report / "report.html"

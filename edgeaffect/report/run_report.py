@@ -62,6 +62,11 @@ def build_run_report(paths: Sequence[str | Path], out: str | Path, *, title: str
     out = check_writable(out, folder=True)
     runs = load_runs(paths)
     tracks = {r.name: r.tracks() for r in runs}
+    for run in runs:  # a folder of three photos has no track of 5 frames: say why its tables stay empty
+        if not tracks[run.name] and any(fr.faces for fr in run.frames):
+            log.warning("%s: no track lasts 5 frames or 5 %% of the run, so it has no per-track table or timeline "
+                        "(a photo folder gives one short track per photo); its per-frame results are in the file itself",
+                        run.name)
     tables = run_tables.all_tables(runs, tracks)
     figures = run_plots.all_figures(runs, tracks)
     files = write_report(out, tables, figures, markdown=_markdown(runs, tables, figures, title),
