@@ -11,9 +11,9 @@ frames or one glitch frame does not count as sustained variation), in % of the
 skin level, for the channel that moves most.  :func:`estimate
 <edgeaffect.pulse.trace.estimate>` gives no heart rate below
 ``MIN_VARIATION_PCT``.  It is measured on the picture's own change when the
-sampler knows it (``skin.HeldSkin``, the runtime), otherwise on the trace
-itself, which bounds it from above (``eval``, whose detector runs on every
-frame and so holds its box still on a still picture).
+sampler knows it (``skin.HeldSkin``: ``run`` and ``eval --pulse`` alike),
+otherwise on the trace itself, which bounds it from above (a caller passing
+only colours).
 
 Measured on 10 s windows every 1 s (``physrecorder_v01``, YuNet): the real
 webcam recording varies by 0.45-0.59 % (runtime, picture change) and 0.49-0.61
