@@ -263,3 +263,18 @@ def test_synthetic_video_cache_tells_e4_traces_from_generated_ones(tmp_path, mon
     write_e4_session(tmp_path / "other" / "empatica_e4_sample", seconds=120.0, seed=4)
     monkeypatch.setenv("EDGEAFFECT_DATA", str(tmp_path / "other"))
     assert synthetic_data("videos", options, str(tmp_path / "cache")) not in (generated, from_e4)
+
+
+def test_two_swapped_timestamps_cost_two_samples_not_the_span_between():
+    """Rows 200 and 400 swapped: every row between was 'not above the maximum so far' and 200 good frames
+    (10 s of a 20 s clip) were dropped; the fewest rows whose removal restores the order are the two."""
+    import numpy as np
+
+    from edgeaffect.data.recording import increasing
+
+    times = np.arange(600) / 30.0
+    times[[200, 400]] = times[[400, 200]]
+    kept, dropped = increasing(times)
+    assert dropped == 2 and list(np.flatnonzero(np.isnan(kept))) == [200, 400]
+    assert increasing(np.arange(5.0))[1] == 0 and increasing(np.arange(5.0)[::-1])[1] == 4
+    assert increasing(np.array([0.0, np.nan, 1.0, 1.0, 2.0]))[1] == 1  # a repeat is one too many; NaN stays uncounted
