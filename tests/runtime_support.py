@@ -65,7 +65,6 @@ def make_bundle(folder: Path, *, kind: str = "multitask", batch: int | None = No
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    onnx.save(_model(kind, batch, size, frames), str(folder / "model.onnx"))
     if kind == "signal":
         meta = ModelMeta(model="tiny-eda", task="signal", input_size=(size, size), color="rgb",
                          heads=(Head("eda", "signal", frames, target=target),), temporal=Temporal(frames, fps, stride))
@@ -75,6 +74,9 @@ def make_bundle(folder: Path, *, kind: str = "multitask", batch: int | None = No
             heads.append(Head("va", "regression", 2, (-1.0, 1.0)))
         meta = ModelMeta(model="tiny", task=kind, input_size=(size, size), color="gray", heads=tuple(heads),
                          labels=LABELS, mean=(0.5,), std=(0.5,))
+    model = _model(kind, batch, size, frames)
+    onnx.helper.set_model_props(model, meta.to_onnx_props())  # as export embeds it: the file names its own meta
+    onnx.save(model, str(folder / "model.onnx"))
     meta.save(folder / "meta.json")
     write_manifest(folder, Manifest(format="onnx", precision="fp32", model_files=("model.onnx",),
                                     tools=tools if tools is not None else {"onnxruntime": onnxruntime.__version__},

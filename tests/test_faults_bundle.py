@@ -106,6 +106,9 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("labels-too-many", {"meta": _set("labels", ["x"] * 5000)}, "labels"),
     ("labels-duplicated", {"meta": lambda d: d.__setitem__("labels", [d["labels"][0]] * len(d["labels"]))},
      "distinct class names"),
+    ("labels-reversed-in-meta", {"meta": lambda d: d.__setitem__("labels", d["labels"][::-1])},
+     "exported with other labels"),  # re-sealed, it named every face confidently wrong
+    ("normalisation-changed", {"meta": _set("mean", [0.0])}, "exported with other mean"),
     ("labels-txt-edited", {"folder_edit": lambda f: (f / "labels.txt").write_text("a\nb\n")}, "the bundle was edited"),
     ("meta-not-an-object", {"folder_edit": lambda f: (f / "meta.json").write_text("[1, 2]")}, "not an object of fields"),
     ("head-size-zero", {"meta": lambda d: d["heads"][0].__setitem__("size", 0)}, "size"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from edgeaffect._optional import require
 from edgeaffect.backend_options import usable_cores
 from edgeaffect.errors import BundleError, ConfigError
 from edgeaffect.formats import PRECISION_PROP
-from edgeaffect.meta import ModelMeta
+from edgeaffect.meta import ONNX_PROP_KEY, ModelMeta
 from edgeaffect.runtime.backends.base import register_backend
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ class OnnxRuntimeBackend:
         dim0 = self._session.get_inputs()[0].shape[0]
         self.batch_size = dim0 if isinstance(dim0, int) and dim0 > 0 else None
         props = self._session.get_modelmeta().custom_metadata_map
+        _same_meta(props, meta, model_path)
         self.precision = precision or props.get(PRECISION_PROP, "fp32")
         log.info("ONNX Runtime %s (%s) on %s", model_path.name, self.precision, ", ".join(self.providers))
 
@@ -110,3 +111,23 @@ class OnnxRuntimeBackend:
     def infer(self, batch: np.ndarray, *extra: np.ndarray) -> tuple[np.ndarray, ...]:
         feeds = {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in zip(self._inputs, (batch, *extra))}
         return tuple(self._session.run(self._outputs, feeds))
+
+
+# What decides a label: a meta.json from another bundle beside this file would run confidently wrong
+COMPARED = ("labels", "input_size", "color", "mean", "std")
+
+
+def _same_meta(props: Mapping[str, str], meta: ModelMeta, model_path: Path) -> None:
+    """The ModelMeta export embedded in the ONNX file agrees with meta.json on the fields that decide a label."""
+    import json
+
+    try:
+        embedded = json.loads(props[ONNX_PROP_KEY])
+    except (KeyError, ValueError):  # files from other tools carry none: nothing to compare
+        return
+    ours = meta.to_dict()
+    differ = [k for k in COMPARED if k in embedded and json.dumps(embedded[k]) != json.dumps(ours.get(k))]
+    if differ:
+        raise BundleError(f"{model_path.name} was exported with other {', '.join(differ)} than meta.json says "
+                          f"(e.g. {differ[0]}: {embedded[differ[0]]} against {ours.get(differ[0])})",
+                          "re-export the model: its file and meta.json do not belong together")
