@@ -88,7 +88,8 @@ def read_image_file(path: str | Path, flags: int | None = None) -> Any:
     Why not ``cv2.imread``: OpenCV takes the path as UTF-8, and a file name that is not (bytes
     from another system's encoding, which Python carries as surrogates) crashed the process
     inside OpenCV.  Reading the bytes here takes any name; a file too large to decode (a header
-    claiming 100000x100000 pixels) or unreadable is None like any undecodable file.
+    claiming 100000x100000 pixels), unreadable, or cut short (``imdecode`` refuses a JPEG without its end,
+    where ``imread`` filled the missing part with gray) is None like any undecodable file.
     """
     import cv2
     import numpy as np

@@ -80,7 +80,10 @@ def predict(backend, meta: ModelMeta, samples: Samples, case: ResizeCase, *, bat
         for acc, h in zip(outs, heads):
             acc.append(np.asarray(h)[:real])
     result = tuple(np.concatenate(o) for o in outs)
-    broken = int(np.any([~np.isfinite(o.reshape(n, -1).astype(np.float64)).all(axis=1) for o in result], axis=0).sum()) if n else 0
+    bad = np.zeros(n, dtype=bool)
+    for o in result:
+        bad |= ~np.isfinite(o.reshape(n, -1)).all(axis=1)
+    broken = int(bad.sum())
     if broken:  # scored, NaN would be an internal error deep in the metrics, or a confident wrong figure
         raise BundleError(f"the model gave NaN or infinite outputs for {broken} of {n} samples",
                           "the model file is broken or overflows at its precision: export it again (e.g. --precision fp32)")

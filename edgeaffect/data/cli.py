@@ -15,7 +15,6 @@ import typer
 
 from edgeaffect.data.ferplus import LabelMode
 from edgeaffect.data.split import SplitBy
-from edgeaffect.errors import check_range
 
 
 @dataclass(frozen=True)
@@ -63,11 +62,6 @@ class SynthVideosConfig(SynthConfig):
 @dataclass(frozen=True)
 class SynthTabularConfig(SynthConfig):
     subjects: int | None = None
-
-    def __post_init__(self) -> None:
-        # write_synthetic_tabular itself does not check: 0 or -1 subjects would write only classes.txt and exit 0
-        if self.subjects is not None:
-            check_range("subjects", self.subjects, 1, 10_000, whole=True)
 
 
 def run_inspect(config: InspectConfig) -> str:

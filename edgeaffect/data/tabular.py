@@ -187,8 +187,10 @@ def write_synthetic_tabular(out: str | Path, *, subjects: int = 6, seed: int = 0
     model has to learn the relation, not the person.  EEG rows come at 4 Hz,
     face rows at ~10 Hz on a jittered clock, so reading needs real alignment.
     """
+    from edgeaffect.errors import check_range
     from edgeaffect.io import atomic_write_text
 
+    check_range("subjects", subjects, 1, 10_000, whole=True)  # 0 or -1 wrote only classes.txt and exited 0
     out = Path(out)
     rng = np.random.default_rng(seed)
     atomic_write_text(out / "classes.txt", "\n".join(SYNTH_CLASSES) + "\n")

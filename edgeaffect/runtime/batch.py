@@ -72,6 +72,8 @@ def _has_images(folder: Path) -> bool:
 
 def is_corpus(source: str) -> bool:
     """A list file, or a folder holding videos or image sub-folders (a folder of images is one source)."""
+    if not source.strip():  # Path("") is the current folder; run refuses an empty --source by name
+        return False
     path = Path(source)
     if path.is_file():
         return path.suffix.lower() in LIST_SUFFIXES

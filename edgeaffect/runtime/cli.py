@@ -74,9 +74,6 @@ def register(app: typer.Typer) -> None:
         """Run a bundle on live or recorded video: detect, crop, infer, smooth, write results."""
         from edgeaffect.runtime.pipeline import run
         from edgeaffect.runtime.runflags import run_config
-
-        if not source.strip():  # an unset shell variable; Path("") is the current folder, which would run as a corpus
-            raise ConfigError("--source is empty", "name a camera index (0), a video file, an image folder or a stream URL")
         from edgeaffect.runtime.settings import settings_line
 
         config = run_config(  # the same keywords edgeaffect.load() takes

@@ -57,10 +57,11 @@ def decode(meta: ModelMeta, outputs: tuple[np.ndarray, ...], batch: int) -> list
                 va[:, slot if slot is not None else 0] = out[:, 0]
         elif head.kind is HeadKind.SIGNAL and signal is None:
             signal = out
-    if probs is not None and not np.isfinite(probs).all():
-        _warn_broken(int((~np.isfinite(probs).all(axis=1)).sum()), batch)
+    finite = np.ones(batch, dtype=bool) if probs is None else np.isfinite(probs).all(axis=1)
+    if not finite.all():
+        _warn_broken(int((~finite).sum()), batch)
     # a row of NaN has no argmax worth reporting: no label rather than the first class with NaN scores
-    return [Prediction(None if probs is None or not np.isfinite(probs[i]).all() else probs[i],
+    return [Prediction(None if probs is None or not finite[i] else probs[i],
                        None if va is None else va[i], None if signal is None else signal[i]) for i in range(batch)]
 
 

@@ -171,8 +171,9 @@ class ImageFolderSource(_LocalSource):
 
     def __init__(self, spec: str, options: SourceOptions) -> None:
         super().__init__(spec, options)
-        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        inner = sum(1 for p in self.path.iterdir() if p.is_dir())
+        entries = list(self.path.iterdir())
+        self.files = sorted(p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES)
+        inner = sum(1 for p in entries if p.is_dir())
         if inner:  # one folder is one sequence of frames; a corpus of folders is run as such only without images here
             log.warning("%s: %d sub-folder(s) are not read (only the images directly in the folder are)", self.path, inner)
         if not self.files:
@@ -204,22 +205,8 @@ class ImageFolderSource(_LocalSource):
                 readable = path.is_file() and os.access(path, os.R_OK)
                 log.warning("skipping %s image %s", "undecodable" if readable else "unreadable (permissions?)", path)
                 continue
-            if _cut_short(path):  # libjpeg fills the missing part with gray and says so without the file's name
-                log.warning("%s is cut short (no JPEG end marker): its lower part is missing", path)
             self.counters.frames += 1
             yield Frame(index, index / self.options.folder_fps, image, (time.perf_counter() - t0) * 1e3, path.name)
-
-
-def _cut_short(path: Path) -> bool:
-    """A JPEG file that lacks its end-of-image marker (a copy or download cut off)."""
-    if path.suffix.lower() not in (".jpg", ".jpeg"):
-        return False
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(max(path.stat().st_size - 64, 0))
-            return b"\xff\xd9" not in fh.read()
-    except OSError:
-        return False
 
 
 @register_source("video")
