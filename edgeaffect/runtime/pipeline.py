@@ -115,9 +115,7 @@ class RunConfig:
                    "--save-video": self.save_video, "--save-crops": self.save_crops}
         refuse_writing_into_inputs(outputs, self.inputs())
         named: dict[str, str] = {}
-        for flag, path in outputs.items():
-            if path is None:
-                continue
+        for flag, path in ((f, p) for f, p in outputs.items() if p is not None):
             key = "-" if str(path) == "-" else str(Path(path).expanduser().resolve())
             if key in named:
                 raise ConfigError(f"{named[key]} and {flag} both name {path}", "give each output its own path "
@@ -307,7 +305,7 @@ def run(config: RunConfig) -> RunSummary:
     except BaseException:
         _finish(sinks, "discard")
         raise
-    stop_reason, error, clean = "end", None, False
+    stop_reason, error = "end", None
     report = lambda: print(stats.report(), file=sys.stderr, flush=True)  # noqa: E731
     depth = default_depth() if config.read_ahead is None else config.read_ahead
     reader = ReadAhead(source, depth) if depth else None
@@ -345,17 +343,20 @@ def run(config: RunConfig) -> RunSummary:
                             stop_reason = stop.reason or "signal"
                 except SourceError as exc:
                     stop_reason, error = f"source lost: {exc.what}", exc
-                except KeyboardInterrupt:  # a second Ctrl-C stops mid-frame; every line written so far is whole: keep it
-                    stop_reason = "signal SIGINT"
-            clean = error is None
+        except KeyboardInterrupt:  # a second Ctrl-C, mid-frame or as the handlers go back: every line written is whole
+            stop_reason = "signal SIGINT"
         finally:
-            try:  # a stuck source may take a second Ctrl-C to close; the results are committed all the same
+            failing = sys.exc_info()[1] is not None  # an unexpected error on its way out
+            try:
                 frames.close()
                 if reader is not None:
                     reader.close()
                 source.close()
+            except KeyboardInterrupt:  # the second Ctrl-C a stuck source may take to close: a stop all the same
+                stop_reason = "signal SIGINT"
             finally:
                 shield.enter_context(finishing())  # until the summary is written too
+                clean = error is None and not failing
                 outcome = "discard" if not loop.processed else "commit" if clean else "fail"
                 for kept in _finish(sinks, outcome):
                     if outcome == "fail":
